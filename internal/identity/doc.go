@@ -1,0 +1,23 @@
+// Package identity loads Auth0 user profiles (with the identity providers'
+// tokens in identities[]) for the gateway's resolvers.
+//
+// One [Loader] is shared by every request. A request has a single `me`, so a
+// per-request dataloader would batch nothing; a shared one lets concurrent
+// requests of different users share one Management API call. Because of that
+// sharing:
+//
+//   - the batch runs on a context detached from whichever caller happened to
+//     open the batch window (context.WithoutCancel plus its own timeout), so
+//     one client hanging up fails nobody else, while that client's own Load
+//     still returns as soon as its context is done;
+//   - the dataloader's own cache is disabled (it is an unbounded map that
+//     keeps errors forever); results live in a bounded LRU in front of it
+//     whose entries expire with the IdP tokens they carry, and errors are
+//     never cached.
+//
+// A batch of one key reads the profile by id (GET /api/v2/users/{id}). A
+// larger batch uses user search, which is eventually consistent: every id the
+// search does not return is read by id, and profiles that came from search are
+// marked [Profile.FromSearch] so a resolver whose provider rejects such a
+// token can [Loader.Reload] it by id once.
+package identity

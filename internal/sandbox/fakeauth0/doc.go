@@ -1,0 +1,14 @@
+// Package fakeauth0 emulates the parts of an Auth0 tenant that idpgate
+// talks to: OpenID discovery, the JWKS, the token endpoint's
+// client_credentials grant and the Management API's user endpoints
+// (GET /api/v2/users/{id} and user search with search_engine=v3).
+//
+// It follows Auth0's documented request and response shapes (paths,
+// status codes, error bodies, X-RateLimit-* headers) so that the code
+// tested against it meets the real tenant unchanged. Tests and the dev
+// sandbox use it; production code never imports it.
+//
+// A zero Tenant is ready: it generates an RSA-2048 signing key on first
+// use. Exported knobs inject latency, failures, rate limiting and search
+// index lag; counters report how many calls each endpoint received.
+package fakeauth0

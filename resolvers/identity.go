@@ -1,0 +1,284 @@
+package resolvers
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/idpgate/idpgate/graph/model"
+	"github.com/idpgate/idpgate/internal/auth0"
+	"github.com/idpgate/idpgate/internal/secret"
+	"github.com/idpgate/idpgate/providers"
+)
+
+// refreshMargin: a refreshed token this close to its expiry is refreshed
+// again before use rather than sent and rejected.
+const refreshMargin = 30 * time.Second
+
+// withToken calls the provider with the identity's access token. When the
+// provider rejects it, it tries once each, in order: re-reading the profile
+// by id (when it came from the eventually consistent user search and the
+// token there differs), then refreshing the token. Anything else the call
+// returns is passed through.
+func (r *Resolver) withToken(ctx context.Context, userID string, obj *model.Identity, prov providers.Provider, call func(ctx context.Context, tok secret.String) error) error {
+	p, err := r.profile(ctx, userID)
+	if err != nil {
+		return err
+	}
+	idn, ok := findIdentity(p.User, obj.ID)
+	if !ok {
+		return &providers.Error{Kind: providers.ReauthRequired, Provider: obj.Provider, Message: "this identity is no longer linked to the user"}
+	}
+	key := userID + "\x00" + obj.ID
+	tok := idn.AccessToken
+	if r.deps.Tokens != nil {
+		if t, ok := r.deps.Tokens.Current(key); ok && !t.AccessToken.IsZero() {
+			tok = t.AccessToken
+			if !t.Expiry.IsZero() && r.deps.Now().Add(refreshMargin).After(t.Expiry) {
+				tok = secret.String{} // known to be expired: refresh first
+			}
+		}
+	}
+
+	attempt := func(tok secret.String) error {
+		if tok.IsZero() {
+			return &providers.Error{Kind: providers.ReauthRequired, Provider: obj.Provider, Message: "no valid access token is stored for this identity"}
+		}
+		cctx, cancel := context.WithTimeout(ctx, r.deps.UpstreamTimeout)
+		defer cancel()
+		return call(cctx, tok)
+	}
+	err = attempt(tok)
+	if !isReauth(err) {
+		return err
+	}
+
+	if p.FromSearch {
+		if fresh, rerr := r.reload(ctx, userID); rerr == nil {
+			if idn2, ok := findIdentity(fresh.User, obj.ID); ok && !idn2.AccessToken.IsZero() && !idn2.AccessToken.Equal(tok) {
+				idn = idn2
+				tok = idn2.AccessToken
+				if err = attempt(tok); !isReauth(err) {
+					return err
+				}
+			}
+		}
+	}
+
+	if prov.Refresh == nil || r.deps.Tokens == nil {
+		return err
+	}
+	t, rerr := r.deps.Tokens.Refresh(ctx, key, prov.Refresh, tok, idn.RefreshToken)
+	if rerr != nil {
+		var pe *providers.Error
+		if errors.As(rerr, &pe) && pe.Provider == "" {
+			named := *pe // shared with the other waiters of the refresh: copy
+			named.Provider = obj.Provider
+			return &named
+		}
+		return rerr
+	}
+	return attempt(t.AccessToken)
+}
+
+func isReauth(err error) bool {
+	k, ok := providers.KindOf(err)
+	return ok && k == providers.ReauthRequired
+}
+
+func findIdentity(u *auth0.User, id string) (auth0.Identity, bool) {
+	if u == nil {
+		return auth0.Identity{}, false
+	}
+	for _, idn := range u.Identities {
+		if identityID(idn) == id {
+			return idn, true
+		}
+	}
+	return auth0.Identity{}, false
+}
+
+func pageSize(first *int, def int) (int, error) {
+	if first == nil {
+		return def, nil
+	}
+	if *first < 1 || *first > maxPageSize {
+		return 0, inputErrorf("first must be between 1 and %d; got %d", maxPageSize, *first)
+	}
+	return *first, nil
+}
+
+// slice picks the items of an upstream page the client asked for: from
+// skip, at most want. It returns the cursor state after each picked item
+// and whether more items follow.
+func slice[T any](page providers.Page[T], req providers.PageRequest, skip, want int, window cursorState) (items []T, after []cursorState, hasNext bool) {
+	if skip > len(page.Items) {
+		skip = len(page.Items)
+	}
+	end := skip + want
+	if end > len(page.Items) {
+		end = len(page.Items)
+	}
+	items = page.Items[skip:end]
+	after = make([]cursorState, len(items))
+	for i := range items {
+		pos := skip + i + 1
+		st := cursorState{Token: req.Token, Size: req.Size, Skip: pos, From: window.From, To: window.To}
+		if pos == len(page.Items) && page.Next != "" {
+			st = cursorState{Token: page.Next, Size: req.Size, From: window.From, To: window.To}
+		}
+		after[i] = st
+	}
+	hasNext = end < len(page.Items) || page.Next != ""
+	return items, after, hasNext
+}
+
+func (r *Resolver) pageInfo(userID, identityID, field string, after []cursorState, hasNext, hasPrev bool) (*model.PageInfo, []string) {
+	cursors := make([]string, len(after))
+	for i, st := range after {
+		cursors[i] = r.cursors.encode(userID, identityID, field, st)
+	}
+	pi := &model.PageInfo{HasNextPage: hasNext, HasPreviousPage: hasPrev}
+	if len(cursors) > 0 {
+		pi.StartCursor = &cursors[0]
+		pi.EndCursor = &cursors[len(cursors)-1]
+	}
+	return pi, cursors
+}
+
+func (r *Resolver) repos(ctx context.Context, obj *model.Identity, first *int, after *string) (*model.RepositoryConnection, error) {
+	prov := r.deps.Providers.Lookup(obj.Provider)
+	if prov.Repos == nil {
+		return nil, nil
+	}
+	userID, err := r.callerID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	size, err := pageSize(first, defaultReposSize)
+	if err != nil {
+		return nil, err
+	}
+	req, skip := providers.PageRequest{Size: size}, 0
+	if after != nil {
+		st, err := r.cursors.decode(userID, obj.ID, "repos", *after)
+		if err != nil {
+			return nil, err
+		}
+		req, skip = providers.PageRequest{Size: st.Size, Token: st.Token}, st.Skip
+	}
+	var page providers.Page[providers.Repository]
+	err = r.withToken(ctx, userID, obj, prov, func(ctx context.Context, tok secret.String) error {
+		var err error
+		page, err = prov.Repos.ListRepos(ctx, tok, req)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	items, states, hasNext := slice(page, req, skip, size, cursorState{})
+	pi, cursors := r.pageInfo(userID, obj.ID, "repos", states, hasNext, after != nil)
+	conn := &model.RepositoryConnection{
+		Edges:    make([]*model.RepositoryEdge, len(items)),
+		Nodes:    make([]*model.Repository, len(items)),
+		PageInfo: pi,
+	}
+	for i, it := range items {
+		n := &model.Repository{
+			ID:          obj.Provider + "|" + it.ID,
+			Name:        it.Name,
+			FullName:    it.FullName,
+			URL:         it.URL,
+			Private:     it.Private,
+			Description: optional(it.Description),
+			Stars:       it.Stars,
+		}
+		if !it.UpdatedAt.IsZero() {
+			u := it.UpdatedAt
+			n.UpdatedAt = &u
+		}
+		conn.Nodes[i] = n
+		conn.Edges[i] = &model.RepositoryEdge{Cursor: cursors[i], Node: n}
+	}
+	return conn, nil
+}
+
+const (
+	defaultWindow = 30 * 24 * time.Hour
+	maxWindow     = 366 * 24 * time.Hour
+)
+
+func (r *Resolver) calendar(ctx context.Context, obj *model.Identity, from, to *time.Time, first *int, after *string) (*model.CalendarEventConnection, error) {
+	prov := r.deps.Providers.Lookup(obj.Provider)
+	if prov.Calendar == nil {
+		return nil, nil
+	}
+	userID, err := r.callerID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	size, err := pageSize(first, defaultEventSize)
+	if err != nil {
+		return nil, err
+	}
+	var q providers.EventQuery
+	skip := 0
+	if after != nil {
+		st, err := r.cursors.decode(userID, obj.ID, "calendar", *after)
+		if err != nil {
+			return nil, err
+		}
+		q = providers.EventQuery{From: time.Unix(st.From, 0).UTC(), To: time.Unix(st.To, 0).UTC(), Page: providers.PageRequest{Size: st.Size, Token: st.Token}}
+		if (from != nil && from.Unix() != st.From) || (to != nil && to.Unix() != st.To) {
+			return nil, inputErrorf("from and to must be omitted or equal to the window of the after cursor")
+		}
+		skip = st.Skip
+	} else {
+		start := r.deps.Now().UTC().Truncate(time.Second)
+		if from != nil {
+			start = from.UTC().Truncate(time.Second)
+		}
+		end := start.Add(defaultWindow)
+		if to != nil {
+			end = to.UTC().Truncate(time.Second)
+		}
+		if !end.After(start) {
+			return nil, inputErrorf("to must be after from")
+		}
+		if end.Sub(start) > maxWindow {
+			return nil, inputErrorf("the window from..to may span at most 366 days")
+		}
+		q = providers.EventQuery{From: start, To: end, Page: providers.PageRequest{Size: size}}
+	}
+	var page providers.Page[providers.CalendarEvent]
+	err = r.withToken(ctx, userID, obj, prov, func(ctx context.Context, tok secret.String) error {
+		var err error
+		page, err = prov.Calendar.ListEvents(ctx, tok, q)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	window := cursorState{From: q.From.Unix(), To: q.To.Unix()}
+	items, states, hasNext := slice(page, q.Page, skip, size, window)
+	pi, cursors := r.pageInfo(userID, obj.ID, "calendar", states, hasNext, after != nil)
+	conn := &model.CalendarEventConnection{
+		Edges:    make([]*model.CalendarEventEdge, len(items)),
+		Nodes:    make([]*model.CalendarEvent, len(items)),
+		PageInfo: pi,
+	}
+	for i, it := range items {
+		n := &model.CalendarEvent{
+			ID:     obj.Provider + "|" + it.ID,
+			Title:  it.Title,
+			Start:  it.Start,
+			End:    it.End,
+			AllDay: it.AllDay,
+			URL:    optional(it.URL),
+			Status: it.Status,
+		}
+		conn.Nodes[i] = n
+		conn.Edges[i] = &model.CalendarEventEdge{Cursor: cursors[i], Node: n}
+	}
+	return conn, nil
+}

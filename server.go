@@ -1,0 +1,351 @@
+// Command idpgate is a GraphQL gateway that lets single-page apps, mobile
+// apps and GraphiQL users read their own data at the identity providers
+// they signed in with through Auth0, while the providers' tokens stay on
+// the server. See README.md.
+//
+//	go run . --dev    start with in-process emulators of Auth0 and the providers
+//	go run . --load   measure the request path against the emulators
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+
+	"github.com/idpgate/idpgate/graph"
+	"github.com/idpgate/idpgate/internal/auth0"
+	"github.com/idpgate/idpgate/internal/authn"
+	"github.com/idpgate/idpgate/internal/config"
+	"github.com/idpgate/idpgate/internal/graphiql"
+	"github.com/idpgate/idpgate/internal/identity"
+	"github.com/idpgate/idpgate/internal/loadtest"
+	"github.com/idpgate/idpgate/internal/sandbox"
+	"github.com/idpgate/idpgate/providers"
+	"github.com/idpgate/idpgate/providers/github"
+	"github.com/idpgate/idpgate/providers/google"
+	"github.com/idpgate/idpgate/resolvers"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "idpgate:", err)
+		os.Exit(1)
+	}
+}
+
+// run starts the gateway and serves until ctx ends, then shuts down
+// gracefully. getenv supplies the configuration; stdout receives what a
+// person should read (the dev banner, load figures), stderr the logs.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("idpgate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dev := fs.Bool("dev", false, "start in-process Auth0 and provider emulators on 127.0.0.1 and wire the gateway to them")
+	load := fs.Bool("load", false, "run the load test against the emulators and print the figures, then exit")
+	loadOpts := loadtest.DefaultOptions()
+	fs.DurationVar(&loadOpts.Duration, "load-duration", loadOpts.Duration, "how long the measured load phase runs")
+	fs.IntVar(&loadOpts.Users, "load-users", loadOpts.Users, "distinct users in the load")
+	fs.IntVar(&loadOpts.Clients, "load-clients", loadOpts.Clients, "concurrent clients")
+	fs.DurationVar(&loadOpts.Latency, "load-latency", loadOpts.Latency, "fixed latency of every emulated upstream")
+	fs.IntVar(&loadOpts.CachedUsers, "load-cached", loadOpts.CachedUsers, "users loaded into the cache for the memory figure")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+
+	level := new(slog.LevelVar)
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	if *load {
+		level.Set(slog.LevelWarn)
+		return loadtest.Run(ctx, loadOpts, func(env map[string]string, lg *slog.Logger) (http.Handler, func(), error) {
+			cfg, err := config.FromEnv(overlay(env, getenv))
+			if err != nil {
+				return nil, nil, err
+			}
+			gw, err := newGateway(cfg, lg, false)
+			if err != nil {
+				return nil, nil, err
+			}
+			return gw.handler, gw.close, nil
+		}, stdout)
+	}
+
+	var sb *sandbox.Sandbox
+	if *dev {
+		var err error
+		sb, err = sandbox.Start(sandbox.Options{Logger: logger})
+		if err != nil {
+			return fmt.Errorf("dev sandbox: %w", err)
+		}
+		defer sb.Close()
+		getenv = overlay(sb.Env, getenv)
+		if getenv("LISTEN_ADDR") == "" {
+			port := getenv("PORT")
+			if port == "" {
+				port = "8080"
+			}
+			getenv = overlay(map[string]string{"LISTEN_ADDR": "127.0.0.1:" + port}, getenv)
+		}
+	}
+
+	cfg, err := config.FromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	if lvl := strings.ToLower(cfg.LogLevel); lvl != "" {
+		_ = level.UnmarshalText([]byte(lvl))
+	}
+	if *dev {
+		cfg.Introspection = true
+	}
+	gw, err := newGateway(cfg, logger, *dev)
+	if err != nil {
+		return err
+	}
+	defer gw.close()
+
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("LISTEN_ADDR: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           gw.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      cfg.RequestTimeout + 5*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	addr := ln.Addr().String()
+	logger.Info("idpgate listening", "addr", addr, "dev", *dev)
+	if sb != nil {
+		printBanner(stdout, addr, sb)
+	}
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: finishing in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.RequestTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func printBanner(w io.Writer, addr string, sb *sandbox.Sandbox) {
+	fmt.Fprintf(w, "\nidpgate dev sandbox (emulated Auth0, GitHub, Google, GitLab, Bitbucket, Microsoft on 127.0.0.1)\n\n")
+	fmt.Fprintf(w, "  GraphiQL:  http://%s/graphiql/\n", addr)
+	fmt.Fprintf(w, "  GraphQL:   http://%s/graphql\n", addr)
+	fmt.Fprintf(w, "  Demo user: %s (every provider linked)\n\n", sb.DemoUser)
+	fmt.Fprintf(w, "Authorization: Bearer %s\n\n", sb.Token(sb.DemoUser))
+	fmt.Fprintf(w, "Try:\n  curl -s http://%s/graphql -H 'Content-Type: application/json' \\\n    -H \"Authorization: Bearer $TOKEN\" \\\n    -d '{\"query\":\"{ me { name identities { provider capabilities repos(first: 3) { nodes { fullName } } calendar(first: 3) { nodes { title start } } } } }\"}'\n\n", addr)
+}
+
+// overlay returns a getenv that answers from m first.
+func overlay(m map[string]string, getenv func(string) string) func(string) string {
+	return func(k string) string {
+		if v, ok := m[k]; ok {
+			return v
+		}
+		return getenv(k)
+	}
+}
+
+// cursorKey derives the cursor signing key: CURSOR_SECRET when set, else
+// the M2M client secret, so every replica of a deployment agrees without
+// another setting.
+func cursorKey(cfg config.Config) []byte {
+	src := cfg.CursorSecret
+	if src.IsZero() {
+		src = cfg.Auth0ClientSecret
+	}
+	m := hmac.New(sha256.New, []byte(src.Reveal()))
+	m.Write([]byte("idpgate cursor key v1"))
+	return m.Sum(nil)
+}
+
+// gateway is the assembled HTTP handler and what must be closed with it.
+type gateway struct {
+	handler http.Handler
+	users   *auth0.Client
+	loader  *identity.Loader
+	tokens  *identity.Tokens
+	close   func()
+}
+
+// newGateway maps cfg into each package's options and assembles the
+// handler: /graphql (authenticated), /graphiql/, /healthz and /readyz.
+func newGateway(cfg config.Config, logger *slog.Logger, dev bool) (*gateway, error) {
+	upstreamHTTP := &http.Client{
+		Timeout:   cfg.UpstreamTimeout,
+		Transport: newTransport(),
+	}
+	users, err := auth0.New(auth0.Config{
+		BaseURL:      cfg.Auth0BaseURL,
+		ClientID:     cfg.Auth0ClientID,
+		ClientSecret: cfg.Auth0ClientSecret,
+		HTTPClient:   upstreamHTTP,
+		RPS:          cfg.Auth0MgmtRPS,
+		Burst:        cfg.Auth0MgmtBurst,
+		Logger:       logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	loader := identity.New(identity.Config{Logger: logger}, users)
+	tokens := identity.NewTokens(identity.TokensConfig{Logger: logger})
+
+	registry, err := newRegistry(cfg, upstreamHTTP)
+	if err != nil {
+		return nil, err
+	}
+
+	authenticator, err := authn.New(authn.Config{
+		Issuer:     cfg.Auth0Issuer,
+		Audience:   cfg.Auth0Audience,
+		JWKSURL:    cfg.Auth0BaseURL + "/.well-known/jwks.json",
+		HTTPClient: upstreamHTTP,
+		Logger:     logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	root := resolvers.New(resolvers.Deps{
+		Profiles:        loader,
+		Providers:       registry,
+		Tokens:          tokens,
+		CursorKey:       cursorKey(cfg),
+		UserID:          authn.UserID,
+		UpstreamTimeout: cfg.UpstreamTimeout,
+		Logger:          func(context.Context) *slog.Logger { return logger },
+	})
+	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: root}))
+	gql.AddTransport(transport.Options{})
+	gql.AddTransport(transport.GET{})
+	gql.AddTransport(transport.POST{})
+	gql.SetErrorPresenter(root.PresentError)
+	gql.SetRecoverFunc(root.Recover)
+	gql.AroundOperations(resolvers.AroundOperations)
+	if cfg.Introspection || dev {
+		gql.Use(extension.Introspection{})
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", authenticator.Middleware(gql))
+	mux.Handle("/graphiql/", graphiql.Handler("/graphiql/", graphiql.Options{Endpoint: "/graphql", DefaultQuery: defaultQuery}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := authenticator.Ready(ctx); err != nil {
+			logger.Warn("readyz: JWKS not obtainable", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "jwks: unavailable\n")
+			return
+		}
+		if err := users.Ping(ctx); err != nil {
+			logger.Warn("readyz: M2M token not obtainable", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "management api token: unavailable\n")
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	mux.Handle("GET /{$}", http.RedirectHandler("/graphiql/", http.StatusFound))
+
+	h := http.MaxBytesHandler(mux, cfg.MaxBodyBytes)
+	return &gateway{
+		handler: h,
+		users:   users,
+		loader:  loader,
+		tokens:  tokens,
+		close:   func() { upstreamHTTP.CloseIdleConnections() },
+	}, nil
+}
+
+const defaultQuery = `# idpgate: your linked identities and their data.
+query Me {
+  me {
+    name
+    email
+    identities {
+      id
+      provider
+      capabilities
+      repos(first: 5) {
+        nodes { fullName private stars updatedAt url }
+        pageInfo { hasNextPage endCursor }
+      }
+      calendar(first: 5) {
+        nodes { title start end allDay status }
+        pageInfo { hasNextPage endCursor }
+      }
+    }
+  }
+}
+`
+
+// newTransport is the upstream transport: enough idle connections per host
+// for a busy gateway (the default of 2 would reconnect constantly).
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 512
+	t.MaxIdleConnsPerHost = 128
+	t.IdleConnTimeout = 90 * time.Second
+	t.ResponseHeaderTimeout = 30 * time.Second
+	return t
+}
+
+// newRegistry builds one adapter per provider from cfg.
+func newRegistry(cfg config.Config, hc *http.Client) (providers.Registry, error) {
+	gh, err := github.New(github.Config{BaseURL: cfg.GitHubAPIURL}, hc)
+	if err != nil {
+		return nil, fmt.Errorf("GITHUB_API_URL: %w", err)
+	}
+	gg, err := google.New(google.Config{BaseURL: cfg.GoogleAPIURL, TokenURL: cfg.GoogleTokenURL, ClientID: cfg.GoogleClientID, ClientSecret: cfg.GoogleClientSecret}, hc)
+	if err != nil {
+		return nil, fmt.Errorf("GOOGLE_API_URL: %w", err)
+	}
+	reg := providers.Registry{
+		"github":        {Repos: gh},
+		"google-oauth2": {Calendar: gg, Refresh: gg},
+	}
+	return reg, nil
+}
