@@ -37,8 +37,11 @@ import (
 	"github.com/idpgate/idpgate/internal/loadtest"
 	"github.com/idpgate/idpgate/internal/sandbox"
 	"github.com/idpgate/idpgate/providers"
+	"github.com/idpgate/idpgate/providers/bitbucket"
 	"github.com/idpgate/idpgate/providers/github"
+	"github.com/idpgate/idpgate/providers/gitlab"
 	"github.com/idpgate/idpgate/providers/google"
+	"github.com/idpgate/idpgate/providers/msgraph"
 	"github.com/idpgate/idpgate/resolvers"
 )
 
@@ -82,7 +85,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			if err != nil {
 				return nil, nil, err
 			}
-			gw, err := newGateway(cfg, lg, false)
+			gw, err := newGateway(cfg, lg, gatewayOptions{})
 			if err != nil {
 				return nil, nil, err
 			}
@@ -118,7 +121,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if *dev {
 		cfg.Introspection = true
 	}
-	gw, err := newGateway(cfg, logger, *dev)
+	opts := gatewayOptions{dev: *dev}
+	if sb != nil {
+		opts.graphiqlToken = sb.Token(sb.DemoUser)
+	}
+	gw, err := newGateway(cfg, logger, opts)
 	if err != nil {
 		return err
 	}
@@ -207,7 +214,13 @@ type gateway struct {
 
 // newGateway maps cfg into each package's options and assembles the
 // handler: /graphql (authenticated), /graphiql/, /healthz and /readyz.
-func newGateway(cfg config.Config, logger *slog.Logger, dev bool) (*gateway, error) {
+// gatewayOptions are the settings that do not come from the environment.
+type gatewayOptions struct {
+	dev           bool   // introspection on, GraphiQL pre-filled
+	graphiqlToken string // demo bearer token pre-filled in GraphiQL (dev only)
+}
+
+func newGateway(cfg config.Config, logger *slog.Logger, opts gatewayOptions) (*gateway, error) {
 	upstreamHTTP := &http.Client{
 		Timeout:   cfg.UpstreamTimeout,
 		Transport: newTransport(),
@@ -233,11 +246,12 @@ func newGateway(cfg config.Config, logger *slog.Logger, dev bool) (*gateway, err
 	}
 
 	authenticator, err := authn.New(authn.Config{
-		Issuer:     cfg.Auth0Issuer,
-		Audience:   cfg.Auth0Audience,
-		JWKSURL:    cfg.Auth0BaseURL + "/.well-known/jwks.json",
-		HTTPClient: upstreamHTTP,
-		Logger:     logger,
+		Issuer:             cfg.Auth0Issuer,
+		Audience:           cfg.Auth0Audience,
+		JWKSURL:            cfg.Auth0BaseURL + "/.well-known/jwks.json",
+		MinRefetchInterval: cfg.JWKSMinRefetch,
+		HTTPClient:         upstreamHTTP,
+		Logger:             logger,
 	})
 	if err != nil {
 		return nil, err
@@ -259,13 +273,13 @@ func newGateway(cfg config.Config, logger *slog.Logger, dev bool) (*gateway, err
 	gql.SetErrorPresenter(root.PresentError)
 	gql.SetRecoverFunc(root.Recover)
 	gql.AroundOperations(resolvers.AroundOperations)
-	if cfg.Introspection || dev {
+	if cfg.Introspection || opts.dev {
 		gql.Use(extension.Introspection{})
 	}
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", authenticator.Middleware(gql))
-	mux.Handle("/graphiql/", graphiql.Handler("/graphiql/", graphiql.Options{Endpoint: "/graphql", DefaultQuery: defaultQuery}))
+	mux.Handle("/graphiql/", graphiql.Handler("/graphiql/", graphiql.Options{Endpoint: "/graphql", DefaultQuery: defaultQuery, Token: opts.graphiqlToken}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -343,9 +357,28 @@ func newRegistry(cfg config.Config, hc *http.Client) (providers.Registry, error)
 	if err != nil {
 		return nil, fmt.Errorf("GOOGLE_API_URL: %w", err)
 	}
+	gl, err := gitlab.New(gitlab.Config{BaseURL: cfg.GitLabAPIURL}, hc)
+	if err != nil {
+		return nil, fmt.Errorf("GITLAB_API_URL: %w", err)
+	}
+	bb, err := bitbucket.New(bitbucket.Config{BaseURL: cfg.BitbucketAPIURL, TokenURL: cfg.BitbucketTokenURL, ClientID: cfg.BitbucketClientID, ClientSecret: cfg.BitbucketClientSecret}, hc)
+	if err != nil {
+		return nil, fmt.Errorf("BITBUCKET_API_URL: %w", err)
+	}
 	reg := providers.Registry{
 		"github":        {Repos: gh},
+		"gitlab":        {Repos: gl},
+		"bitbucket":     {Repos: bb, Refresh: bb},
 		"google-oauth2": {Calendar: gg, Refresh: gg},
+	}
+	// Microsoft accounts (windowslive) and Azure AD / Entra ID (waad) both
+	// read Microsoft Graph; they differ only in the name errors carry.
+	for _, name := range []string{msgraph.ProviderLive, msgraph.ProviderAAD} {
+		ms, err := msgraph.New(msgraph.Config{Provider: name, BaseURL: cfg.MSGraphAPIURL, TokenURL: cfg.MicrosoftTokenURL, ClientID: cfg.MicrosoftClientID, ClientSecret: cfg.MicrosoftClientSecret}, hc)
+		if err != nil {
+			return nil, fmt.Errorf("MSGRAPH_API_URL: %w", err)
+		}
+		reg[name] = providers.Provider{Calendar: ms, Refresh: ms}
 	}
 	return reg, nil
 }

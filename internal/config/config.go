@@ -24,6 +24,8 @@ type Config struct {
 	Auth0ClientID     string
 	Auth0ClientSecret secret.String
 	Auth0MgmtRPS      float64 // client-side shaping of Management API calls
+	// JWKSMinRefetch: an unknown kid refetches the JWKS at most this often.
+	JWKSMinRefetch time.Duration
 	Auth0MgmtBurst    int
 
 	// Provider APIs and the OAuth clients used to refresh their tokens.
@@ -77,6 +79,7 @@ func Default() Config {
 		ListenAddr:        ":8080",
 		Auth0MgmtRPS:      2, // the free tier allows 2 requests/s to the Management API
 		Auth0MgmtBurst:    10,
+		JWKSMinRefetch:    15 * time.Second,
 		GitHubAPIURL:      "https://api.github.com/",
 		GoogleAPIURL:      "https://www.googleapis.com/",
 		BitbucketAPIURL:   "https://api.bitbucket.org/",
@@ -130,6 +133,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	r.secret("AUTH0_CLIENT_SECRET", &c.Auth0ClientSecret)
 	r.float("AUTH0_MGMT_RPS", &c.Auth0MgmtRPS)
 	r.int("AUTH0_MGMT_BURST", &c.Auth0MgmtBurst)
+	r.duration("JWKS_MIN_REFETCH_INTERVAL", &c.JWKSMinRefetch)
 
 	r.str("GITHUB_API_URL", &c.GitHubAPIURL)
 	r.str("GOOGLE_API_URL", &c.GoogleAPIURL)
@@ -264,6 +268,9 @@ func (c *Config) Validate() error {
 	}
 	if c.UserRPS <= 0 {
 		return errors.New("USER_RPS: must be greater than 0")
+	}
+	if c.JWKSMinRefetch < 10*time.Millisecond || c.JWKSMinRefetch > time.Hour {
+		return errors.New("JWKS_MIN_REFETCH_INTERVAL: must be between 10ms and 1h")
 	}
 	if c.UpstreamTimeout <= 0 || c.UpstreamTimeout > 5*time.Minute {
 		return errors.New("UPSTREAM_TIMEOUT: must be between 1ms and 5m")

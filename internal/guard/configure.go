@@ -1,0 +1,167 @@
+package guard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/validator/core"
+	"github.com/vektah/gqlparser/v2/validator/rules"
+)
+
+// Options select the protections Configure installs. The zero value
+// installs Extension with the default limits and costs, disables
+// introspection and suggestions, and enables neither APQ nor trusted
+// documents.
+type Options struct {
+	// Limits, zero fields meaning their defaults.
+	Limits Limits
+	// Costs; a nil Fields map means DefaultCosts.
+	Costs Costs
+	// Introspection enables __schema and __type (gqlgen's
+	// extension.Introspection). Off, gqlgen answers them with an error.
+	Introspection bool
+	// Suggestions keeps "Did you mean …?" in validation messages. They
+	// reveal field, argument, type and enum names even with introspection
+	// off.
+	Suggestions bool
+	// QueryCacheSize is the number of parsed and validated documents gqlgen
+	// keeps (an LRU keyed by query text); 0 disables the cache.
+	QueryCacheSize int
+	// APQCacheSize enables automatic persisted queries with an LRU of this
+	// many queries; 0 disables APQ. gqlgen's APQ rejects a query whose
+	// sha256 differs from the hash sent with it ("provided APQ hash does not
+	// match query") and answers an unknown hash with PERSISTED_QUERY_NOT_FOUND.
+	APQCacheSize int
+	// APQMaxQueryBytes is the longest query APQ stores (0: 32 KiB); a longer
+	// one still runs but is not remembered, so the cache holds at most
+	// APQCacheSize × APQMaxQueryBytes bytes of text.
+	APQMaxQueryBytes int
+	// Trusted, when set, runs only the manifest's documents (see Trusted).
+	// It excludes APQ.
+	Trusted *Manifest
+	// RequireTrustedID rejects query text sent without an id in trusted
+	// mode, even when it is in the manifest.
+	RequireTrustedID bool
+}
+
+const defaultAPQMaxQueryBytes = 32 << 10
+
+// Validate reports contradictory or out-of-range options.
+func (o Options) Validate() error {
+	var errs []error
+	if err := o.Limits.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if o.QueryCacheSize < 0 || o.APQCacheSize < 0 || o.APQMaxQueryBytes < 0 {
+		errs = append(errs, errors.New("guard: cache sizes must not be negative"))
+	}
+	if o.Trusted != nil && o.APQCacheSize > 0 {
+		errs = append(errs, errors.New("guard: trusted documents and APQ exclude each other: APQ would let clients register any operation"))
+	}
+	if o.Trusted == nil && o.RequireTrustedID {
+		errs = append(errs, errors.New("guard: RequireTrustedID needs a trusted documents manifest"))
+	}
+	return errors.Join(errs...)
+}
+
+// Configure installs the protections on srv, in this order: gqlgen's parser
+// token limit (MaxTokens) and suggestion settings, the query cache, then
+// Extension, then Trusted or APQ, then Introspection if enabled. Call it
+// once, before serving and before adding other extensions. It returns the
+// error of an invalid option, or of a cost table or manifest that does not
+// match srv's schema (which gqlgen's Use would panic on).
+func Configure(srv *handler.Server, o Options) (err error) {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	ext := NewExtension(o.Limits, o.Costs)
+
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(error); ok {
+				err = fmt.Errorf("guard: configure: %w", e)
+				return
+			}
+			err = fmt.Errorf("guard: configure: %v", r)
+		}
+	}()
+
+	srv.SetParserTokenLimit(ext.Limits().MaxTokens)
+	if !o.Suggestions {
+		srv.SetDisableSuggestion(true)
+		srv.SetValidationRulesFn(RulesWithoutSuggestions)
+	}
+	if o.QueryCacheSize > 0 {
+		srv.SetQueryCache(lru.New[*ast.QueryDocument](o.QueryCacheSize))
+	}
+	srv.Use(ext)
+	switch {
+	case o.Trusted != nil:
+		srv.Use(NewTrusted(o.Trusted, o.RequireTrustedID))
+	case o.APQCacheSize > 0:
+		maxBytes := o.APQMaxQueryBytes
+		if maxBytes == 0 {
+			maxBytes = defaultAPQMaxQueryBytes
+		}
+		srv.Use(extension.AutomaticPersistedQuery{Cache: boundedCache{lru: lru.New[string](o.APQCacheSize), maxLen: maxBytes}})
+	}
+	if o.Introspection {
+		srv.Use(extension.Introspection{})
+	}
+	return nil
+}
+
+// boundedCache is an APQ cache that refuses long queries.
+type boundedCache struct {
+	lru    *lru.LRU[string]
+	maxLen int
+}
+
+var _ graphql.Cache[string] = boundedCache{}
+
+func (c boundedCache) Get(ctx context.Context, key string) (string, bool) {
+	return c.lru.Get(ctx, key)
+}
+
+func (c boundedCache) Add(ctx context.Context, key, value string) {
+	if len(value) <= c.maxLen {
+		c.lru.Add(ctx, key, value)
+	}
+}
+
+// RulesWithoutSuggestions returns gqlparser's default validation rules with
+// every "Did you mean …?" removed from their messages. gqlgen's
+// SetDisableSuggestion covers only FieldsOnCorrectType and ScalarLeafs;
+// KnownArgumentNames, KnownTypeNames and ValuesOfCorrectType would still
+// suggest argument, type, input field and enum names. Pass it to
+// handler.Server.SetValidationRulesFn together with SetDisableSuggestion(true)
+// (gqlgen swaps those two rules back otherwise), as Configure does.
+func RulesWithoutSuggestions() *rules.Rules {
+	rs := rules.NewDefaultRules()
+	for name, fn := range rs.GetInner() {
+		rs.ReplaceRule(name, withoutSuggestions(fn))
+	}
+	return rs
+}
+
+func withoutSuggestions(fn core.RuleFunc) core.RuleFunc {
+	return func(observers *core.Events, addError core.AddErrFunc) {
+		fn(observers, func(options ...core.ErrorOption) {
+			addError(append(options, stripSuggestion)...)
+		})
+	}
+}
+
+func stripSuggestion(err *gqlerror.Error) {
+	if i := strings.Index(err.Message, " Did you mean "); i >= 0 {
+		err.Message = err.Message[:i]
+	}
+}

@@ -1,0 +1,115 @@
+package httpmw
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// RequestIDHeader carries the request id in both directions.
+const RequestIDHeader = "X-Request-Id"
+
+const maxRequestIDLen = 64
+
+type ctxKey struct{}
+
+type requestInfo struct {
+	id     string
+	logger *slog.Logger
+}
+
+// RequestID gives every request an id: the incoming X-Request-Id when it is
+// 1 to 64 characters of [A-Za-z0-9._-] (so a proxy's id carries through
+// and nothing odd reaches a log line), otherwise 32 random hex digits. The
+// id is set on the response's X-Request-Id before the next handler runs and
+// put in the context with logger.With("request_id", id) (see Logger and
+// RequestIDFrom). A nil logger means slog.Default().
+func RequestID(logger *slog.Logger) func(http.Handler) http.Handler {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id := r.Header.Get(RequestIDHeader)
+			if !validRequestID(id) {
+				id = newRequestID()
+			}
+			w.Header().Set(RequestIDHeader, id)
+			ctx := context.WithValue(r.Context(), ctxKey{}, &requestInfo{id: id, logger: logger.With("request_id", id)})
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand documents it)
+	return hex.EncodeToString(b[:])
+}
+
+// RequestIDFrom returns the request id RequestID put in ctx, or "".
+func RequestIDFrom(ctx context.Context) string {
+	if info, ok := ctx.Value(ctxKey{}).(*requestInfo); ok {
+		return info.id
+	}
+	return ""
+}
+
+// Logger returns the logger RequestID put in ctx, which carries the
+// request_id attribute, or slog.Default() outside RequestID.
+func Logger(ctx context.Context) *slog.Logger {
+	if info, ok := ctx.Value(ctxKey{}).(*requestInfo); ok {
+		return info.logger
+	}
+	return slog.Default()
+}
+
+// AccessLog logs one line per request at Info through Logger(ctx) (so
+// after RequestID it carries request_id): method, path, status, bytes and
+// duration. It logs the path without the query string, and never a header
+// or a body, so tokens sent in any of them stay out of the log. now is the
+// clock; nil means time.Now.
+func AccessLog(now func() time.Time) func(http.Handler) http.Handler {
+	if now == nil {
+		now = time.Now
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := now()
+			rec := &recorder{ResponseWriter: w}
+			defer func() {
+				// Also after a panic (http.ErrAbortHandler included); the
+				// status is then what was written, or 0.
+				Logger(r.Context()).LogAttrs(r.Context(), slog.LevelInfo, "request",
+					slog.String("method", r.Method),
+					slog.String("path", r.URL.Path),
+					slog.Int("status", rec.status),
+					slog.Int64("bytes", rec.bytes),
+					slog.Duration("duration", now().Sub(start)),
+				)
+			}()
+			next.ServeHTTP(rec, r)
+			if rec.status == 0 {
+				rec.status = http.StatusOK // nothing written: net/http sends 200
+			}
+		})
+	}
+}

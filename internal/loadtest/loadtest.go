@@ -1,0 +1,300 @@
+// Package loadtest measures the gateway's request path against the dev
+// sandbox's emulators with a fixed upstream latency: latency percentiles,
+// throughput against the ideal (clients / upstream latency), Management API
+// calls and M2M tokens per request, and memory with many users cached. It
+// backs `go run . --load`; the figures go in README.md.
+package loadtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/idpgate/idpgate/internal/sandbox"
+)
+
+// Options shape the load.
+type Options struct {
+	Duration    time.Duration // measured phase
+	Warmup      time.Duration // unmeasured phase after every user was seen once
+	Users       int           // distinct users sending requests
+	Clients     int           // concurrent clients
+	Latency     time.Duration // fixed latency of every emulated upstream
+	CachedUsers int           // users cached for the memory figure (0 skips it)
+}
+
+// DefaultOptions are the figures the README reports.
+func DefaultOptions() Options {
+	return Options{Duration: 10 * time.Second, Warmup: 2 * time.Second, Users: 300, Clients: 32, Latency: 50 * time.Millisecond, CachedUsers: 10_000}
+}
+
+// Build assembles a gateway handler from the sandbox's environment.
+type Build func(env map[string]string, logger *slog.Logger) (http.Handler, func(), error)
+
+// Query is what every load request asks: both providers of the user, so
+// each request makes two upstream calls that should run concurrently.
+const Query = `{ me { id identities { provider repos(first: 5) { nodes { name } } calendar(first: 5) { nodes { title } } } } }`
+
+// Report holds the measured figures.
+type Report struct {
+	Requests        int
+	Errors          int
+	Elapsed         time.Duration
+	P50, P90, P99   time.Duration
+	Throughput      float64 // requests per second
+	Ideal           float64 // Clients / Latency
+	MgmtCalls       int64   // Management API calls during the measured phase
+	MgmtPerRequest  float64
+	TokenFetches    int64 // M2M tokens fetched by the process, all phases
+	CachedUsers     int
+	RSSBytes        uint64 // resident set after caching CachedUsers users
+	HeapBytes       uint64 // live heap after GC, same moment
+	UpstreamLatency time.Duration
+}
+
+// Run starts the sandbox, the gateway on a loopback port and the clients,
+// and prints the report to out.
+func Run(ctx context.Context, opts Options, build Build, out io.Writer) error {
+	rep, err := Measure(ctx, opts, build)
+	if err != nil {
+		return err
+	}
+	rep.Print(out)
+	return nil
+}
+
+// Measure runs the load and returns the figures.
+func Measure(ctx context.Context, opts Options, build Build) (*Report, error) {
+	if opts.Users < 1 || opts.Clients < 1 || opts.Duration <= 0 {
+		return nil, fmt.Errorf("loadtest: users, clients and duration must be positive")
+	}
+	logger := slog.New(slog.DiscardHandler)
+	seed := max(opts.Users, opts.CachedUsers)
+	sb, err := sandbox.Start(sandbox.Options{Latency: opts.Latency, LoadUsers: seed, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	defer sb.Close()
+	h, closeGW, err := build(sb.Env, logger)
+	if err != nil {
+		return nil, err
+	}
+	defer closeGW()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	endpoint := "http://" + ln.Addr().String() + "/graphql"
+
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: opts.Clients * 2, MaxIdleConns: opts.Clients * 4}}
+	defer client.CloseIdleConnections()
+	ids := sb.LoadUsers[:opts.Users]
+	tokens := make([]string, len(ids))
+	for i, id := range ids {
+		tokens[i] = sb.Token(id)
+	}
+
+	// Cold: every user once, so the measured phase runs with warm caches.
+	if _, err := drive(ctx, client, endpoint, tokens, opts.Clients, 0, len(tokens)); err != nil {
+		return nil, fmt.Errorf("loadtest: warming: %w", err)
+	}
+	if opts.Warmup > 0 {
+		if _, err := drive(ctx, client, endpoint, tokens, opts.Clients, opts.Warmup, 0); err != nil {
+			return nil, fmt.Errorf("loadtest: warm-up: %w", err)
+		}
+	}
+	before := sb.Tenant.Calls()
+	res, err := drive(ctx, client, endpoint, tokens, opts.Clients, opts.Duration, 0)
+	if err != nil {
+		return nil, err
+	}
+	after := sb.Tenant.Calls()
+
+	rep := &Report{
+		Requests:        len(res.latencies),
+		Errors:          res.errors,
+		Elapsed:         res.elapsed,
+		Ideal:           float64(opts.Clients) / opts.Latency.Seconds(),
+		UpstreamLatency: opts.Latency,
+	}
+	lat := res.latencies
+	slices.Sort(lat)
+	if n := len(lat); n > 0 {
+		rep.P50, rep.P90, rep.P99 = lat[n*50/100], lat[n*90/100], lat[min(n-1, n*99/100)]
+	}
+	rep.Throughput = float64(rep.Requests) / res.elapsed.Seconds()
+	rep.MgmtCalls = int64((after.UserByID - before.UserByID) + (after.Search - before.Search))
+	if rep.Requests > 0 {
+		rep.MgmtPerRequest = float64(rep.MgmtCalls) / float64(rep.Requests)
+	}
+
+	if opts.CachedUsers > 0 {
+		sb.SetLatency(0)
+		all := make([]string, opts.CachedUsers)
+		for i, id := range sb.LoadUsers[:opts.CachedUsers] {
+			all[i] = sb.Token(id)
+		}
+		if _, err := drive(ctx, client, endpoint, all, opts.Clients, 0, len(all)); err != nil {
+			return nil, fmt.Errorf("loadtest: caching users: %w", err)
+		}
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		rep.CachedUsers = opts.CachedUsers
+		rep.HeapBytes = ms.HeapAlloc
+		rep.RSSBytes = rss()
+	}
+	rep.TokenFetches = int64(sb.Tenant.Calls().Token)
+	return rep, nil
+}
+
+type result struct {
+	latencies []time.Duration
+	errors    int
+	elapsed   time.Duration
+}
+
+// drive sends requests from clients goroutines, cycling through tokens,
+// either for d or until count requests were sent.
+func drive(ctx context.Context, client *http.Client, endpoint string, tokens []string, clients int, d time.Duration, count int) (*result, error) {
+	body, _ := json.Marshal(map[string]string{"query": Query})
+	var (
+		next    atomic.Int64
+		mu      sync.Mutex
+		res     = &result{}
+		wg      sync.WaitGroup
+		firstMu sync.Mutex
+		first   error
+	)
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			local := make([]time.Duration, 0, 1024)
+			errs := 0
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if count > 0 && i >= count {
+					break
+				}
+				if d > 0 && time.Now().After(deadline) {
+					break
+				}
+				t0 := time.Now()
+				err := post(ctx, client, endpoint, tokens[i%len(tokens)], body)
+				local = append(local, time.Since(t0))
+				if err != nil {
+					errs++
+					firstMu.Lock()
+					if first == nil {
+						first = err
+					}
+					firstMu.Unlock()
+				}
+			}
+			mu.Lock()
+			res.latencies = append(res.latencies, local...)
+			res.errors += errs
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if res.errors > len(res.latencies)/100 {
+		return nil, fmt.Errorf("loadtest: %d of %d requests failed; first: %v", res.errors, len(res.latencies), first)
+	}
+	return res, nil
+}
+
+func post(ctx context.Context, client *http.Client, endpoint, token string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	if bytes.Contains(b, []byte(`"errors"`)) {
+		var r struct {
+			Errors []struct {
+				Message string `json:"message"`
+			} `json:"errors"`
+		}
+		_ = json.Unmarshal(b, &r)
+		if len(r.Errors) > 0 {
+			return fmt.Errorf("graphql error: %s", r.Errors[0].Message)
+		}
+	}
+	return nil
+}
+
+// rss reads the resident set size of this process (Linux), 0 elsewhere.
+func rss() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest)
+			if len(f) >= 1 {
+				kb, _ := strconv.ParseUint(f[0], 10, 64)
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}
+
+// Print writes the figures and how they compare with the targets.
+func (r *Report) Print(w io.Writer) {
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+	check := func(ok bool) string {
+		if ok {
+			return "ok"
+		}
+		return "MISSED"
+	}
+	fmt.Fprintf(w, "idpgate load: %d requests in %s, %d errors, upstream latency %s\n", r.Requests, r.Elapsed.Round(time.Millisecond), r.Errors, ms(r.UpstreamLatency))
+	fmt.Fprintf(w, "  latency p50 %s (+%s over upstream; target +5 ms: %s)\n", ms(r.P50), ms(r.P50-r.UpstreamLatency), check(r.P50-r.UpstreamLatency <= 5*time.Millisecond))
+	fmt.Fprintf(w, "  latency p90 %s\n", ms(r.P90))
+	fmt.Fprintf(w, "  latency p99 %s (+%s over upstream; target +25 ms: %s)\n", ms(r.P99), ms(r.P99-r.UpstreamLatency), check(r.P99-r.UpstreamLatency <= 25*time.Millisecond))
+	fmt.Fprintf(w, "  throughput %.0f req/s = %.1f%% of ideal %.0f req/s (target 90%%: %s)\n", r.Throughput, 100*r.Throughput/r.Ideal, r.Ideal, check(r.Throughput >= 0.9*r.Ideal))
+	fmt.Fprintf(w, "  management API calls %d = %.4f per request (target 0.05: %s)\n", r.MgmtCalls, r.MgmtPerRequest, check(r.MgmtPerRequest <= 0.05))
+	fmt.Fprintf(w, "  M2M tokens fetched %d (target 1: %s)\n", r.TokenFetches, check(r.TokenFetches == 1))
+	if r.CachedUsers > 0 {
+		fmt.Fprintf(w, "  memory with %d users cached: RSS %.1f MB, live heap %.1f MB (target RSS < 150 MB: %s)\n", r.CachedUsers, float64(r.RSSBytes)/1e6, float64(r.HeapBytes)/1e6, check(r.RSSBytes < 150e6))
+	}
+}

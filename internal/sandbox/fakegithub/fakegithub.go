@@ -1,0 +1,467 @@
+package fakegithub
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Documentation URLs GitHub puts in its error bodies.
+const (
+	docsREST      = "https://docs.github.com/rest"
+	docsPrimary   = "https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting"
+	docsSecondary = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
+)
+
+// DefaultRateLimit is the primary rate limit of an authenticated user
+// (requests per hour) the fake reports when Server.RateLimit is zero.
+const DefaultRateLimit = 5000
+
+// Owner is the owner object embedded in a repository.
+type Owner struct {
+	Login string `json:"login"`
+	ID    int64  `json:"id"`
+	Type  string `json:"type"` // User or Organization
+}
+
+// Repo is a repository as GitHub's REST API renders it (the subset of
+// fields the gateway reads, plus a few for realism). Description is a
+// pointer because GitHub sends null for a repository without one.
+type Repo struct {
+	ID              int64     `json:"id"`
+	NodeID          string    `json:"node_id"`
+	Name            string    `json:"name"`
+	FullName        string    `json:"full_name"`
+	Owner           Owner     `json:"owner"`
+	Private         bool      `json:"private"`
+	HTMLURL         string    `json:"html_url"`
+	Description     *string   `json:"description"`
+	Fork            bool      `json:"fork"`
+	URL             string    `json:"url"`
+	CreatedAt       time.Time `json:"created_at"`
+	UpdatedAt       time.Time `json:"updated_at"`
+	PushedAt        time.Time `json:"pushed_at"`
+	StargazersCount int       `json:"stargazers_count"`
+	WatchersCount   int       `json:"watchers_count"`
+	Language        *string   `json:"language"`
+	Visibility      string    `json:"visibility"`
+	DefaultBranch   string    `json:"default_branch"`
+}
+
+// Server is an http.Handler emulating the GitHub REST API. Mount it at the
+// root of a listener or under a prefix with http.StripPrefix: the Link
+// headers it emits keep the prefix (see BaseURL).
+//
+// The zero value is ready to use and has no users. Exported fields are
+// read on every request; set them before serving. Methods are safe for
+// concurrent use.
+type Server struct {
+	// BaseURL, when set, is the absolute API root ("https://ghe.example/api/v3/")
+	// used to build Link URLs. When empty it is derived from the request:
+	// scheme (TLS or X-Forwarded-Proto), Host, then X-Forwarded-Prefix, or
+	// else the part of the request URI an http.StripPrefix removed.
+	BaseURL string
+	// Latency delays every request (aborted when the client gives up).
+	Latency time.Duration
+	// RateLimit is the primary limit per user and hour; 0 means
+	// DefaultRateLimit.
+	RateLimit int
+	// Now is the clock for rate-limit windows and reset times; nil means
+	// time.Now.
+	Now func() time.Time
+
+	mu          sync.Mutex
+	users       map[string]*user // by token
+	faults      []fault
+	calls       int
+	inFlight    int
+	maxInFlight int
+	stop        chan struct{} // closed by Close, releases hung requests
+}
+
+type user struct {
+	repos       []Repo
+	revoked     bool
+	used        int
+	windowStart time.Time
+}
+
+type faultKind int
+
+const (
+	faultStatus faultKind = iota
+	faultPrimary
+	faultSecondary
+	faultHang
+	faultMalformed
+)
+
+type fault struct {
+	kind       faultKind
+	status     int
+	retryAfter time.Duration
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Server) initLocked() {
+	if s.users == nil {
+		s.users = make(map[string]*user)
+	}
+	if s.stop == nil {
+		s.stop = make(chan struct{})
+	}
+}
+
+// AddUser seeds a user reachable with token, owning repos (copied). Adding
+// a token again replaces its repositories and un-revokes it.
+func (s *Server) AddUser(token string, repos []Repo) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	s.users[token] = &user{repos: append([]Repo(nil), repos...)}
+}
+
+// Revoke makes token answer 401 Bad credentials from now on.
+func (s *Server) Revoke(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	if u, ok := s.users[token]; ok {
+		u.revoked = true
+	}
+}
+
+// FailNext makes the next n requests answer status with GitHub's error body.
+func (s *Server) FailNext(n, status int) { s.push(n, fault{kind: faultStatus, status: status}) }
+
+// RateLimitNext makes the next n requests hit the primary rate limit: 403
+// with X-RateLimit-Remaining: 0 and X-RateLimit-Reset retryAfter from now.
+func (s *Server) RateLimitNext(n int, retryAfter time.Duration) {
+	s.push(n, fault{kind: faultPrimary, retryAfter: retryAfter})
+}
+
+// SecondaryRateLimitNext makes the next n requests hit a secondary rate
+// limit: 429 with Retry-After (omitted when retryAfter is zero, as GitHub
+// sometimes does; clients should then wait a minute).
+func (s *Server) SecondaryRateLimitNext(n int, retryAfter time.Duration) {
+	s.push(n, fault{kind: faultSecondary, retryAfter: retryAfter})
+}
+
+// Hang makes the next n requests block until the client gives up or Close
+// is called.
+func (s *Server) Hang(n int) { s.push(n, fault{kind: faultHang}) }
+
+// MalformedNext makes the next n requests answer 200 with a truncated JSON
+// body.
+func (s *Server) MalformedNext(n int) { s.push(n, fault{kind: faultMalformed}) }
+
+func (s *Server) push(n int, f fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	for range n {
+		s.faults = append(s.faults, f)
+	}
+}
+
+// Close releases hung requests. The Server keeps answering afterwards, but
+// requests told to hang return at once.
+func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+}
+
+// Calls returns how many API requests (any outcome) the Server received.
+func (s *Server) Calls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls
+}
+
+// InFlight returns how many requests are being served right now.
+func (s *Server) InFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inFlight
+}
+
+// MaxInFlight returns the largest number of requests served at once.
+func (s *Server) MaxInFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxInFlight
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// http.StripPrefix("/api/v3/", …) leaves "user/repos" without a slash.
+	path := "/" + strings.Trim(r.URL.Path, "/")
+	if r.Method != http.MethodGet || path != "/user/repos" {
+		writeError(w, http.StatusNotFound, "Not Found", docsREST)
+		return
+	}
+	s.mu.Lock()
+	s.initLocked()
+	s.calls++
+	s.inFlight++
+	s.maxInFlight = max(s.maxInFlight, s.inFlight)
+	var f *fault
+	if len(s.faults) > 0 {
+		f = &s.faults[0]
+		s.faults = s.faults[1:]
+	}
+	stop := s.stop
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.inFlight--
+		s.mu.Unlock()
+	}()
+
+	if s.Latency > 0 {
+		t := time.NewTimer(s.Latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		case <-stop:
+			t.Stop()
+		}
+	}
+	if f != nil && s.serveFault(w, r, *f, stop) {
+		return
+	}
+	s.listRepos(w, r)
+}
+
+// serveFault answers an injected fault and reports whether it did.
+func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f fault, stop <-chan struct{}) bool {
+	now := s.now()
+	switch f.kind {
+	case faultHang:
+		select {
+		case <-r.Context().Done():
+		case <-stop:
+		}
+		return true
+	case faultMalformed:
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprint(w, `[{"id": 1, "name": "trunc`)
+		return true
+	case faultPrimary:
+		h := w.Header()
+		h.Set("X-RateLimit-Limit", strconv.Itoa(s.limit()))
+		h.Set("X-RateLimit-Remaining", "0")
+		h.Set("X-RateLimit-Used", strconv.Itoa(s.limit()))
+		h.Set("X-RateLimit-Reset", strconv.FormatInt(now.Add(f.retryAfter).Unix(), 10))
+		h.Set("X-RateLimit-Resource", "core")
+		writeError(w, http.StatusForbidden, "API rate limit exceeded for user ID 1. If you reach out to GitHub Support for help, please include the request ID.", docsPrimary)
+		return true
+	case faultSecondary:
+		if f.retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(f.retryAfter.Round(time.Second)/time.Second)))
+		}
+		writeError(w, http.StatusTooManyRequests, "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.", docsSecondary)
+		return true
+	case faultStatus:
+		writeError(w, f.status, http.StatusText(f.status), docsREST)
+		return true
+	}
+	return false
+}
+
+func (s *Server) limit() int {
+	if s.RateLimit > 0 {
+		return s.RateLimit
+	}
+	return DefaultRateLimit
+}
+
+// authToken returns the token of an "Authorization: Bearer|token X" header.
+func authToken(r *http.Request) (string, bool) {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || (!strings.EqualFold(scheme, "bearer") && !strings.EqualFold(scheme, "token")) {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
+}
+
+func (s *Server) listRepos(w http.ResponseWriter, r *http.Request) {
+	tok, ok := authToken(r)
+	if !ok {
+		writeError(w, http.StatusUnauthorized, "Requires authentication", docsREST)
+		return
+	}
+	now := s.now()
+	s.mu.Lock()
+	u, found := s.users[tok]
+	if !found || u.revoked {
+		s.mu.Unlock()
+		writeError(w, http.StatusUnauthorized, "Bad credentials", docsREST)
+		return
+	}
+	if u.windowStart.IsZero() || now.Sub(u.windowStart) >= time.Hour {
+		u.windowStart, u.used = now, 0
+	}
+	limit := s.limit()
+	reset := u.windowStart.Add(time.Hour).Unix()
+	h := w.Header()
+	h.Set("X-RateLimit-Limit", strconv.Itoa(limit))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(reset, 10))
+	h.Set("X-RateLimit-Resource", "core")
+	if u.used >= limit {
+		s.mu.Unlock()
+		h.Set("X-RateLimit-Remaining", "0")
+		h.Set("X-RateLimit-Used", strconv.Itoa(limit))
+		writeError(w, http.StatusForbidden, "API rate limit exceeded for user ID 1.", docsPrimary)
+		return
+	}
+	u.used++
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(limit-u.used))
+	h.Set("X-RateLimit-Used", strconv.Itoa(u.used))
+	repos := append([]Repo(nil), u.repos...)
+	s.mu.Unlock()
+
+	q := r.URL.Query()
+	sortRepos(repos, q.Get("sort"), q.Get("direction"))
+
+	// GitHub treats a bad per_page as the default and caps it at 100; a
+	// bad page is page 1.
+	perPage := 30
+	if n, err := strconv.Atoi(q.Get("per_page")); err == nil && n > 0 {
+		perPage = min(n, 100)
+	}
+	page := 1
+	if n, err := strconv.Atoi(q.Get("page")); err == nil && n > 0 {
+		page = n
+	}
+	last := max(1, (len(repos)+perPage-1)/perPage)
+	items := []Repo{}
+	if start := (page - 1) * perPage; page <= last && start < len(repos) {
+		items = repos[start:min(start+perPage, len(repos))]
+	}
+
+	if link := s.link(r, q, page, last); link != "" {
+		h.Set("Link", link)
+	}
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("X-GitHub-Media-Type", "github.v3; format=json")
+	if v := r.Header.Get("X-GitHub-Api-Version"); v != "" {
+		h.Set("X-GitHub-Api-Version-Selected", v)
+	}
+	_ = json.NewEncoder(w).Encode(items)
+}
+
+// sortRepos orders repos as GitHub does: full_name ascending by default,
+// created/updated/pushed descending unless direction says otherwise.
+func sortRepos(repos []Repo, by, direction string) {
+	desc := by == "created" || by == "updated" || by == "pushed"
+	switch direction {
+	case "asc":
+		desc = false
+	case "desc":
+		desc = true
+	}
+	less := func(a, b Repo) int {
+		var c int
+		switch by {
+		case "created":
+			c = a.CreatedAt.Compare(b.CreatedAt)
+		case "updated":
+			c = a.UpdatedAt.Compare(b.UpdatedAt)
+		case "pushed":
+			c = a.PushedAt.Compare(b.PushedAt)
+		}
+		if c == 0 {
+			c = strings.Compare(strings.ToLower(a.FullName), strings.ToLower(b.FullName))
+		}
+		if desc {
+			c = -c
+		}
+		return c
+	}
+	sort.SliceStable(repos, func(i, j int) bool { return less(repos[i], repos[j]) < 0 })
+}
+
+// link builds GitHub's Link header: prev, next, last, first, each the
+// request's own URL with page replaced.
+func (s *Server) link(r *http.Request, q url.Values, page, last int) string {
+	base := s.base(r)
+	ref := func(p int, rel string) string {
+		v := url.Values{}
+		for k, vs := range q {
+			v[k] = vs
+		}
+		v.Set("page", strconv.Itoa(p))
+		return fmt.Sprintf(`<%suser/repos?%s>; rel="%s"`, base, v.Encode(), rel)
+	}
+	var parts []string
+	if page > 1 {
+		parts = append(parts, ref(min(page-1, last), "prev"))
+	}
+	if page < last {
+		parts = append(parts, ref(page+1, "next"), ref(last, "last"))
+	}
+	if page > 1 {
+		parts = append(parts, ref(1, "first"))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// base returns the absolute API root ending in "/" the client used.
+func (s *Server) base(r *http.Request) string {
+	if s.BaseURL != "" {
+		return strings.TrimSuffix(s.BaseURL, "/") + "/"
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
+		scheme = p
+	}
+	prefix := r.Header.Get("X-Forwarded-Prefix")
+	if prefix == "" {
+		// http.StripPrefix leaves RequestURI alone: what it removed is the
+		// difference between the two paths.
+		if u, err := url.ParseRequestURI(r.RequestURI); err == nil && strings.HasSuffix(u.Path, r.URL.Path) {
+			prefix = strings.TrimSuffix(u.Path, r.URL.Path)
+		}
+	}
+	prefix = "/" + strings.Trim(prefix, "/")
+	if prefix != "/" {
+		prefix += "/"
+	}
+	return scheme + "://" + r.Host + prefix
+}
+
+func writeError(w http.ResponseWriter, status int, message, docs string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(struct {
+		Message string `json:"message"`
+		Docs    string `json:"documentation_url"`
+		Status  string `json:"status"`
+	}{message, docs, strconv.Itoa(status)})
+}

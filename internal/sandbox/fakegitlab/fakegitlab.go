@@ -1,0 +1,477 @@
+package fakegitlab
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Project is one seeded project. Zero fields get defaults: Name the last
+// part of PathWithNamespace, Visibility "private", WebURL the fake's base
+// URL plus PathWithNamespace. A nil Description is JSON null.
+type Project struct {
+	ID                int64
+	Name              string
+	PathWithNamespace string
+	Description       *string
+	Visibility        string // private, internal, public
+	StarCount         int
+	LastActivityAt    time.Time
+	WebURL            string
+}
+
+// RateLimit is the authenticated API limit the fake advertises per token
+// per minute in RateLimit-* headers (GitLab.com's default).
+const RateLimit = 2000
+
+// Server emulates GitLab. Its zero value is ready to serve: no users, links
+// built from each request's host and mount prefix. Set the exported fields
+// before the first request; the methods are safe for concurrent use.
+type Server struct {
+	// BaseURL, when set, is the instance's public URL (for example
+	// "http://127.0.0.1:9000/gitlab/"); links and web_url start with it.
+	BaseURL string
+	// Latency delays every answer (cut short when the client gives up).
+	Latency time.Duration
+	// Now is the clock for RateLimit-Reset; nil means time.Now.
+	Now func() time.Time
+
+	mu          sync.Mutex
+	users       map[string][]Project // by access token
+	revoked     map[string]bool
+	expired     map[string]bool
+	denyScope   map[string]bool
+	observed    map[string]int // requests per token in the current minute
+	window      time.Time
+	failNext    []int
+	rateLimited int
+	retryAfter  time.Duration
+	hang        int
+	malformed   int
+	stop        chan struct{}
+	calls       int
+	inFlight    int
+	maxInFlight int
+}
+
+func (s *Server) initLocked() {
+	if s.stop == nil {
+		s.stop = make(chan struct{})
+	}
+	if s.users == nil {
+		s.users = map[string][]Project{}
+		s.revoked = map[string]bool{}
+		s.expired = map[string]bool{}
+		s.denyScope = map[string]bool{}
+		s.observed = map[string]int{}
+	}
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// AddUser seeds a user whose OAuth access token is accessToken and who is a
+// member of projects.
+func (s *Server) AddUser(accessToken string, projects []Project) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	ps := make([]Project, 0, len(projects))
+	for _, p := range projects {
+		if p.Name == "" {
+			p.Name = p.PathWithNamespace[strings.LastIndex(p.PathWithNamespace, "/")+1:]
+		}
+		if p.Visibility == "" {
+			p.Visibility = "private"
+		}
+		ps = append(ps, p)
+	}
+	s.users[accessToken] = ps
+}
+
+// FailNext makes the next n API requests answer status with GitLab's body
+// for it.
+func (s *Server) FailNext(n, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.failNext = append(s.failNext, status)
+	}
+}
+
+// RateLimitNext makes the next n API requests answer 429 "Retry later" with
+// Retry-After (when positive) and exhausted RateLimit-* headers.
+func (s *Server) RateLimitNext(n int, retryAfter time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rateLimited, s.retryAfter = n, retryAfter
+}
+
+// Hang makes the next n API requests wait until the client gives up or Close is
+// called.
+func (s *Server) Hang(n int) { s.mu.Lock(); defer s.mu.Unlock(); s.hang = n }
+
+// MalformedNext makes the next n API requests answer 200 with a truncated JSON
+// body.
+func (s *Server) MalformedNext(n int) { s.mu.Lock(); defer s.mu.Unlock(); s.malformed += n }
+
+// Close releases hung requests. The Server keeps answering afterwards, but
+// requests told to hang return at once.
+func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+}
+
+// Revoke makes an access token answer 401 invalid_token "Token was revoked".
+func (s *Server) Revoke(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	s.revoked[token] = true
+}
+
+// ExpireAccessToken makes an access token answer 401 invalid_token "Token
+// is expired".
+func (s *Server) ExpireAccessToken(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	s.expired[token] = true
+}
+
+// DenyScope makes an access token lack read_api (403 insufficient_scope).
+func (s *Server) DenyScope(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	s.denyScope[token] = true
+}
+
+// Calls returns how many /api/v4/projects requests were received.
+func (s *Server) Calls() int { s.mu.Lock(); defer s.mu.Unlock(); return s.calls }
+
+// Refreshes is always 0: idpgate does not refresh GitLab tokens (Auth0 does
+// not store a GitLab refresh token) and the fake has no token endpoint. It
+// exists so tests can assert that no refresh happened, as with the other
+// fakes.
+func (s *Server) Refreshes() int { return 0 }
+
+// InFlight returns how many requests are being served now.
+func (s *Server) InFlight() int { s.mu.Lock(); defer s.mu.Unlock(); return s.inFlight }
+
+// MaxInFlight returns the most requests ever served at once.
+func (s *Server) MaxInFlight() int { s.mu.Lock(); defer s.mu.Unlock(); return s.maxInFlight }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.initLocked()
+	s.inFlight++
+	s.maxInFlight = max(s.maxInFlight, s.inFlight)
+	s.mu.Unlock()
+	defer func() { s.mu.Lock(); s.inFlight--; s.mu.Unlock() }()
+
+	if s.Latency > 0 {
+		t := time.NewTimer(s.Latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+	if r.URL.Path != "/api/v4/projects" {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "404 Not Found"})
+		return
+	}
+	if r.Method != http.MethodGet {
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "405 Method Not Allowed"})
+		return
+	}
+	s.serveProjects(w, r)
+}
+
+func (s *Server) serveProjects(w http.ResponseWriter, r *http.Request) {
+	token := bearer(r)
+	now := s.now()
+	s.mu.Lock()
+	s.calls++
+	hang, stop := s.hang > 0, s.stop
+	if hang {
+		s.hang--
+	}
+	fail := 0
+	if len(s.failNext) > 0 {
+		fail, s.failNext = s.failNext[0], s.failNext[1:]
+	}
+	malformed := fail == 0 && s.malformed > 0
+	if malformed {
+		s.malformed--
+	}
+	limited, retry := false, s.retryAfter
+	if fail == 0 && !malformed && s.rateLimited > 0 {
+		s.rateLimited--
+		limited = true
+	}
+	// GitLab counts requests per user in a one-minute window.
+	if minute := now.Truncate(time.Minute); !minute.Equal(s.window) {
+		s.window, s.observed = minute, map[string]int{}
+	}
+	s.observed[token]++
+	observed := s.observed[token]
+	reset := s.window.Add(time.Minute)
+	if limited {
+		observed = RateLimit + 1
+	}
+	projects, known := s.users[token]
+	projects = append([]Project(nil), projects...)
+	revoked, expired, denied := s.revoked[token], s.expired[token], s.denyScope[token]
+	s.mu.Unlock()
+
+	if hang {
+		select {
+		case <-r.Context().Done():
+		case <-stop:
+		}
+		return
+	}
+	if malformed {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(`[{"id": 1, "name": "trunc`))
+		return
+	}
+	h := w.Header()
+	h.Set("RateLimit-Name", "throttle_authenticated_api")
+	h.Set("RateLimit-Limit", strconv.Itoa(RateLimit))
+	h.Set("RateLimit-Observed", strconv.Itoa(observed))
+	h.Set("RateLimit-Remaining", strconv.Itoa(max(0, RateLimit-observed)))
+	h.Set("RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
+	h.Set("RateLimit-ResetTime", reset.UTC().Format(http.TimeFormat))
+
+	switch {
+	case fail != 0:
+		writeStatusError(w, fail)
+		return
+	case limited:
+		if retry > 0 {
+			h.Set("Retry-After", strconv.Itoa(int(retry.Round(time.Second)/time.Second)))
+		}
+		writeStatusError(w, http.StatusTooManyRequests)
+		return
+	case token == "" || !known:
+		writeStatusError(w, http.StatusUnauthorized)
+		return
+	case revoked:
+		writeInvalidToken(w, "Token was revoked. You have to re-authorize from the user.")
+		return
+	case expired:
+		writeInvalidToken(w, "Token is expired. You can either do re-authorization or token refresh.")
+		return
+	case denied:
+		writeStatusError(w, http.StatusForbidden)
+		return
+	}
+
+	q := r.URL.Query()
+	if q.Get("membership") != "true" {
+		// Without membership GitLab lists every visible project on the
+		// instance; the fake only knows the member view, so fail loudly.
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "fakegitlab: only membership=true is emulated"})
+		return
+	}
+	perPage, page := 20, 1
+	if v := q.Get("per_page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "per_page is invalid"})
+			return
+		}
+		perPage = min(max(n, 1), 100) // GitLab clamps per_page to 1..100.
+	}
+	if v := q.Get("page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "page is invalid"})
+			return
+		}
+		page = max(n, 1)
+	}
+	desc := true
+	switch q.Get("sort") {
+	case "", "desc":
+	case "asc":
+		desc = false
+	default:
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "sort does not have a valid value"})
+		return
+	}
+	var less func(a, b Project) bool
+	switch q.Get("order_by") {
+	case "", "created_at", "id":
+		less = func(a, b Project) bool { return a.ID < b.ID }
+	case "last_activity_at":
+		less = func(a, b Project) bool { return a.LastActivityAt.Before(b.LastActivityAt) }
+	case "name":
+		less = func(a, b Project) bool { return a.Name < b.Name }
+	case "star_count":
+		less = func(a, b Project) bool { return a.StarCount < b.StarCount }
+	default:
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "order_by does not have a valid value"})
+		return
+	}
+	sort.SliceStable(projects, func(i, j int) bool {
+		if desc {
+			return less(projects[j], projects[i])
+		}
+		return less(projects[i], projects[j])
+	})
+
+	base := s.baseURL(r)
+	total := len(projects)
+	totalPages := max(1, (total+perPage-1)/perPage)
+	start := min((page-1)*perPage, total)
+	end := min(start+perPage, total)
+	simple := q.Get("simple") == "true"
+	out := make([]map[string]any, 0, end-start)
+	for _, p := range projects[start:end] {
+		out = append(out, render(base, p, simple))
+	}
+
+	h.Set("X-Page", strconv.Itoa(page))
+	h.Set("X-Per-Page", strconv.Itoa(perPage))
+	h.Set("X-Next-Page", "")
+	h.Set("X-Prev-Page", "")
+	if page < totalPages {
+		h.Set("X-Next-Page", strconv.Itoa(page+1))
+	}
+	if page > 1 {
+		h.Set("X-Prev-Page", strconv.Itoa(page-1))
+	}
+	// GitLab omits the totals above 10,000 records; small sets have them.
+	if total <= 10000 {
+		h.Set("X-Total", strconv.Itoa(total))
+		h.Set("X-Total-Pages", strconv.Itoa(totalPages))
+	}
+	link := func(p int, rel string) string {
+		q2 := url.Values{}
+		for k, v := range q {
+			q2[k] = v
+		}
+		q2.Set("page", strconv.Itoa(p))
+		q2.Set("per_page", strconv.Itoa(perPage))
+		return fmt.Sprintf(`<%sapi/v4/projects?%s>; rel="%s"`, base, q2.Encode(), rel)
+	}
+	var links []string
+	if page > 1 {
+		links = append(links, link(page-1, "prev"))
+	}
+	if page < totalPages {
+		links = append(links, link(page+1, "next"))
+	}
+	links = append(links, link(1, "first"))
+	if total <= 10000 {
+		links = append(links, link(totalPages, "last"))
+	}
+	h.Set("Link", strings.Join(links, ", "))
+	writeJSON(w, http.StatusOK, out)
+}
+
+func render(base string, p Project, simple bool) map[string]any {
+	web := p.WebURL
+	if web == "" {
+		web = base + p.PathWithNamespace
+	}
+	ns := ""
+	if i := strings.LastIndex(p.PathWithNamespace, "/"); i >= 0 {
+		ns = p.PathWithNamespace[:i]
+	}
+	m := map[string]any{
+		"id":                  p.ID,
+		"description":         p.Description,
+		"name":                p.Name,
+		"name_with_namespace": strings.ReplaceAll(ns, "/", " / ") + " / " + p.Name,
+		"path":                p.PathWithNamespace[strings.LastIndex(p.PathWithNamespace, "/")+1:],
+		"path_with_namespace": p.PathWithNamespace,
+		"web_url":             web,
+		"star_count":          p.StarCount,
+		"last_activity_at":    p.LastActivityAt.UTC().Format("2006-01-02T15:04:05.000Z"),
+	}
+	if !simple {
+		// simple=true drops the fields that need more permissions,
+		// visibility among them.
+		m["visibility"] = p.Visibility
+		m["open_issues_count"] = 0
+	}
+	return m
+}
+
+func (s *Server) baseURL(r *http.Request) string {
+	if s.BaseURL != "" {
+		return strings.TrimSuffix(s.BaseURL, "/") + "/"
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	prefix := ""
+	if u, err := url.ParseRequestURI(r.RequestURI); err == nil && strings.HasSuffix(u.Path, r.URL.Path) {
+		prefix = strings.TrimSuffix(u.Path, r.URL.Path)
+	}
+	return scheme + "://" + r.Host + prefix + "/"
+}
+
+// bearer reads the OAuth token from Authorization: Bearer (what OAuth
+// applications send) or the PRIVATE-TOKEN header.
+func bearer(r *http.Request) string {
+	if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		return t
+	}
+	return r.Header.Get("Private-Token")
+}
+
+func writeInvalidToken(w http.ResponseWriter, desc string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="Protected by OAuth 2.0", error="invalid_token", error_description="`+desc+`"`)
+	writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": desc})
+}
+
+func writeStatusError(w http.ResponseWriter, status int) {
+	switch status {
+	case http.StatusUnauthorized:
+		writeJSON(w, status, map[string]string{"message": "401 Unauthorized"})
+	case http.StatusForbidden:
+		const desc = "The request requires higher privileges than provided by the access token."
+		w.Header().Set("WWW-Authenticate", `Bearer realm="Protected by OAuth 2.0", error="insufficient_scope", error_description="`+desc+`", scope="api read_api"`)
+		writeJSON(w, status, map[string]string{"error": "insufficient_scope", "error_description": desc, "scope": "api read_api"})
+	case http.StatusTooManyRequests:
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte("Retry later\n"))
+	case http.StatusNotFound:
+		writeJSON(w, status, map[string]string{"message": "404 Not Found"})
+	default:
+		writeJSON(w, status, map[string]string{"message": fmt.Sprintf("%d %s", status, http.StatusText(status))})
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

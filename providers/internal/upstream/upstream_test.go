@@ -1,0 +1,350 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/idpgate/idpgate/internal/secret"
+	"github.com/idpgate/idpgate/providers"
+)
+
+const token = "tok_UPSTREAMTEST_s3cr3t"
+
+var now = time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC)
+
+func TestParseBase(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		wantErr  bool
+	}{
+		{"https://api.github.com", "https://api.github.com/", false},
+		{"https://ghe.example/api/v3", "https://ghe.example/api/v3/", false},
+		{"http://127.0.0.1:9000/x/?q=1#f", "http://127.0.0.1:9000/x/", false},
+		{"api.github.com", "", true},
+		{"/api/v3/", "", true},
+		{"ftp://host/", "", true},
+		{"https://", "", true},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			u, err := ParseBase(tc.in)
+			if tc.wantErr {
+				if err == nil {
+					t.Errorf("ParseBase(%q) = %v; want an error", tc.in, u)
+				}
+				return
+			}
+			if err != nil || u.String() != tc.want {
+				t.Errorf("ParseBase(%q) = %v, %v; want %q", tc.in, u, err, tc.want)
+			}
+		})
+	}
+}
+
+type recorder struct {
+	calls atomic.Int32
+	last  atomic.Pointer[http.Request]
+}
+
+// serve mounts handler under /base/ and returns a Client for it.
+func serve(t *testing.T, handler http.HandlerFunc) (*Client, *recorder, *httptest.Server) {
+	t.Helper()
+	rec := &recorder{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/base/", func(w http.ResponseWriter, r *http.Request) {
+		rec.calls.Add(1)
+		rec.last.Store(r)
+		handler(w, r)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		rec.calls.Add(1)
+		t.Errorf("request outside the base: %s", r.URL)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	base, err := ParseBase(srv.URL + "/base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Client{HTTP: srv.Client(), Base: base, Provider: "test", Now: func() time.Time { return now }}, rec, srv
+}
+
+func ok(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{"ok":true}`) }
+
+func TestGetResolvesUnderBase(t *testing.T) {
+	c, rec, srv := serve(t, ok)
+	c.Header = http.Header{}
+	c.Header.Set("X-Api-Version", "7")
+	resp, err := c.Get(context.Background(), secret.New(token), "user/repos?sort=updated", url.Values{"page": {"2"}})
+	if err != nil {
+		t.Fatalf("Get() error: %v", err)
+	}
+	if string(resp.Body) != `{"ok":true}` {
+		t.Errorf("Get() body = %q; want the response", resp.Body)
+	}
+	r := rec.last.Load()
+	if r.URL.Path != "/base/user/repos" || r.URL.Query().Get("page") != "2" || r.URL.Query().Get("sort") != "updated" {
+		t.Errorf("request = %s; want /base/user/repos?page=2&sort=updated", r.URL)
+	}
+	for k, want := range map[string]string{"Authorization": "Bearer " + token, "Accept": "application/json", "X-Api-Version": "7"} {
+		if got := r.Header.Get(k); got != want {
+			t.Errorf("header %s = %q; want %q", k, got, want)
+		}
+	}
+
+	// A next link under the base is followed as is.
+	next := srv.URL + "/base/user/repos?page=3"
+	if _, err := c.Get(context.Background(), secret.New(token), next, nil); err != nil {
+		t.Fatalf("Get(next link) error: %v", err)
+	}
+	if got := rec.last.Load().URL.RequestURI(); got != "/base/user/repos?page=3" {
+		t.Errorf("next link request = %s; want /base/user/repos?page=3", got)
+	}
+
+	// A custom Auth replaces the Bearer header.
+	c.Auth = func(r *http.Request, tok secret.String) { r.Header.Set("PRIVATE-TOKEN", tok.Reveal()) }
+	if _, err := c.Get(context.Background(), secret.New(token), "x", nil); err != nil {
+		t.Fatal(err)
+	}
+	if r := rec.last.Load(); r.Header.Get("Authorization") != "" || r.Header.Get("Private-Token") != token {
+		t.Errorf("custom Auth headers = %v; want PRIVATE-TOKEN only", r.Header)
+	}
+}
+
+func TestGetRefusesPathsOutsideBase(t *testing.T) {
+	c, rec, srv := serve(t, ok)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	for _, p := range []string{
+		"/user/repos",
+		"https://" + host + "/base/x",  // other scheme
+		"http://evil.example/base/x",   // other host
+		"//evil.example/base/x",        // scheme-relative
+		srv.URL + "/other/x",           // other prefix
+		srv.URL + "/basement/x",        // prefix of the prefix
+		"http://" + host + ":1/base/x", // other port
+		"%zz",                          // unparsable
+	} {
+		t.Run(p, func(t *testing.T) {
+			_, err := c.Get(context.Background(), secret.New(token), p, nil)
+			if k, _ := providers.KindOf(err); err == nil || k != providers.BadInput {
+				t.Errorf("Get(%q) = %v; want BadInput", p, err)
+			}
+			if strings.Contains(fmt.Sprint(err), token) {
+				t.Errorf("Get(%q) error %q contains the token", p, err)
+			}
+		})
+	}
+	if n := rec.calls.Load(); n != 0 {
+		t.Errorf("%d requests reached the server; want 0", n)
+	}
+}
+
+func TestGetDefaultClassify(t *testing.T) {
+	for _, tc := range []struct {
+		status     int
+		header     map[string]string
+		kind       providers.Kind
+		retryAfter time.Duration
+	}{
+		{401, nil, providers.ReauthRequired, 0},
+		{403, nil, providers.Forbidden, 0},
+		{429, map[string]string{"Retry-After": "12"}, providers.RateLimited, 12 * time.Second},
+		{429, map[string]string{"X-RateLimit-Reset": fmt.Sprint(now.Add(time.Minute).Unix())}, providers.RateLimited, time.Minute},
+		{429, nil, providers.RateLimited, 0},
+		{400, nil, providers.BadInput, 0},
+		{404, nil, providers.BadInput, 0},
+		{410, nil, providers.BadInput, 0},
+		{422, nil, providers.BadInput, 0},
+		{500, nil, providers.Unavailable, 0},
+		{502, nil, providers.Unavailable, 0},
+		{302, map[string]string{"Location": "http://127.0.0.1:1/"}, providers.Unavailable, 0},
+	} {
+		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
+			c, _, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
+				for k, v := range tc.header {
+					w.Header().Set(k, v)
+				}
+				w.WriteHeader(tc.status)
+				fmt.Fprintf(w, `{"message":"body with %s"}`, token)
+			})
+			if tc.status == 302 {
+				c.HTTP.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+			}
+			_, err := c.Get(context.Background(), secret.New(token), "x", nil)
+			var pe *providers.Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("Get() = %v; want a *providers.Error", err)
+			}
+			if pe.Kind != tc.kind || pe.RetryAfter != tc.retryAfter || pe.Provider != "test" {
+				t.Errorf("Get(status %d) = %v (kind %v, retry after %v); want kind %v, retry after %v", tc.status, err, pe.Kind, pe.RetryAfter, tc.kind, tc.retryAfter)
+			}
+			if strings.Contains(err.Error(), token) || strings.Contains(err.Error(), "body with") {
+				t.Errorf("Get() error %q echoes the token or the body", err)
+			}
+		})
+	}
+}
+
+func TestGetCustomClassify(t *testing.T) {
+	c, _, _ := serve(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(403) })
+	c.Classify = func(resp *http.Response, body []byte, at time.Time) *providers.Error {
+		if !at.Equal(now) {
+			t.Errorf("Classify got time %v; want the injected %v", at, now)
+		}
+		return &providers.Error{Kind: providers.RateLimited}
+	}
+	_, err := c.Get(context.Background(), secret.New(token), "x", nil)
+	var pe *providers.Error
+	if !errors.As(err, &pe) || pe.Kind != providers.RateLimited || pe.Provider != "test" {
+		t.Errorf("Get() = %v; want the classifier's RateLimited with the provider filled in", err)
+	}
+	// nil falls back to the default mapping.
+	c.Classify = func(*http.Response, []byte, time.Time) *providers.Error { return nil }
+	if _, err := c.Get(context.Background(), secret.New(token), "x", nil); !isKind(err, providers.Forbidden) {
+		t.Errorf("Get() with a nil classification = %v; want Forbidden", err)
+	}
+}
+
+func isKind(err error, k providers.Kind) bool {
+	got, ok := providers.KindOf(err)
+	return ok && got == k
+}
+
+func TestGetTransportErrors(t *testing.T) {
+	t.Run("oversized body", func(t *testing.T) {
+		c, _, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
+			chunk := []byte(strings.Repeat("x", 64<<10))
+			for n := 0; n <= MaxBody; n += len(chunk) {
+				if _, err := w.Write(chunk); err != nil {
+					return
+				}
+			}
+		})
+		if _, err := c.Get(context.Background(), secret.New(token), "x", nil); !isKind(err, providers.Unavailable) {
+			t.Errorf("Get(oversized) = %v; want Unavailable", err)
+		}
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		release := make(chan struct{})
+		c, _, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+		})
+		defer close(release)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		_, err := c.Get(ctx, secret.New(token), "x", url.Values{"pageToken": {"PAGETOKEN_in_url"}})
+		if !isKind(err, providers.Unavailable) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Get(timeout) = %v; want Unavailable wrapping DeadlineExceeded", err)
+		}
+		if strings.Contains(err.Error(), "PAGETOKEN_in_url") {
+			t.Errorf("Get(timeout) error %q repeats the URL", err)
+		}
+	})
+	t.Run("connection refused", func(t *testing.T) {
+		srv := httptest.NewServer(http.NotFoundHandler())
+		base, _ := ParseBase(srv.URL)
+		srv.Close()
+		c := &Client{HTTP: &http.Client{}, Base: base, Provider: "test"}
+		_, err := c.Get(context.Background(), secret.New(token), "x", url.Values{"pageToken": {"PAGETOKEN_in_url"}})
+		if !isKind(err, providers.Unavailable) {
+			t.Errorf("Get(closed) = %v; want Unavailable", err)
+		}
+		if s := err.Error(); strings.Contains(s, "PAGETOKEN_in_url") || strings.Contains(s, token) {
+			t.Errorf("Get(closed) error %q repeats the URL or the token", s)
+		}
+	})
+}
+
+func TestRetryAfter(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		header map[string]string
+		want   time.Duration
+	}{
+		{"none", nil, 0},
+		{"seconds", map[string]string{"Retry-After": "30"}, 30 * time.Second},
+		{"HTTP date", map[string]string{"Retry-After": now.Add(2 * time.Minute).Format(http.TimeFormat)}, 2 * time.Minute},
+		{"HTTP date in the past", map[string]string{"Retry-After": now.Add(-time.Minute).Format(http.TimeFormat)}, 0},
+		{"Retry-After wins", map[string]string{"Retry-After": "5", "X-RateLimit-Reset": fmt.Sprint(now.Add(time.Hour).Unix())}, 5 * time.Second},
+		{"unix reset", map[string]string{"X-RateLimit-Reset": fmt.Sprint(now.Add(90 * time.Second).Unix())}, 90 * time.Second},
+		{"unix reset in the past", map[string]string{"X-RateLimit-Reset": fmt.Sprint(now.Add(-time.Hour).Unix())}, 0},
+		{"delta reset", map[string]string{"RateLimit-Reset": "42"}, 42 * time.Second},
+		{"garbage", map[string]string{"Retry-After": "soon", "X-RateLimit-Reset": "later"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{}
+			for k, v := range tc.header {
+				h.Set(k, v)
+			}
+			if got := RetryAfter(h, now); got != tc.want {
+				t.Errorf("RetryAfter(%v) = %v; want %v", tc.header, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestNextLink(t *testing.T) {
+	for _, tc := range []struct {
+		link []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{`<https://api.github.com/user/repos?page=2>; rel="next", <https://api.github.com/user/repos?page=5>; rel="last"`}, "https://api.github.com/user/repos?page=2"},
+		{[]string{`<https://a/?page=1>; rel="prev", <https://a/?page=3>; rel="next"`}, "https://a/?page=3"},
+		{[]string{`<https://a/?page=1>; rel="first"`, `<https://a/?page=4>; rel=next`}, "https://a/?page=4"},
+		{[]string{`<https://a/?page=4>; title="x"; REL="prev next"`}, "https://a/?page=4"},
+		{[]string{`<https://a/?page=5>; rel="last"`}, ""},
+		{[]string{`https://a/?page=2; rel="next"`}, ""},
+	} {
+		t.Run(strings.Join(tc.link, " | "), func(t *testing.T) {
+			h := http.Header{}
+			for _, l := range tc.link {
+				h.Add("Link", l)
+			}
+			if got := NextLink(h); got != tc.want {
+				t.Errorf("NextLink(%q) = %q; want %q", tc.link, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDecodeNeverEchoesTheBody(t *testing.T) {
+	var v struct {
+		ID int `json:"id"`
+	}
+	for _, body := range []string{`{"id": "` + token + `"}`, `{"id": 1, "x": "` + token, `<html>` + token} {
+		err := Decode("test", []byte(body), &v)
+		if !isKind(err, providers.Unavailable) {
+			t.Errorf("Decode(%q) = %v; want Unavailable", body, err)
+		}
+		if strings.Contains(err.Error(), token) {
+			t.Errorf("Decode(%q) error %q echoes the body", body, err)
+		}
+	}
+	if err := Decode("test", []byte(`{"id": 7}`), &v); err != nil || v.ID != 7 {
+		t.Errorf("Decode(valid) = %v, id %d; want nil, 7", err, v.ID)
+	}
+}
+
+func TestReadBounded(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		limit   int64
+		wantErr bool
+	}{{"abc", 3, false}, {"abcd", 3, true}, {"", 0, false}} {
+		b, err := ReadBounded(strings.NewReader(tc.in), tc.limit)
+		if tc.wantErr != errors.Is(err, ErrTooLarge) || (!tc.wantErr && string(b) != tc.in) {
+			t.Errorf("ReadBounded(%q, %d) = %q, %v; want error %v", tc.in, tc.limit, b, err, tc.wantErr)
+		}
+	}
+}
