@@ -25,7 +25,6 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler"
-	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 
 	"github.com/idpgate/idpgate/graph"
@@ -33,6 +32,8 @@ import (
 	"github.com/idpgate/idpgate/internal/authn"
 	"github.com/idpgate/idpgate/internal/config"
 	"github.com/idpgate/idpgate/internal/graphiql"
+	"github.com/idpgate/idpgate/internal/guard"
+	"github.com/idpgate/idpgate/internal/httpmw"
 	"github.com/idpgate/idpgate/internal/identity"
 	"github.com/idpgate/idpgate/internal/loadtest"
 	"github.com/idpgate/idpgate/internal/sandbox"
@@ -264,7 +265,7 @@ func newGateway(cfg config.Config, logger *slog.Logger, opts gatewayOptions) (*g
 		CursorKey:       cursorKey(cfg),
 		UserID:          authn.UserID,
 		UpstreamTimeout: cfg.UpstreamTimeout,
-		Logger:          func(context.Context) *slog.Logger { return logger },
+		Logger:          httpmw.Logger,
 	})
 	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: root}))
 	gql.AddTransport(transport.Options{})
@@ -273,12 +274,48 @@ func newGateway(cfg config.Config, logger *slog.Logger, opts gatewayOptions) (*g
 	gql.SetErrorPresenter(root.PresentError)
 	gql.SetRecoverFunc(root.Recover)
 	gql.AroundOperations(resolvers.AroundOperations)
-	if cfg.Introspection || opts.dev {
-		gql.Use(extension.Introspection{})
+	guardOpts := guard.Options{
+		Limits: guard.Limits{
+			MaxDepth:      cfg.MaxDepth,
+			MaxAliases:    cfg.MaxAliases,
+			MaxRootFields: cfg.MaxRootFields,
+			MaxDirectives: cfg.MaxDirectives,
+			MaxTokens:     cfg.MaxTokens,
+			MaxCost:       cfg.MaxCost,
+			MaxFields:     cfg.MaxFields,
+		},
+		Introspection:  cfg.Introspection || opts.dev,
+		Suggestions:    opts.dev,
+		QueryCacheSize: 1000,
+		APQCacheSize:   cfg.APQCacheSize,
+	}
+	if cfg.TrustedDocuments != "" {
+		m, err := guard.LoadManifest(cfg.TrustedDocuments)
+		if err != nil {
+			return nil, fmt.Errorf("TRUSTED_DOCUMENTS: %w", err)
+		}
+		guardOpts.Trusted, guardOpts.APQCacheSize = m, 0
+	}
+	if err := guard.Configure(gql, guardOpts); err != nil {
+		return nil, fmt.Errorf("limits: %w", err)
 	}
 
+	perUser, err := httpmw.RateLimit(httpmw.RateLimitOptions{
+		RPS:   cfg.UserRPS,
+		Burst: cfg.UserBurst,
+		Key:   func(r *http.Request) (string, bool) { return authn.UserID(r.Context()) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("USER_RPS: %w", err)
+	}
+	cors, err := httpmw.CORS(httpmw.CORSOptions{AllowedOrigins: cfg.AllowedOrigins})
+	if err != nil {
+		return nil, fmt.Errorf("ALLOWED_ORIGINS: %w", err)
+	}
+
+	api := authenticator.Middleware(perUser(httpmw.BodyLimit(cfg.MaxBodyBytes)(httpmw.RejectBatches()(gql))))
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", authenticator.Middleware(gql))
+	mux.Handle("/graphql", api)
 	mux.Handle("/graphiql/", graphiql.Handler("/graphiql/", graphiql.Options{Endpoint: "/graphql", DefaultQuery: defaultQuery, Token: opts.graphiqlToken}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -304,7 +341,11 @@ func newGateway(cfg config.Config, logger *slog.Logger, opts gatewayOptions) (*g
 	})
 	mux.Handle("GET /{$}", http.RedirectHandler("/graphiql/", http.StatusFound))
 
-	h := http.MaxBytesHandler(mux, cfg.MaxBodyBytes)
+	h := httpmw.RequestID(logger)(
+		httpmw.AccessLog(time.Now)(
+			httpmw.Recover(logger)(
+				httpmw.SecurityHeaders(httpmw.SecurityOptions{})(
+					cors(mux)))))
 	return &gateway{
 		handler: h,
 		users:   users,

@@ -26,7 +26,7 @@ type Config struct {
 	Auth0MgmtRPS      float64 // client-side shaping of Management API calls
 	// JWKSMinRefetch: an unknown kid refetches the JWKS at most this often.
 	JWKSMinRefetch time.Duration
-	Auth0MgmtBurst    int
+	Auth0MgmtBurst int
 
 	// Provider APIs and the OAuth clients used to refresh their tokens.
 	GitHubAPIURL    string
@@ -96,7 +96,7 @@ func Default() Config {
 		MaxRootFields:     5,
 		MaxDirectives:     50,
 		MaxTokens:         2000,
-		MaxCost:           1000,
+		MaxCost:           5000,
 		MaxFields:         200,
 		APQCacheSize:      1000,
 		UpstreamTimeout:   10 * time.Second,

@@ -31,6 +31,11 @@ type Options struct {
 	// LoadUsers seeds that many extra users (auth0|load-00000, …) with a
 	// GitHub and a Google identity each, for load runs.
 	LoadUsers int
+	// ProfileOnlyUsers seeds that many more load users that exist only in
+	// the Auth0 tenant (their identities' tokens reach no provider data):
+	// enough to fill the gateway's profile cache without the emulators
+	// holding repositories and events for them.
+	ProfileOnlyUsers int
 	// Now anchors the seeded calendar events; default time.Now. Tests pass
 	// a fixed time so responses are reproducible.
 	Now func() time.Time
@@ -109,8 +114,8 @@ func Start(opts Options) (*Sandbox, error) {
 	s.Tenant.SetBaseURL(s.Auth0URL)
 
 	s.seed(opts.Now())
-	for i := 0; i < opts.LoadUsers; i++ {
-		s.LoadUsers = append(s.LoadUsers, s.seedLoadUser(i, opts.Now()))
+	for i := 0; i < opts.LoadUsers+opts.ProfileOnlyUsers; i++ {
+		s.LoadUsers = append(s.LoadUsers, s.seedLoadUser(i, opts.Now(), i < opts.LoadUsers))
 	}
 
 	clientID, clientSecret := s.Tenant.Credentials()
@@ -119,8 +124,8 @@ func Start(opts Options) (*Sandbox, error) {
 		"AUTH0_AUDIENCE":          s.Tenant.APIAudience(),
 		"AUTH0_CLIENT_ID":         clientID,
 		"AUTH0_CLIENT_SECRET":     clientSecret,
-		"AUTH0_MGMT_RPS":          "50",
-		"AUTH0_MGMT_BURST":        "50",
+		"AUTH0_MGMT_RPS":          "100",
+		"AUTH0_MGMT_BURST":        "100",
 		"GITHUB_API_URL":          s.GitHubURL + "/",
 		"GOOGLE_API_URL":          s.GoogleURL + "/",
 		"GOOGLE_TOKEN_URL":        s.GoogleURL + "/token",
@@ -210,4 +215,3 @@ func randomHex(n int) string {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
-

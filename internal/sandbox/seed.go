@@ -32,7 +32,9 @@ const (
 )
 
 // tok returns a distinctive fake credential.
-func tok(kind, who string) string { return fmt.Sprintf("%s-%s-%s-%s", SecretMarker, kind, who, randomHex(6)) }
+func tok(kind, who string) string {
+	return fmt.Sprintf("%s-%s-%s-%s", SecretMarker, kind, who, randomHex(6))
+}
 
 func (s *Sandbox) addUser(u fakeauth0.User) {
 	for _, idn := range u.Identities {
@@ -100,13 +102,16 @@ func (s *Sandbox) seed(now time.Time) {
 	}
 }
 
-// seedLoadUser adds auth0|load-NNNNN with a GitHub and a Google identity.
-func (s *Sandbox) seedLoadUser(i int, now time.Time) string {
+// seedLoadUser adds auth0|load-NNNNN with a GitHub and a Google identity,
+// and their repositories and events when withData.
+func (s *Sandbox) seedLoadUser(i int, now time.Time, withData bool) string {
 	id := fmt.Sprintf("auth0|load-%05d", i)
 	who := fmt.Sprintf("load%05d", i)
 	gh, gg := tok("gho", who), tok("ya29", who)
-	s.GitHub.AddUser(gh, githubRepos(who, 6, int64(100000+i), now))
-	s.Google.AddUser(gg, "", googleEvents(who, now.UTC().Truncate(24*time.Hour), 6))
+	if withData {
+		s.GitHub.AddUser(gh, githubRepos(who, 5, int64(100000+i), now))
+		s.Google.AddUser(gg, "", googleEvents(who, now.UTC().Truncate(24*time.Hour), 5))
+	}
 	s.addUser(fakeauth0.User{
 		UserID: id, Name: "Load " + itoa(i), Nickname: who,
 		Identities: []fakeauth0.Identity{

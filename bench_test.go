@@ -1,0 +1,91 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/idpgate/idpgate/internal/config"
+	"github.com/idpgate/idpgate/internal/sandbox"
+)
+
+// benchEnv boots the sandbox (no added latency) and the gateway over
+// loopback HTTP, and returns a function that sends one request.
+func benchEnv(b *testing.B, query string) func() {
+	b.Helper()
+	sb, err := sandbox.Start(sandbox.Options{Now: func() time.Time { return fixedNow }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(sb.Close)
+	cfg, err := config.FromEnv(overlay(sb.Env, func(string) string { return "" }))
+	if err != nil {
+		b.Fatal(err)
+	}
+	gw, err := newGateway(cfg, slog.New(slog.DiscardHandler), gatewayOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(gw.handler)
+	b.Cleanup(func() { srv.Close(); gw.close() })
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": window()})
+	token := sb.Token(sandbox.Grace)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	send := func() {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/graphql", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || bytes.Contains(out, []byte(`"errors"`)) {
+			b.Fatalf("response %d %s", resp.StatusCode, out)
+		}
+	}
+	send() // warm the profile cache and the JWKS
+	return send
+}
+
+// BenchmarkProfileOnly measures the gateway's own overhead on the request
+// path: JWT validation, the cached profile, gqlgen execution, the
+// middleware chain (warm caches, no provider call).
+func BenchmarkProfileOnly(b *testing.B) {
+	send := benchEnv(b, `{ me { id name email identities { id provider capabilities } } }`)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		send()
+	}
+}
+
+// BenchmarkReposAndCalendar adds the two provider calls (GitHub repos and
+// Google events, to loopback emulators without latency) of a typical query.
+func BenchmarkReposAndCalendar(b *testing.B) {
+	send := benchEnv(b, bothQuery)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		send()
+	}
+}
+
+// BenchmarkReposAndCalendarParallel is the same query from many clients.
+func BenchmarkReposAndCalendarParallel(b *testing.B) {
+	send := benchEnv(b, bothQuery)
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			send()
+		}
+	})
+}
