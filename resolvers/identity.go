@@ -31,9 +31,11 @@ func (r *Resolver) withToken(ctx context.Context, userID string, obj *model.Iden
 	}
 	key := userID + "\x00" + obj.ID
 	tok := idn.AccessToken
+	var kept secret.String // the refreshed token tried, if any
 	if r.deps.Tokens != nil {
 		if t, ok := r.deps.Tokens.Current(key); ok && !t.AccessToken.IsZero() {
 			tok = t.AccessToken
+			kept = tok
 			if !t.Expiry.IsZero() && r.deps.Now().Add(refreshMargin).After(t.Expiry) {
 				tok = secret.String{} // known to be expired: refresh first
 			}
@@ -53,32 +55,66 @@ func (r *Resolver) withToken(ctx context.Context, userID string, obj *model.Iden
 		return err
 	}
 
-	if p.FromSearch {
-		if fresh, rerr := r.reload(ctx, userID); rerr == nil {
-			if idn2, ok := findIdentity(fresh.User, obj.ID); ok && !idn2.AccessToken.IsZero() && !idn2.AccessToken.Equal(tok) {
-				idn = idn2
-				tok = idn2.AccessToken
-				if err = attempt(tok); !isReauth(err) {
-					return err
-				}
-			}
+	// refresh exchanges the refresh token; rejected is the token the
+	// provider refused that Tokens may hold (the kept one when it was
+	// tried), so Tokens does not hand it back as "newer".
+	refresh := func(rejected, refreshToken secret.String) error {
+		if prov.Refresh == nil || r.deps.Tokens == nil {
+			return err
 		}
+		t, rerr := r.deps.Tokens.Refresh(ctx, key, prov.Refresh, rejected, refreshToken)
+		if rerr != nil {
+			var pe *providers.Error
+			if errors.As(rerr, &pe) && pe.Provider == "" {
+				named := *pe // shared with the other waiters of the refresh: copy
+				named.Provider = obj.Provider
+				return &named
+			}
+			return rerr
+		}
+		return attempt(t.AccessToken)
+	}
+	// reread reads the profile by id once and, when Auth0 now holds a
+	// different token than the profile had, uses it (refreshing it when
+	// the provider refuses it). changed reports whether it did.
+	reread := func() (changed bool, err error) {
+		fresh, rerr := r.reload(ctx, userID)
+		if rerr != nil {
+			return false, nil
+		}
+		idn2, ok := findIdentity(fresh.User, obj.ID)
+		if !ok || idn2.AccessToken.IsZero() || idn2.AccessToken.Equal(idn.AccessToken) {
+			return false, nil
+		}
+		idn = idn2
+		if err := attempt(idn2.AccessToken); !isReauth(err) {
+			return true, err
+		}
+		return true, refresh(idn2.AccessToken, idn2.RefreshToken)
 	}
 
-	if prov.Refresh == nil || r.deps.Tokens == nil {
+	rejected := tok
+	if !kept.IsZero() {
+		rejected = kept
+	}
+	if p.FromSearch {
+		// The search index may lag: Auth0 may hold a newer token.
+		if changed, err := reread(); changed {
+			return err
+		}
+		return refresh(rejected, idn.RefreshToken)
+	}
+	err = refresh(rejected, idn.RefreshToken)
+	if !isReauth(err) {
 		return err
 	}
-	t, rerr := r.deps.Tokens.Refresh(ctx, key, prov.Refresh, tok, idn.RefreshToken)
-	if rerr != nil {
-		var pe *providers.Error
-		if errors.As(rerr, &pe) && pe.Provider == "" {
-			named := *pe // shared with the other waiters of the refresh: copy
-			named.Provider = obj.Provider
-			return &named
-		}
-		return rerr
+	// The profile may predate the user signing in with the provider
+	// again (it is cached for minutes): read it by id once before telling
+	// the client to sign in.
+	if changed, err2 := reread(); changed {
+		return err2
 	}
-	return attempt(t.AccessToken)
+	return err
 }
 
 func isReauth(err error) bool {

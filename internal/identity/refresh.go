@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,7 +38,6 @@ type Tokens struct {
 	entries *lru.Cache[string, providers.Token]
 	spent   *lru.Cache[[32]byte, struct{}]
 	group   singleflight.Group
-	mu      sync.Mutex // orders reads and writes of one key around a refresh
 
 	refreshes atomic.Int64
 }
@@ -99,7 +97,7 @@ func (t *Tokens) Refresh(ctx context.Context, key string, r providers.Refresher,
 			return nil, &providers.Error{Kind: providers.ReauthRequired, Message: "the access token was rejected and no refresh token is stored; sign in with this provider again"}
 		}
 		if _, ok := t.spent.Get(fingerprint(rt)); ok {
-			return nil, &providers.Error{Kind: providers.ReauthRequired, Message: "the refresh token was already used; sign in with this provider again"}
+			return nil, &providers.Error{Kind: providers.ReauthRequired, Message: "the stored refresh token is no longer valid; sign in with this provider again"}
 		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.cfg.Timeout)
 		defer cancel()

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/idpgate/idpgate/internal/sandbox/fakeknobs"
 )
 
 // Repo is one seeded repository. Zero fields get defaults: UUID a random
@@ -41,34 +43,28 @@ type Server struct {
 	// Latency delays every answer (cut short when the client gives up).
 	Latency time.Duration
 
-	mu          sync.Mutex
-	users       []*user
-	access      map[string]*user // live access tokens
-	refresh     map[string]*user // live refresh tokens
-	spent       map[string]bool  // refresh tokens already exchanged
-	expired     map[string]bool
-	denyScope   map[string]bool
-	failNext    []int
-	rateLimited int
-	retryAfter  time.Duration
-	hang        int
-	malformed   int
-	stop        chan struct{}
-	calls       int
-	refreshes   int
-	spentUses   int
-	inFlight    int
-	maxInFlight int
+	mu        sync.Mutex
+	users     []*user
+	access    map[string]*user // live access tokens
+	refresh   map[string]*user // live refresh tokens
+	spent     map[string]bool  // refresh tokens already exchanged
+	expired   map[string]bool
+	denyScope map[string]bool
+	spentUses int
+	knobs     fakeknobs.Knobs // faults, counters, in flight, Close
 }
+
+// Names of the endpoints in the knobs' call counters.
+const (
+	callRepos = "repositories"
+	callToken = "token"
+)
 
 type user struct {
 	repos []Repo
 }
 
 func (s *Server) initLocked() {
-	if s.stop == nil {
-		s.stop = make(chan struct{})
-	}
 	if s.access == nil {
 		s.access = map[string]*user{}
 		s.refresh = map[string]*user{}
@@ -109,46 +105,27 @@ func (s *Server) AddUser(accessToken, refreshToken string, repos []Repo) {
 // FailNext makes the next n repository requests answer status with
 // Bitbucket's error body for it (401 expired token, 403 missing scope, …).
 func (s *Server) FailNext(n, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.failNext = append(s.failNext, status)
-	}
+	s.knobs.Push(n, fakeknobs.Fault{Kind: fakeknobs.Fail, Status: status})
 }
 
 // RateLimitNext makes the next n repository requests answer 429. Bitbucket
 // documents no Retry-After for OAuth consumers; when retryAfter is positive
 // the answer carries one anyway, so clients that honour it can be tested.
 func (s *Server) RateLimitNext(n int, retryAfter time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.rateLimited, s.retryAfter = n, retryAfter
+	s.knobs.Push(n, fakeknobs.Fault{Kind: fakeknobs.RateLimit, RetryAfter: retryAfter})
 }
 
 // Hang makes the next n repository requests wait until the client gives up or Close is
 // called.
-func (s *Server) Hang(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.hang = n
-}
+func (s *Server) Hang(n int) { s.knobs.Push(n, fakeknobs.Fault{Kind: fakeknobs.Hang}) }
 
 // MalformedNext makes the next n repository requests answer 200 with a truncated JSON
 // body.
-func (s *Server) MalformedNext(n int) { s.mu.Lock(); defer s.mu.Unlock(); s.malformed += n }
+func (s *Server) MalformedNext(n int) { s.knobs.Push(n, fakeknobs.Fault{Kind: fakeknobs.Malformed}) }
 
-// Close releases hung requests. The Server keeps answering afterwards, but
-// requests told to hang return at once.
-func (s *Server) Close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.initLocked()
-	select {
-	case <-s.stop:
-	default:
-		close(s.stop)
-	}
-}
+// Close releases hung and delayed requests. The Server keeps answering
+// afterwards, but requests told to hang return at once.
+func (s *Server) Close() { s.knobs.Close() }
 
 // Revoke invalidates an access or refresh token.
 func (s *Server) Revoke(token string) {
@@ -176,10 +153,10 @@ func (s *Server) DenyScope(token string) {
 }
 
 // Calls returns how many repository requests were received.
-func (s *Server) Calls() int { s.mu.Lock(); defer s.mu.Unlock(); return s.calls }
+func (s *Server) Calls() int { return s.knobs.Calls(callRepos) }
 
 // Refreshes returns how many token endpoint requests were received.
-func (s *Server) Refreshes() int { s.mu.Lock(); defer s.mu.Unlock(); return s.refreshes }
+func (s *Server) Refreshes() int { return s.knobs.Calls(callToken) }
 
 // SpentRefreshTokenUses returns how many refresh requests presented a
 // refresh token that had already been exchanged (and was refused).
@@ -190,28 +167,17 @@ func (s *Server) SpentRefreshTokenUses() int {
 }
 
 // InFlight returns how many requests are being served now.
-func (s *Server) InFlight() int { s.mu.Lock(); defer s.mu.Unlock(); return s.inFlight }
+func (s *Server) InFlight() int { return s.knobs.InFlight() }
 
 // MaxInFlight returns the most requests ever served at once.
-func (s *Server) MaxInFlight() int { s.mu.Lock(); defer s.mu.Unlock(); return s.maxInFlight }
+func (s *Server) MaxInFlight() int { return s.knobs.MaxInFlight() }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.initLocked()
-	s.inFlight++
-	s.maxInFlight = max(s.maxInFlight, s.inFlight)
-	s.mu.Unlock()
-	defer func() { s.mu.Lock(); s.inFlight--; s.mu.Unlock() }()
-
-	if s.Latency > 0 {
-		t := time.NewTimer(s.Latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
+	s.knobs.Enter()
+	defer s.knobs.Leave()
+	if !s.knobs.Delay(r.Context(), s.Latency) {
+		return
 	}
 	switch r.URL.Path {
 	case "/2.0/repositories":
@@ -235,48 +201,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveRepos(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.calls++
-	hang, stop := s.hang > 0, s.stop
-	if hang {
-		s.hang--
-	}
-	fail := 0
-	if len(s.failNext) > 0 {
-		fail, s.failNext = s.failNext[0], s.failNext[1:]
-	}
-	malformed := fail == 0 && s.malformed > 0
-	if malformed {
-		s.malformed--
-	}
-	limited, retry := false, s.retryAfter
-	if fail == 0 && !malformed && s.rateLimited > 0 {
-		s.rateLimited--
-		limited = true
-	}
-	s.mu.Unlock()
-
-	if hang {
-		select {
-		case <-r.Context().Done():
-		case <-stop:
-		}
+	s.knobs.Count(callRepos)
+	switch f := s.knobs.Next(); f.Kind {
+	case fakeknobs.Hang:
+		s.knobs.Hold(r.Context())
 		return
-	}
-	if malformed {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write([]byte(`{"pagelen": 10, "values": [{"uuid": "trunc`))
+	case fakeknobs.Malformed:
+		fakeknobs.WriteMalformed(w, "application/json", `{"pagelen": 10, "values": [{"uuid": "trunc`)
 		return
-	}
-	if fail != 0 {
-		writeStatusError(w, fail)
+	case fakeknobs.Fail:
+		writeStatusError(w, f.Status)
 		return
-	}
-	if limited {
-		if retry > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(retry.Round(time.Second)/time.Second)))
-		}
+	case fakeknobs.RateLimit:
+		fakeknobs.SetRetryAfter(w.Header(), f.RetryAfter)
 		writeStatusError(w, http.StatusTooManyRequests)
 		return
 	}
@@ -405,9 +342,7 @@ func (s *Server) baseURL(r *http.Request) string {
 }
 
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.refreshes++
-	s.mu.Unlock()
+	s.knobs.Count(callToken)
 
 	id, secret, ok := r.BasicAuth()
 	if !ok || id == "" || (s.ClientID != "" && (id != s.ClientID || secret != s.ClientSecret)) {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/idpgate/idpgate/internal/sandbox/fakeknobs"
 )
 
 // Documentation URLs GitHub puts in its error bodies.
@@ -76,13 +78,9 @@ type Server struct {
 	// time.Now.
 	Now func() time.Time
 
-	mu          sync.Mutex
-	users       map[string]*user // by token
-	faults      []fault
-	calls       int
-	inFlight    int
-	maxInFlight int
-	stop        chan struct{} // closed by Close, releases hung requests
+	mu    sync.Mutex
+	users map[string]*user // by token
+	knobs fakeknobs.Knobs  // faults, counters, in flight, Close
 }
 
 type user struct {
@@ -92,21 +90,9 @@ type user struct {
 	windowStart time.Time
 }
 
-type faultKind int
-
-const (
-	faultStatus faultKind = iota
-	faultPrimary
-	faultSecondary
-	faultHang
-	faultMalformed
-)
-
-type fault struct {
-	kind       faultKind
-	status     int
-	retryAfter time.Duration
-}
+// faultSecondary is GitHub's own fault: a secondary rate limit (429).
+// fakeknobs.RateLimit is the primary one (403).
+const faultSecondary = fakeknobs.Custom
 
 func (s *Server) now() time.Time {
 	if s.Now != nil {
@@ -118,9 +104,6 @@ func (s *Server) now() time.Time {
 func (s *Server) initLocked() {
 	if s.users == nil {
 		s.users = make(map[string]*user)
-	}
-	if s.stop == nil {
-		s.stop = make(chan struct{})
 	}
 }
 
@@ -144,71 +127,46 @@ func (s *Server) Revoke(token string) {
 }
 
 // FailNext makes the next n requests answer status with GitHub's error body.
-func (s *Server) FailNext(n, status int) { s.push(n, fault{kind: faultStatus, status: status}) }
+func (s *Server) FailNext(n, status int) {
+	s.knobs.Push(n, fakeknobs.Fault{Kind: fakeknobs.Fail, Status: status})
+}
 
 // RateLimitNext makes the next n requests hit the primary rate limit: 403
 // with X-RateLimit-Remaining: 0 and X-RateLimit-Reset retryAfter from now.
 func (s *Server) RateLimitNext(n int, retryAfter time.Duration) {
-	s.push(n, fault{kind: faultPrimary, retryAfter: retryAfter})
+	s.knobs.Push(n, fakeknobs.Fault{Kind: fakeknobs.RateLimit, RetryAfter: retryAfter})
 }
 
 // SecondaryRateLimitNext makes the next n requests hit a secondary rate
 // limit: 429 with Retry-After (omitted when retryAfter is zero, as GitHub
 // sometimes does; clients should then wait a minute).
 func (s *Server) SecondaryRateLimitNext(n int, retryAfter time.Duration) {
-	s.push(n, fault{kind: faultSecondary, retryAfter: retryAfter})
+	s.knobs.Push(n, fakeknobs.Fault{Kind: faultSecondary, RetryAfter: retryAfter})
 }
 
 // Hang makes the next n requests block until the client gives up or Close
 // is called.
-func (s *Server) Hang(n int) { s.push(n, fault{kind: faultHang}) }
+func (s *Server) Hang(n int) { s.knobs.Push(n, fakeknobs.Fault{Kind: fakeknobs.Hang}) }
 
 // MalformedNext makes the next n requests answer 200 with a truncated JSON
 // body.
-func (s *Server) MalformedNext(n int) { s.push(n, fault{kind: faultMalformed}) }
-
-func (s *Server) push(n int, f fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.initLocked()
-	for range n {
-		s.faults = append(s.faults, f)
-	}
-}
+func (s *Server) MalformedNext(n int) { s.knobs.Push(n, fakeknobs.Fault{Kind: fakeknobs.Malformed}) }
 
 // Close releases hung requests. The Server keeps answering afterwards, but
 // requests told to hang return at once.
-func (s *Server) Close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.initLocked()
-	select {
-	case <-s.stop:
-	default:
-		close(s.stop)
-	}
-}
+func (s *Server) Close() { s.knobs.Close() }
 
 // Calls returns how many API requests (any outcome) the Server received.
-func (s *Server) Calls() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls
-}
+func (s *Server) Calls() int { return s.knobs.Calls(callRepos) }
 
 // InFlight returns how many requests are being served right now.
-func (s *Server) InFlight() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.inFlight
-}
+func (s *Server) InFlight() int { return s.knobs.InFlight() }
 
 // MaxInFlight returns the largest number of requests served at once.
-func (s *Server) MaxInFlight() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.maxInFlight
-}
+func (s *Server) MaxInFlight() int { return s.knobs.MaxInFlight() }
+
+// callRepos names GET /user/repos in the knobs' call counters.
+const callRepos = "repos"
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -218,73 +176,45 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Not Found", docsREST)
 		return
 	}
-	s.mu.Lock()
-	s.initLocked()
-	s.calls++
-	s.inFlight++
-	s.maxInFlight = max(s.maxInFlight, s.inFlight)
-	var f *fault
-	if len(s.faults) > 0 {
-		f = &s.faults[0]
-		s.faults = s.faults[1:]
-	}
-	stop := s.stop
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.inFlight--
-		s.mu.Unlock()
-	}()
+	s.knobs.Count(callRepos)
+	s.knobs.Enter()
+	defer s.knobs.Leave()
+	f := s.knobs.Next()
 
-	if s.Latency > 0 {
-		t := time.NewTimer(s.Latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		case <-stop:
-			t.Stop()
-		}
+	if !s.knobs.Delay(r.Context(), s.Latency) {
+		return
 	}
-	if f != nil && s.serveFault(w, r, *f, stop) {
+	if s.serveFault(w, r, f) {
 		return
 	}
 	s.listRepos(w, r)
 }
 
 // serveFault answers an injected fault and reports whether it did.
-func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f fault, stop <-chan struct{}) bool {
+func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f fakeknobs.Fault) bool {
 	now := s.now()
-	switch f.kind {
-	case faultHang:
-		select {
-		case <-r.Context().Done():
-		case <-stop:
-		}
+	switch f.Kind {
+	case fakeknobs.Hang:
+		s.knobs.Hold(r.Context())
 		return true
-	case faultMalformed:
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.WriteHeader(http.StatusOK)
-		fmt.Fprint(w, `[{"id": 1, "name": "trunc`)
+	case fakeknobs.Malformed:
+		fakeknobs.WriteMalformed(w, "application/json; charset=utf-8", `[{"id": 1, "name": "trunc`)
 		return true
-	case faultPrimary:
+	case fakeknobs.RateLimit:
 		h := w.Header()
 		h.Set("X-RateLimit-Limit", strconv.Itoa(s.limit()))
 		h.Set("X-RateLimit-Remaining", "0")
 		h.Set("X-RateLimit-Used", strconv.Itoa(s.limit()))
-		h.Set("X-RateLimit-Reset", strconv.FormatInt(now.Add(f.retryAfter).Unix(), 10))
+		h.Set("X-RateLimit-Reset", strconv.FormatInt(now.Add(f.RetryAfter).Unix(), 10))
 		h.Set("X-RateLimit-Resource", "core")
 		writeError(w, http.StatusForbidden, "API rate limit exceeded for user ID 1. If you reach out to GitHub Support for help, please include the request ID.", docsPrimary)
 		return true
 	case faultSecondary:
-		if f.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(f.retryAfter.Round(time.Second)/time.Second)))
-		}
+		fakeknobs.SetRetryAfter(w.Header(), f.RetryAfter)
 		writeError(w, http.StatusTooManyRequests, "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.", docsSecondary)
 		return true
-	case faultStatus:
-		writeError(w, f.status, http.StatusText(f.status), docsREST)
+	case fakeknobs.Fail:
+		writeError(w, f.Status, http.StatusText(f.Status), docsREST)
 		return true
 	}
 	return false

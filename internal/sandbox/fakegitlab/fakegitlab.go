@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/idpgate/idpgate/internal/sandbox/fakeknobs"
 )
 
 // Project is one seeded project. Zero fields get defaults: Name the last
@@ -42,28 +44,20 @@ type Server struct {
 	// Now is the clock for RateLimit-Reset; nil means time.Now.
 	Now func() time.Time
 
-	mu          sync.Mutex
-	users       map[string][]Project // by access token
-	revoked     map[string]bool
-	expired     map[string]bool
-	denyScope   map[string]bool
-	observed    map[string]int // requests per token in the current minute
-	window      time.Time
-	failNext    []int
-	rateLimited int
-	retryAfter  time.Duration
-	hang        int
-	malformed   int
-	stop        chan struct{}
-	calls       int
-	inFlight    int
-	maxInFlight int
+	mu        sync.Mutex
+	users     map[string][]Project // by access token
+	revoked   map[string]bool
+	expired   map[string]bool
+	denyScope map[string]bool
+	observed  map[string]int // requests per token in the current minute
+	window    time.Time
+	knobs     fakeknobs.Knobs // faults, counters, in flight, Close
 }
 
+// callProjects names GET /api/v4/projects in the knobs' call counters.
+const callProjects = "projects"
+
 func (s *Server) initLocked() {
-	if s.stop == nil {
-		s.stop = make(chan struct{})
-	}
 	if s.users == nil {
 		s.users = map[string][]Project{}
 		s.revoked = map[string]bool{}
@@ -102,41 +96,26 @@ func (s *Server) AddUser(accessToken string, projects []Project) {
 // FailNext makes the next n API requests answer status with GitLab's body
 // for it.
 func (s *Server) FailNext(n, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.failNext = append(s.failNext, status)
-	}
+	s.knobs.Push(n, fakeknobs.Fault{Kind: fakeknobs.Fail, Status: status})
 }
 
 // RateLimitNext makes the next n API requests answer 429 "Retry later" with
 // Retry-After (when positive) and exhausted RateLimit-* headers.
 func (s *Server) RateLimitNext(n int, retryAfter time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.rateLimited, s.retryAfter = n, retryAfter
+	s.knobs.Push(n, fakeknobs.Fault{Kind: fakeknobs.RateLimit, RetryAfter: retryAfter})
 }
 
 // Hang makes the next n API requests wait until the client gives up or Close is
 // called.
-func (s *Server) Hang(n int) { s.mu.Lock(); defer s.mu.Unlock(); s.hang = n }
+func (s *Server) Hang(n int) { s.knobs.Push(n, fakeknobs.Fault{Kind: fakeknobs.Hang}) }
 
 // MalformedNext makes the next n API requests answer 200 with a truncated JSON
 // body.
-func (s *Server) MalformedNext(n int) { s.mu.Lock(); defer s.mu.Unlock(); s.malformed += n }
+func (s *Server) MalformedNext(n int) { s.knobs.Push(n, fakeknobs.Fault{Kind: fakeknobs.Malformed}) }
 
-// Close releases hung requests. The Server keeps answering afterwards, but
-// requests told to hang return at once.
-func (s *Server) Close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.initLocked()
-	select {
-	case <-s.stop:
-	default:
-		close(s.stop)
-	}
-}
+// Close releases hung and delayed requests. The Server keeps answering
+// afterwards, but requests told to hang return at once.
+func (s *Server) Close() { s.knobs.Close() }
 
 // Revoke makes an access token answer 401 invalid_token "Token was revoked".
 func (s *Server) Revoke(token string) {
@@ -164,7 +143,7 @@ func (s *Server) DenyScope(token string) {
 }
 
 // Calls returns how many /api/v4/projects requests were received.
-func (s *Server) Calls() int { s.mu.Lock(); defer s.mu.Unlock(); return s.calls }
+func (s *Server) Calls() int { return s.knobs.Calls(callProjects) }
 
 // Refreshes is always 0: idpgate does not refresh GitLab tokens (Auth0 does
 // not store a GitLab refresh token) and the fake has no token endpoint. It
@@ -173,28 +152,17 @@ func (s *Server) Calls() int { s.mu.Lock(); defer s.mu.Unlock(); return s.calls 
 func (s *Server) Refreshes() int { return 0 }
 
 // InFlight returns how many requests are being served now.
-func (s *Server) InFlight() int { s.mu.Lock(); defer s.mu.Unlock(); return s.inFlight }
+func (s *Server) InFlight() int { return s.knobs.InFlight() }
 
 // MaxInFlight returns the most requests ever served at once.
-func (s *Server) MaxInFlight() int { s.mu.Lock(); defer s.mu.Unlock(); return s.maxInFlight }
+func (s *Server) MaxInFlight() int { return s.knobs.MaxInFlight() }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.initLocked()
-	s.inFlight++
-	s.maxInFlight = max(s.maxInFlight, s.inFlight)
-	s.mu.Unlock()
-	defer func() { s.mu.Lock(); s.inFlight--; s.mu.Unlock() }()
-
-	if s.Latency > 0 {
-		t := time.NewTimer(s.Latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
+	s.knobs.Enter()
+	defer s.knobs.Leave()
+	if !s.knobs.Delay(r.Context(), s.Latency) {
+		return
 	}
 	if r.URL.Path != "/api/v4/projects" {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "404 Not Found"})
@@ -210,25 +178,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveProjects(w http.ResponseWriter, r *http.Request) {
 	token := bearer(r)
 	now := s.now()
+	s.knobs.Count(callProjects)
+	f := s.knobs.Next()
 	s.mu.Lock()
-	s.calls++
-	hang, stop := s.hang > 0, s.stop
-	if hang {
-		s.hang--
-	}
-	fail := 0
-	if len(s.failNext) > 0 {
-		fail, s.failNext = s.failNext[0], s.failNext[1:]
-	}
-	malformed := fail == 0 && s.malformed > 0
-	if malformed {
-		s.malformed--
-	}
-	limited, retry := false, s.retryAfter
-	if fail == 0 && !malformed && s.rateLimited > 0 {
-		s.rateLimited--
-		limited = true
-	}
+	s.initLocked()
 	// GitLab counts requests per user in a one-minute window.
 	if minute := now.Truncate(time.Minute); !minute.Equal(s.window) {
 		s.window, s.observed = minute, map[string]int{}
@@ -236,7 +189,7 @@ func (s *Server) serveProjects(w http.ResponseWriter, r *http.Request) {
 	s.observed[token]++
 	observed := s.observed[token]
 	reset := s.window.Add(time.Minute)
-	if limited {
+	if f.Kind == fakeknobs.RateLimit {
 		observed = RateLimit + 1
 	}
 	projects, known := s.users[token]
@@ -244,17 +197,12 @@ func (s *Server) serveProjects(w http.ResponseWriter, r *http.Request) {
 	revoked, expired, denied := s.revoked[token], s.expired[token], s.denyScope[token]
 	s.mu.Unlock()
 
-	if hang {
-		select {
-		case <-r.Context().Done():
-		case <-stop:
-		}
+	switch f.Kind {
+	case fakeknobs.Hang:
+		s.knobs.Hold(r.Context())
 		return
-	}
-	if malformed {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write([]byte(`[{"id": 1, "name": "trunc`))
+	case fakeknobs.Malformed:
+		fakeknobs.WriteMalformed(w, "application/json", `[{"id": 1, "name": "trunc`)
 		return
 	}
 	h := w.Header()
@@ -266,13 +214,11 @@ func (s *Server) serveProjects(w http.ResponseWriter, r *http.Request) {
 	h.Set("RateLimit-ResetTime", reset.UTC().Format(http.TimeFormat))
 
 	switch {
-	case fail != 0:
-		writeStatusError(w, fail)
+	case f.Kind == fakeknobs.Fail:
+		writeStatusError(w, f.Status)
 		return
-	case limited:
-		if retry > 0 {
-			h.Set("Retry-After", strconv.Itoa(int(retry.Round(time.Second)/time.Second)))
-		}
+	case f.Kind == fakeknobs.RateLimit:
+		fakeknobs.SetRetryAfter(h, f.RetryAfter)
 		writeStatusError(w, http.StatusTooManyRequests)
 		return
 	case token == "" || !known:

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/idpgate/idpgate/internal/sandbox/fakeknobs"
 )
 
 // Calendar API limits (https://developers.google.com/calendar/api/v3/reference/events/list).
@@ -75,14 +77,15 @@ type Server struct {
 	grants      map[string]*grant  // by refresh token
 	access      map[string]*access // by access token
 	pageTokens  map[string]pageState
-	faults      []fault
-	tokenFaults []int // statuses for the next /token requests
-	calls       int
-	refreshes   int
-	inFlight    int
-	maxInFlight int
-	stop        chan struct{}
+	knobs       fakeknobs.Knobs // API faults, counters, in flight, Close
+	tokenFaults fakeknobs.Queue // fakeknobs.Fail faults for the next /token requests
 }
+
+// Names of the endpoints in the knobs' call counters.
+const (
+	callEvents = "events"
+	callToken  = "token"
+)
 
 // grant is one user's consent: the refresh token and the events it reaches.
 type grant struct {
@@ -103,21 +106,8 @@ type pageState struct {
 	offset int
 }
 
-type faultKind int
-
-const (
-	faultStatus faultKind = iota
-	faultRateLimit
-	faultUserRateLimit
-	faultHang
-	faultMalformed
-)
-
-type fault struct {
-	kind       faultKind
-	status     int
-	retryAfter time.Duration
-}
+// faultUserRateLimit is Google's own fault: the per-user quota (403).
+const faultUserRateLimit = fakeknobs.Custom
 
 func (s *Server) now() time.Time {
 	if s.Now != nil {
@@ -131,7 +121,6 @@ func (s *Server) initLocked() {
 		s.grants = make(map[string]*grant)
 		s.access = make(map[string]*access)
 		s.pageTokens = make(map[string]pageState)
-		s.stop = make(chan struct{})
 	}
 }
 
@@ -194,82 +183,47 @@ func (s *Server) grantOf(token string) *grant {
 
 // FailNext makes the next n API requests answer status with Google's error
 // body.
-func (s *Server) FailNext(n, status int) { s.push(n, fault{kind: faultStatus, status: status}) }
+func (s *Server) FailNext(n, status int) {
+	s.knobs.Push(n, fakeknobs.Fault{Kind: fakeknobs.Fail, Status: status})
+}
 
 // RateLimitNext makes the next n API requests answer 429 rateLimitExceeded,
 // with Retry-After when retryAfter is positive.
 func (s *Server) RateLimitNext(n int, retryAfter time.Duration) {
-	s.push(n, fault{kind: faultRateLimit, retryAfter: retryAfter})
+	s.knobs.Push(n, fakeknobs.Fault{Kind: fakeknobs.RateLimit, RetryAfter: retryAfter})
 }
 
 // UserRateLimitNext makes the next n API requests answer 403
 // userRateLimitExceeded (Google's per-user quota).
-func (s *Server) UserRateLimitNext(n int) { s.push(n, fault{kind: faultUserRateLimit}) }
+func (s *Server) UserRateLimitNext(n int) { s.knobs.Push(n, fakeknobs.Fault{Kind: faultUserRateLimit}) }
 
 // Hang makes the next n API requests block until the client gives up or
 // Close is called.
-func (s *Server) Hang(n int) { s.push(n, fault{kind: faultHang}) }
+func (s *Server) Hang(n int) { s.knobs.Push(n, fakeknobs.Fault{Kind: fakeknobs.Hang}) }
 
 // MalformedNext makes the next n API requests answer 200 with truncated
 // JSON.
-func (s *Server) MalformedNext(n int) { s.push(n, fault{kind: faultMalformed}) }
+func (s *Server) MalformedNext(n int) { s.knobs.Push(n, fakeknobs.Fault{Kind: fakeknobs.Malformed}) }
 
 // FailNextRefresh makes the next n /token requests answer status.
 func (s *Server) FailNextRefresh(n, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.tokenFaults = append(s.tokenFaults, status)
-	}
-}
-
-func (s *Server) push(n int, f fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.faults = append(s.faults, f)
-	}
+	s.tokenFaults.Push(n, fakeknobs.Fault{Kind: fakeknobs.Fail, Status: status})
 }
 
 // Close releases hung requests; later requests told to hang return at once.
-func (s *Server) Close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.initLocked()
-	select {
-	case <-s.stop:
-	default:
-		close(s.stop)
-	}
-}
+func (s *Server) Close() { s.knobs.Close() }
 
 // Calls returns how many Calendar API requests (any outcome) were received.
-func (s *Server) Calls() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls
-}
+func (s *Server) Calls() int { return s.knobs.Calls(callEvents) }
 
 // Refreshes returns how many /token requests (any outcome) were received.
-func (s *Server) Refreshes() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.refreshes
-}
+func (s *Server) Refreshes() int { return s.knobs.Calls(callToken) }
 
 // InFlight returns how many requests are being served right now.
-func (s *Server) InFlight() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.inFlight
-}
+func (s *Server) InFlight() int { return s.knobs.InFlight() }
 
 // MaxInFlight returns the largest number of requests served at once.
-func (s *Server) MaxInFlight() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.maxInFlight
-}
+func (s *Server) MaxInFlight() int { return s.knobs.MaxInFlight() }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -281,32 +235,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
-	s.mu.Lock()
-	s.initLocked()
+	var f fakeknobs.Fault
 	if isToken {
-		s.refreshes++
+		s.knobs.Count(callToken)
+		f = s.tokenFaults.Next()
 	} else {
-		s.calls++
+		s.knobs.Count(callEvents)
+		f = s.knobs.Next()
 	}
-	s.inFlight++
-	s.maxInFlight = max(s.maxInFlight, s.inFlight)
-	var f *fault
-	tokenStatus := 0
-	if isEvents && len(s.faults) > 0 {
-		f = &s.faults[0]
-		s.faults = s.faults[1:]
-	}
-	if isToken && len(s.tokenFaults) > 0 {
-		tokenStatus = s.tokenFaults[0]
-		s.tokenFaults = s.tokenFaults[1:]
-	}
-	stop := s.stop
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.inFlight--
-		s.mu.Unlock()
-	}()
+	s.knobs.Enter()
+	defer s.knobs.Leave()
 
 	if isToken {
 		// Read the form first: until the body is consumed the server does
@@ -318,51 +256,37 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if s.Latency > 0 {
-		t := time.NewTimer(s.Latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		case <-stop:
-			t.Stop()
-		}
+	if !s.knobs.Delay(r.Context(), s.Latency) {
+		return
 	}
 	if isToken {
-		if tokenStatus != 0 {
-			writeOAuthError(w, tokenStatus, "internal_failure", http.StatusText(tokenStatus))
+		if f.Kind == fakeknobs.Fail && f.Status != 0 {
+			writeOAuthError(w, f.Status, "internal_failure", http.StatusText(f.Status))
 			return
 		}
 		s.token(w, r)
 		return
 	}
-	if f != nil {
-		s.serveFault(w, r, *f, stop)
+	if f.Kind != fakeknobs.None {
+		s.serveFault(w, r, f)
 		return
 	}
 	s.listEvents(w, r, strings.Split(path, "/")[4])
 }
 
-func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f fault, stop <-chan struct{}) {
-	switch f.kind {
-	case faultHang:
-		select {
-		case <-r.Context().Done():
-		case <-stop:
-		}
-	case faultMalformed:
-		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-		fmt.Fprint(w, `{"kind": "calendar#events", "items": [{"id": "trunc`)
-	case faultRateLimit:
-		if f.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(f.retryAfter.Round(time.Second)/time.Second)))
-		}
+func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f fakeknobs.Fault) {
+	switch f.Kind {
+	case fakeknobs.Hang:
+		s.knobs.Hold(r.Context())
+	case fakeknobs.Malformed:
+		fakeknobs.WriteMalformed(w, "application/json; charset=UTF-8", `{"kind": "calendar#events", "items": [{"id": "trunc`)
+	case fakeknobs.RateLimit:
+		fakeknobs.SetRetryAfter(w.Header(), f.RetryAfter)
 		writeError(w, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED", "usageLimits", "rateLimitExceeded", "Rate Limit Exceeded")
 	case faultUserRateLimit:
 		writeError(w, http.StatusForbidden, "PERMISSION_DENIED", "usageLimits", "userRateLimitExceeded", "User Rate Limit Exceeded")
-	case faultStatus:
-		writeStatus(w, f.status)
+	case fakeknobs.Fail:
+		writeStatus(w, f.Status)
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 	_ "time/tzdata" // zones render the same on machines without a zoneinfo database
+
+	"github.com/idpgate/idpgate/internal/sandbox/fakeknobs"
 )
 
 // Event is one seeded event of the user's default calendar.
@@ -57,34 +59,28 @@ type Server struct {
 	// Now is the clock for innerError dates; nil means time.Now.
 	Now func() time.Time
 
-	mu          sync.Mutex
-	access      map[string]*user
-	refresh     map[string]*user
-	spent       map[string]bool
-	revoked     map[string]bool
-	expired     map[string]bool
-	denyScope   map[string]bool
-	failNext    []int
-	rateLimited int
-	retryAfter  time.Duration
-	hang        int
-	malformed   int
-	stop        chan struct{}
-	calls       int
-	refreshes   int
-	spentUses   int
-	inFlight    int
-	maxInFlight int
+	mu        sync.Mutex
+	access    map[string]*user
+	refresh   map[string]*user
+	spent     map[string]bool
+	revoked   map[string]bool
+	expired   map[string]bool
+	denyScope map[string]bool
+	spentUses int
+	knobs     fakeknobs.Knobs // faults, counters, in flight, Close
 }
+
+// Names of the endpoints in the knobs' call counters.
+const (
+	callCalendarView = "calendarView"
+	callToken        = "token"
+)
 
 type user struct {
 	events []Event
 }
 
 func (s *Server) initLocked() {
-	if s.stop == nil {
-		s.stop = make(chan struct{})
-	}
 	if s.access == nil {
 		s.access = map[string]*user{}
 		s.refresh = map[string]*user{}
@@ -126,41 +122,26 @@ func (s *Server) AddUser(accessToken, refreshToken string, events []Event) {
 // FailNext makes the next n calendar requests answer status with Graph's
 // error body for it (a 503 carries Retry-After: 5).
 func (s *Server) FailNext(n, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.failNext = append(s.failNext, status)
-	}
+	s.knobs.Push(n, fakeknobs.Fault{Kind: fakeknobs.Fail, Status: status})
 }
 
 // RateLimitNext makes the next n calendar requests answer 429
 // ApplicationThrottled, with Retry-After when retryAfter is positive.
 func (s *Server) RateLimitNext(n int, retryAfter time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.rateLimited, s.retryAfter = n, retryAfter
+	s.knobs.Push(n, fakeknobs.Fault{Kind: fakeknobs.RateLimit, RetryAfter: retryAfter})
 }
 
 // Hang makes the next n calendar requests wait until the client gives up or Close is
 // called.
-func (s *Server) Hang(n int) { s.mu.Lock(); defer s.mu.Unlock(); s.hang = n }
+func (s *Server) Hang(n int) { s.knobs.Push(n, fakeknobs.Fault{Kind: fakeknobs.Hang}) }
 
 // MalformedNext makes the next n calendar requests answer 200 with a truncated JSON
 // body.
-func (s *Server) MalformedNext(n int) { s.mu.Lock(); defer s.mu.Unlock(); s.malformed += n }
+func (s *Server) MalformedNext(n int) { s.knobs.Push(n, fakeknobs.Fault{Kind: fakeknobs.Malformed}) }
 
-// Close releases hung requests. The Server keeps answering afterwards, but
-// requests told to hang return at once.
-func (s *Server) Close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.initLocked()
-	select {
-	case <-s.stop:
-	default:
-		close(s.stop)
-	}
-}
+// Close releases hung and delayed requests. The Server keeps answering
+// afterwards, but requests told to hang return at once.
+func (s *Server) Close() { s.knobs.Close() }
 
 // Revoke invalidates an access or refresh token.
 func (s *Server) Revoke(token string) {
@@ -191,10 +172,10 @@ func (s *Server) DenyScope(token string) {
 }
 
 // Calls returns how many calendarView requests were received.
-func (s *Server) Calls() int { s.mu.Lock(); defer s.mu.Unlock(); return s.calls }
+func (s *Server) Calls() int { return s.knobs.Calls(callCalendarView) }
 
 // Refreshes returns how many token endpoint requests were received.
-func (s *Server) Refreshes() int { s.mu.Lock(); defer s.mu.Unlock(); return s.refreshes }
+func (s *Server) Refreshes() int { return s.knobs.Calls(callToken) }
 
 // SpentRefreshTokenUses returns how many refresh requests presented a
 // refresh token that had already been exchanged (and was refused).
@@ -205,30 +186,19 @@ func (s *Server) SpentRefreshTokenUses() int {
 }
 
 // InFlight returns how many requests are being served now.
-func (s *Server) InFlight() int { s.mu.Lock(); defer s.mu.Unlock(); return s.inFlight }
+func (s *Server) InFlight() int { return s.knobs.InFlight() }
 
 // MaxInFlight returns the most requests ever served at once.
-func (s *Server) MaxInFlight() int { s.mu.Lock(); defer s.mu.Unlock(); return s.maxInFlight }
+func (s *Server) MaxInFlight() int { return s.knobs.MaxInFlight() }
 
 var tokenPath = regexp.MustCompile(`^/[A-Za-z0-9.-]+/oauth2/v2\.0/token$`)
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.initLocked()
-	s.inFlight++
-	s.maxInFlight = max(s.maxInFlight, s.inFlight)
-	s.mu.Unlock()
-	defer func() { s.mu.Lock(); s.inFlight--; s.mu.Unlock() }()
-
-	if s.Latency > 0 {
-		t := time.NewTimer(s.Latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
+	s.knobs.Enter()
+	defer s.knobs.Leave()
+	if !s.knobs.Delay(r.Context(), s.Latency) {
+		return
 	}
 	switch {
 	case strings.EqualFold(r.URL.Path, "/v1.0/me/calendarView"):
@@ -260,48 +230,19 @@ func selectable(f string) bool {
 }
 
 func (s *Server) serveCalendarView(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.calls++
-	hang, stop := s.hang > 0, s.stop
-	if hang {
-		s.hang--
-	}
-	fail := 0
-	if len(s.failNext) > 0 {
-		fail, s.failNext = s.failNext[0], s.failNext[1:]
-	}
-	malformed := fail == 0 && s.malformed > 0
-	if malformed {
-		s.malformed--
-	}
-	limited, retry := false, s.retryAfter
-	if fail == 0 && !malformed && s.rateLimited > 0 {
-		s.rateLimited--
-		limited = true
-	}
-	s.mu.Unlock()
-
-	if hang {
-		select {
-		case <-r.Context().Done():
-		case <-stop:
-		}
+	s.knobs.Count(callCalendarView)
+	switch f := s.knobs.Next(); f.Kind {
+	case fakeknobs.Hang:
+		s.knobs.Hold(r.Context())
 		return
-	}
-	if malformed {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write([]byte(`{"value": [{"id": "trunc`))
+	case fakeknobs.Malformed:
+		fakeknobs.WriteMalformed(w, "application/json", `{"value": [{"id": "trunc`)
 		return
-	}
-	if fail != 0 {
-		s.statusError(w, fail)
+	case fakeknobs.Fail:
+		s.statusError(w, f.Status)
 		return
-	}
-	if limited {
-		if retry > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(retry.Round(time.Second)/time.Second)))
-		}
+	case fakeknobs.RateLimit:
+		fakeknobs.SetRetryAfter(w.Header(), f.RetryAfter)
 		s.statusError(w, http.StatusTooManyRequests)
 		return
 	}
@@ -571,9 +512,7 @@ func decodeSkipToken(v string) (int, bool) {
 }
 
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.refreshes++
-	s.mu.Unlock()
+	s.knobs.Count(callToken)
 
 	if err := r.ParseForm(); err != nil {
 		s.tokenError(w, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.")
