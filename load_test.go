@@ -1,0 +1,40 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/idpgate/idpgate/internal/config"
+	"github.com/idpgate/idpgate/internal/loadtest"
+)
+
+// TestLoadRunSmall runs the load harness behind `go run . --load` at a
+// small size, so the command keeps working; the figures themselves are
+// measured by the command, not asserted here.
+func TestLoadRunSmall(t *testing.T) {
+	opts := loadtest.Options{Duration: 300 * time.Millisecond, Users: 10, Clients: 4, Latency: 5 * time.Millisecond, CachedUsers: 30}
+	var out strings.Builder
+	err := loadtest.Run(context.Background(), opts, func(env map[string]string, lg *slog.Logger) (http.Handler, func(), error) {
+		cfg, err := config.FromEnv(overlay(env, func(string) string { return "" }))
+		if err != nil {
+			return nil, nil, err
+		}
+		gw, err := newGateway(cfg, lg, gatewayOptions{})
+		if err != nil {
+			return nil, nil, err
+		}
+		return gw.handler, gw.close, nil
+	}, &out)
+	if err != nil {
+		t.Fatalf("loadtest.Run() error = %v", err)
+	}
+	for _, want := range []string{"0 errors", "latency p50", "throughput", "management API calls", "M2M tokens fetched 1", "30 users cached"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
