@@ -246,13 +246,17 @@ func newGateway(cfg config.Config, logger *slog.Logger, opts gatewayOptions) (*g
 		return nil, err
 	}
 
+	// authn bounds each JWKS fetch itself (detached, 10s): a short
+	// UPSTREAM_TIMEOUT must not fail the refetch after a key rotation,
+	// which would answer valid tokens 401 until the refetch interval ends.
+	jwksHTTP := &http.Client{Transport: upstreamHTTP.Transport}
 	authenticator, err := authn.New(authn.Config{
 		Issuer:             cfg.Auth0Issuer,
 		Audience:           cfg.Auth0Audience,
 		JWKSURL:            cfg.Auth0BaseURL + "/.well-known/jwks.json",
 		MinRefetchInterval: cfg.JWKSMinRefetch,
-		HTTPClient:         upstreamHTTP,
-		Logger:             logger,
+		HTTPClient:         jwksHTTP,
+		Logger:             slog.New(httpmw.ContextHandler(logger.Handler())),
 	})
 	if err != nil {
 		return nil, err

@@ -115,6 +115,8 @@ func Configure(srv *handler.Server, o Options) (err error) {
 	}
 	if o.Introspection {
 		srv.Use(extension.Introspection{})
+	} else {
+		srv.Use(NoIntrospection{})
 	}
 	return nil
 }

@@ -100,7 +100,7 @@ func (gw *gateway) post(t *testing.T, body map[string]any) gqlResponse {
 }
 
 func TestExtensionEndToEnd(t *testing.T) {
-	gw := newGateway(t, Options{})
+	gw := newGateway(t, Options{Introspection: true})
 	tests := []struct {
 		name       string
 		query      string

@@ -113,3 +113,22 @@ func AccessLog(now func() time.Time) func(http.Handler) http.Handler {
 		})
 	}
 }
+
+// ContextHandler wraps h so that a record logged with a context that went
+// through RequestID carries request_id, for packages that take a
+// *slog.Logger rather than calling Logger(ctx) (authn). Do not use it
+// under Logger(ctx), whose records already carry the id.
+func ContextHandler(h slog.Handler) slog.Handler { return ctxHandler{h} }
+
+type ctxHandler struct{ slog.Handler }
+
+func (c ctxHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id := RequestIDFrom(ctx); id != "" {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return c.Handler.Handle(ctx, r)
+}
+
+func (c ctxHandler) WithAttrs(as []slog.Attr) slog.Handler { return ctxHandler{c.Handler.WithAttrs(as)} }
+
+func (c ctxHandler) WithGroup(name string) slog.Handler { return ctxHandler{c.Handler.WithGroup(name)} }

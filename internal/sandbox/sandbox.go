@@ -64,6 +64,7 @@ type Sandbox struct {
 	LoadUsers []string
 
 	latency atomic.Int64
+	faults  faultInjector // InjectFaults
 	servers []*http.Server
 	tokens  map[string]string // "<user>/<provider>" -> seeded access token
 }
@@ -201,6 +202,9 @@ func (s *Sandbox) delay(h http.Handler) http.Handler {
 				t.Stop()
 				return
 			}
+		}
+		if s.faults.inject(w, r, h) {
+			return
 		}
 		h.ServeHTTP(w, r)
 	})
