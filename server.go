@@ -36,6 +36,7 @@ import (
 	"github.com/idpgate/idpgate/internal/httpmw"
 	"github.com/idpgate/idpgate/internal/identity"
 	"github.com/idpgate/idpgate/internal/loadtest"
+	"github.com/idpgate/idpgate/internal/resilience"
 	"github.com/idpgate/idpgate/internal/sandbox"
 	"github.com/idpgate/idpgate/providers"
 	"github.com/idpgate/idpgate/providers/bitbucket"
@@ -222,15 +223,24 @@ type gatewayOptions struct {
 }
 
 func newGateway(cfg config.Config, logger *slog.Logger, opts gatewayOptions) (*gateway, error) {
-	upstreamHTTP := &http.Client{
-		Timeout:   cfg.UpstreamTimeout,
-		Transport: newTransport(),
+	// One connection pool; each upstream gets its own client on it, with
+	// its own concurrency cap, retries and circuit breaker.
+	pool := newTransport()
+	client := func(name string, retries int) *http.Client {
+		return &http.Client{
+			Timeout: cfg.UpstreamTimeout,
+			Transport: resilience.NewTransport(pool, resilience.Policy{
+				Name:    name,
+				Retries: retries,
+				Logger:  logger,
+			}),
+		}
 	}
 	users, err := auth0.New(auth0.Config{
 		BaseURL:      cfg.Auth0BaseURL,
 		ClientID:     cfg.Auth0ClientID,
 		ClientSecret: cfg.Auth0ClientSecret,
-		HTTPClient:   upstreamHTTP,
+		HTTPClient:   client("auth0", -1), // the Management API client retries itself, honouring X-RateLimit-Reset
 		RPS:          cfg.Auth0MgmtRPS,
 		Burst:        cfg.Auth0MgmtBurst,
 		Logger:       logger,
@@ -241,7 +251,7 @@ func newGateway(cfg config.Config, logger *slog.Logger, opts gatewayOptions) (*g
 	loader := identity.New(identity.Config{Logger: logger}, users)
 	tokens := identity.NewTokens(identity.TokensConfig{Logger: logger})
 
-	registry, err := newRegistry(cfg, upstreamHTTP)
+	registry, err := newRegistry(cfg, client)
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +259,7 @@ func newGateway(cfg config.Config, logger *slog.Logger, opts gatewayOptions) (*g
 	// authn bounds each JWKS fetch itself (detached, 10s): a short
 	// UPSTREAM_TIMEOUT must not fail the refetch after a key rotation,
 	// which would answer valid tokens 401 until the refetch interval ends.
-	jwksHTTP := &http.Client{Transport: upstreamHTTP.Transport}
+	jwksHTTP := &http.Client{Transport: pool}
 	authenticator, err := authn.New(authn.Config{
 		Issuer:             cfg.Auth0Issuer,
 		Audience:           cfg.Auth0Audience,
@@ -355,7 +365,7 @@ func newGateway(cfg config.Config, logger *slog.Logger, opts gatewayOptions) (*g
 		users:   users,
 		loader:  loader,
 		tokens:  tokens,
-		close:   func() { upstreamHTTP.CloseIdleConnections() },
+		close:   func() { pool.CloseIdleConnections() },
 	}, nil
 }
 
@@ -392,21 +402,22 @@ func newTransport() *http.Transport {
 	return t
 }
 
-// newRegistry builds one adapter per provider from cfg.
-func newRegistry(cfg config.Config, hc *http.Client) (providers.Registry, error) {
-	gh, err := github.New(github.Config{BaseURL: cfg.GitHubAPIURL}, hc)
+// newRegistry builds one adapter per provider from cfg, each with its own
+// HTTP client from client (retries 0 means the default).
+func newRegistry(cfg config.Config, client func(name string, retries int) *http.Client) (providers.Registry, error) {
+	gh, err := github.New(github.Config{BaseURL: cfg.GitHubAPIURL}, client("github", 0))
 	if err != nil {
 		return nil, fmt.Errorf("GITHUB_API_URL: %w", err)
 	}
-	gg, err := google.New(google.Config{BaseURL: cfg.GoogleAPIURL, TokenURL: cfg.GoogleTokenURL, ClientID: cfg.GoogleClientID, ClientSecret: cfg.GoogleClientSecret}, hc)
+	gg, err := google.New(google.Config{BaseURL: cfg.GoogleAPIURL, TokenURL: cfg.GoogleTokenURL, ClientID: cfg.GoogleClientID, ClientSecret: cfg.GoogleClientSecret}, client("google-oauth2", 0))
 	if err != nil {
 		return nil, fmt.Errorf("GOOGLE_API_URL: %w", err)
 	}
-	gl, err := gitlab.New(gitlab.Config{BaseURL: cfg.GitLabAPIURL}, hc)
+	gl, err := gitlab.New(gitlab.Config{BaseURL: cfg.GitLabAPIURL}, client("gitlab", 0))
 	if err != nil {
 		return nil, fmt.Errorf("GITLAB_API_URL: %w", err)
 	}
-	bb, err := bitbucket.New(bitbucket.Config{BaseURL: cfg.BitbucketAPIURL, TokenURL: cfg.BitbucketTokenURL, ClientID: cfg.BitbucketClientID, ClientSecret: cfg.BitbucketClientSecret}, hc)
+	bb, err := bitbucket.New(bitbucket.Config{BaseURL: cfg.BitbucketAPIURL, TokenURL: cfg.BitbucketTokenURL, ClientID: cfg.BitbucketClientID, ClientSecret: cfg.BitbucketClientSecret}, client("bitbucket", 0))
 	if err != nil {
 		return nil, fmt.Errorf("BITBUCKET_API_URL: %w", err)
 	}
@@ -418,8 +429,9 @@ func newRegistry(cfg config.Config, hc *http.Client) (providers.Registry, error)
 	}
 	// Microsoft accounts (windowslive) and Azure AD / Entra ID (waad) both
 	// read Microsoft Graph; they differ only in the name errors carry.
+	msClient := client("msgraph", 0) // one upstream, one breaker, for both names
 	for _, name := range []string{msgraph.ProviderLive, msgraph.ProviderAAD} {
-		ms, err := msgraph.New(msgraph.Config{Provider: name, BaseURL: cfg.MSGraphAPIURL, TokenURL: cfg.MicrosoftTokenURL, ClientID: cfg.MicrosoftClientID, ClientSecret: cfg.MicrosoftClientSecret}, hc)
+		ms, err := msgraph.New(msgraph.Config{Provider: name, BaseURL: cfg.MSGraphAPIURL, TokenURL: cfg.MicrosoftTokenURL, ClientID: cfg.MicrosoftClientID, ClientSecret: cfg.MicrosoftClientSecret}, msClient)
 		if err != nil {
 			return nil, fmt.Errorf("MSGRAPH_API_URL: %w", err)
 		}

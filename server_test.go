@@ -347,7 +347,7 @@ func TestProviderFailuresAreIsolated(t *testing.T) {
 		{"github 500", func(sb *sandbox.Sandbox) { sb.GitHub.FailNext(1, 500) }, "UPSTREAM_UNAVAILABLE", "github", 0},
 		{"github timeout", func(sb *sandbox.Sandbox) { sb.GitHub.Hang(1) }, "UPSTREAM_UNAVAILABLE", "github", 0},
 		{"github 429", func(sb *sandbox.Sandbox) { sb.GitHub.SecondaryRateLimitNext(1, 30*time.Second) }, "UPSTREAM_RATE_LIMITED", "github", 30},
-		{"google 503", func(sb *sandbox.Sandbox) { sb.Google.FailNext(1, 503) }, "UPSTREAM_UNAVAILABLE", "google-oauth2", 0},
+		{"google 503 after retries", func(sb *sandbox.Sandbox) { sb.Google.FailNext(3, 503) }, "UPSTREAM_UNAVAILABLE", "google-oauth2", 0},
 		{"google 429", func(sb *sandbox.Sandbox) { sb.Google.RateLimitNext(1, 20*time.Second) }, "UPSTREAM_RATE_LIMITED", "google-oauth2", 20},
 	}
 	for _, tc := range cases {
@@ -588,4 +588,31 @@ func TestRunDevServesAndShutsDownGracefully(t *testing.T) {
 		t.Error("a seeded secret reached the logs or a response")
 	}
 	_ = fmt.Sprint()
+}
+
+func TestCircuitBreakerFailsFast(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.sb.GitHub.FailNext(100, http.StatusInternalServerError)
+	token := e.sb.Token(sandbox.Grace)
+	for i := 0; i < 5; i++ { // the default breaker opens after 5 consecutive failures
+		r := e.post(context.Background(), token, bothQuery, window())
+		if strings.Join(r.codes(), ",") != "UPSTREAM_UNAVAILABLE" {
+			t.Fatalf("request %d = %s; want UPSTREAM_UNAVAILABLE for GitHub", i, r.Raw)
+		}
+	}
+	before := e.sb.GitHub.Calls()
+	r := e.post(context.Background(), token, bothQuery, window())
+	if strings.Join(r.codes(), ",") != "UPSTREAM_UNAVAILABLE" || r.Errors[0].Extensions["provider"] != "github" {
+		t.Fatalf("with the circuit open = %s; want UPSTREAM_UNAVAILABLE for github", r.Raw)
+	}
+	if got := e.sb.GitHub.Calls() - before; got != 0 {
+		t.Errorf("GitHub calls with the circuit open = %d; want 0 (fail fast)", got)
+	}
+	var d bothData
+	if err := json.Unmarshal(r.Data, &d); err != nil {
+		t.Fatal(err)
+	}
+	if string(d.Me.Identities[1].Calendar) == "null" {
+		t.Errorf("Google calendar = null; want it resolved while GitHub's circuit is open")
+	}
 }

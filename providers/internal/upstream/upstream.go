@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -29,19 +30,35 @@ const MaxBody = 8 << 20
 // back to the default mapping.
 type Classifier func(resp *http.Response, body []byte, now time.Time) *providers.Error
 
+// MaxRetryAfter caps the wait RetryAfter reports: a larger or overflowing
+// header value is read as this.
+const MaxRetryAfter = 24 * time.Hour
+
+// defaultTimeout bounds a request when Client.HTTP is nil.
+const defaultTimeout = 30 * time.Second
+
 // Client performs authenticated GETs against one provider's API. Base must
 // end in "/" and request paths are relative to it, so a GitHub Enterprise
 // "/api/v3/" or a self-hosted GitLab prefix is kept. A Client is safe for
-// concurrent use.
+// concurrent use as long as its fields are not changed after first use.
+//
+// Redirects are followed only while they stay under Base (same scheme, host
+// and path prefix, no dot segments); any other redirect fails the request
+// as Unavailable before it is sent, because the credentials Auth sets (a
+// PRIVATE-TOKEN header, say) would travel with it: net/http strips only
+// Authorization and Cookie on a cross-host redirect.
 type Client struct {
+	// HTTP carries the timeouts and the transport. Its CheckRedirect, if
+	// any, runs after the Base check. nil means a client with a 30-second
+	// timeout over http.DefaultTransport.
 	HTTP     *http.Client
 	Base     *url.URL
 	Provider string // Auth0 provider name, for errors
 	// Auth sets the credentials on a request; the default is a Bearer header.
 	Auth     func(r *http.Request, token secret.String)
-	Header   http.Header // added to every request (Accept, API version)
+	Header   http.Header // added to every request (Accept, API version); copied, never modified
 	Classify Classifier
-	Now      func() time.Time
+	Now      func() time.Time // nil means time.Now
 }
 
 // ParseBase parses a configured base URL and makes sure it ends in "/".
@@ -52,6 +69,10 @@ func ParseBase(raw string) (*url.URL, error) {
 	}
 	if u.Scheme != "https" && u.Scheme != "http" {
 		return nil, fmt.Errorf("upstream: base URL %q must be http or https", raw)
+	}
+	if hasDotSegment(u.Path) || strings.ContainsRune(u.Path, '\\') {
+		// Every path under it would be refused; say so at start-up.
+		return nil, fmt.Errorf("upstream: base URL %q has a dot segment or a backslash", raw)
 	}
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"
@@ -85,8 +106,10 @@ func (c *Client) Get(ctx context.Context, token secret.String, path string, quer
 	if err != nil {
 		return nil, c.fail(providers.Unavailable, "", errors.New("building request failed"))
 	}
-	for k, vs := range c.Header {
-		req.Header[k] = vs
+	if c.Header != nil {
+		// A copy: Auth may edit the request's headers in place, and
+		// concurrent Gets must not share the value slices.
+		req.Header = c.Header.Clone()
 	}
 	if req.Header.Get("Accept") == "" {
 		req.Header.Set("Accept", "application/json")
@@ -96,20 +119,24 @@ func (c *Client) Get(ctx context.Context, token secret.String, path string, quer
 	} else {
 		req.Header.Set("Authorization", "Bearer "+token.Reveal())
 	}
-	resp, err := c.HTTP.Do(req)
+	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		return nil, c.transportError(ctx, err)
 	}
 	defer resp.Body.Close()
 	body, err := ReadBounded(resp.Body, MaxBody)
-	if err != nil {
-		if errors.Is(err, ErrTooLarge) {
-			return nil, c.fail(providers.Unavailable, "response too large", nil)
-		}
+	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
+	switch {
+	case ok && errors.Is(err, ErrTooLarge):
+		return nil, c.fail(providers.Unavailable, "response too large", nil)
+	case ok && err != nil:
 		return nil, c.transportError(ctx, err)
-	}
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+	case ok:
 		return &Response{Header: resp.Header, Body: body}, nil
+	case err != nil:
+		// The status is the answer; a body that is too large or cut
+		// short does not change what it means.
+		body = nil
 	}
 	now := time.Now()
 	if c.Now != nil {
@@ -126,22 +153,88 @@ func (c *Client) Get(ctx context.Context, token secret.String, path string, quer
 	return nil, Classify(c.Provider, resp, now)
 }
 
-func (c *Client) resolve(path string) (*url.URL, error) {
-	ref, err := url.Parse(path)
+// errRedirect is the cause of a refused redirect. Like every error here it
+// names no URL: a Location may carry a token.
+var errRedirect = errors.New("redirect outside the configured API refused")
+
+// httpClient returns a shallow copy of c.HTTP whose CheckRedirect keeps
+// redirects under Base.
+func (c *Client) httpClient() *http.Client {
+	hc := http.Client{Timeout: defaultTimeout}
+	if c.HTTP != nil {
+		hc = *c.HTTP
+	}
+	next := hc.CheckRedirect
+	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if !c.underBase(req.URL) {
+			return errRedirect
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &hc
+}
+
+// resolve turns a relative path or a provider's own absolute next link into
+// a URL under Base. Dot segments are refused rather than resolved, in
+// escaped form too ("%2e%2e"), since a server or proxy may resolve them
+// after the prefix check.
+func (c *Client) resolve(p string) (*url.URL, error) {
+	ref, err := url.Parse(p)
 	if err != nil {
 		return nil, errors.New("unparsable path")
 	}
 	if ref.IsAbs() || ref.Host != "" {
 		// A provider's own next link: it must stay on the configured API.
-		if ref.Scheme != c.Base.Scheme || ref.Host != c.Base.Host || !strings.HasPrefix(ref.Path, c.Base.Path) {
+		if !c.underBase(ref) {
 			return nil, errors.New("next link outside the configured API")
 		}
 		return ref, nil
 	}
-	if strings.HasPrefix(path, "/") {
+	if strings.HasPrefix(p, "/") {
 		return nil, errors.New("absolute path")
 	}
-	return c.Base.ResolveReference(ref), nil
+	if hasDotSegment(ref.Path) {
+		return nil, errors.New("dot segment in path")
+	}
+	u := c.Base.ResolveReference(ref)
+	if !c.underBase(u) {
+		return nil, errors.New("path outside the configured API")
+	}
+	return u, nil
+}
+
+// underBase reports whether u is on Base's scheme and host, carries no
+// user info, and has a path without dot segments or backslashes that lies
+// under Base's path.
+func (c *Client) underBase(u *url.URL) bool {
+	if u.Scheme != c.Base.Scheme || u.Host != c.Base.Host || u.User != nil || u.Opaque != "" {
+		return false
+	}
+	if hasDotSegment(u.Path) || strings.ContainsRune(u.Path, '\\') {
+		return false
+	}
+	cleaned := path.Clean("/" + u.Path)
+	if cleaned != "/" {
+		cleaned += "/"
+	}
+	return strings.HasPrefix(cleaned, c.Base.Path)
+}
+
+// hasDotSegment reports whether the (unescaped) path p has a "." or ".."
+// segment.
+func hasDotSegment(p string) bool {
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Client) fail(kind providers.Kind, msg string, err error) *providers.Error {
@@ -191,35 +284,49 @@ func Classify(provider string, resp *http.Response, now time.Time) *providers.Er
 }
 
 // RetryAfter reads Retry-After (seconds or an HTTP date), then
-// X-RateLimit-Reset / RateLimit-Reset (Unix seconds), and returns how long
-// to wait, or zero when neither says.
+// X-RateLimit-Reset / RateLimit-Reset (Unix seconds, or delta seconds when
+// too small to be a Unix time), and returns how long to wait, or zero when
+// neither says. Negative values read as zero; the result is at most
+// MaxRetryAfter.
 func RetryAfter(h http.Header, now time.Time) time.Duration {
 	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
-		if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-			return time.Duration(s) * time.Second
+		if s, err := strconv.ParseInt(v, 10, 64); err == nil && s >= 0 {
+			return seconds(s)
 		}
 		if t, err := http.ParseTime(v); err == nil {
-			return clampPositive(t.Sub(now))
+			return clamp(t.Sub(now))
 		}
 	}
 	for _, k := range []string{"X-RateLimit-Reset", "RateLimit-Reset"} {
 		if v := strings.TrimSpace(h.Get(k)); v != "" {
-			if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+			if s, err := strconv.ParseInt(v, 10, 64); err == nil && s >= 0 {
 				if s > 1e9 { // a Unix time
-					return clampPositive(time.Unix(s, 0).Sub(now))
+					if s-now.Unix() > int64(MaxRetryAfter/time.Second) {
+						return MaxRetryAfter // also keeps time.Unix in range
+					}
+					return clamp(time.Unix(s, 0).Sub(now))
 				}
-				return time.Duration(s) * time.Second // delta seconds (IETF draft)
+				return seconds(s) // delta seconds (IETF draft)
 			}
 		}
 	}
 	return 0
 }
 
-func clampPositive(d time.Duration) time.Duration {
+// seconds converts a non-negative count of seconds without overflowing.
+func seconds(s int64) time.Duration {
+	if s > int64(MaxRetryAfter/time.Second) {
+		return MaxRetryAfter
+	}
+	return time.Duration(s) * time.Second
+}
+
+// clamp bounds d to [0, MaxRetryAfter] and rounds it to the second.
+func clamp(d time.Duration) time.Duration {
 	if d < 0 {
 		return 0
 	}
-	return d.Round(time.Second)
+	return min(d.Round(time.Second), MaxRetryAfter)
 }
 
 // ErrTooLarge is returned by ReadBounded when the body exceeds the bound.
@@ -252,31 +359,90 @@ func Decode(provider string, body []byte, v any) error {
 }
 
 // NextLink returns the URL of the rel="next" entry of an RFC 8288 Link
-// header, or "" when there is none.
+// header, or "" when there is none. Targets are read between "<" and ">"
+// first, so a URL holding a comma or a semicolon survives; an entry that
+// does not start with "<" is skipped.
 func NextLink(h http.Header) string {
 	for _, v := range h.Values("Link") {
-		for _, part := range strings.Split(v, ",") {
-			segs := strings.Split(part, ";")
-			if len(segs) < 2 {
+		for v != "" {
+			v = strings.TrimLeft(v, " \t,")
+			if v == "" {
+				break
+			}
+			if v[0] != '<' {
+				_, v = cutParams(v) // not a link: skip to the next one
 				continue
 			}
-			target := strings.TrimSpace(segs[0])
-			if !strings.HasPrefix(target, "<") || !strings.HasSuffix(target, ">") {
-				continue
+			end := strings.IndexByte(v, '>')
+			if end < 0 {
+				break
 			}
-			for _, p := range segs[1:] {
-				p = strings.TrimSpace(p)
+			target := v[1:end]
+			params, rest := cutParams(v[end+1:])
+			v = rest
+			for _, p := range splitUnquoted(params, ';') {
 				name, val, ok := strings.Cut(p, "=")
 				if !ok || !strings.EqualFold(strings.TrimSpace(name), "rel") {
 					continue
 				}
-				for _, rel := range strings.Fields(strings.Trim(strings.TrimSpace(val), `"`)) {
+				for _, rel := range strings.Fields(unquote(strings.TrimSpace(val))) {
 					if strings.EqualFold(rel, "next") {
-						return target[1 : len(target)-1]
+						return target
 					}
 				}
 			}
 		}
 	}
 	return ""
+}
+
+// cutParams splits s, which follows a link's ">", at the first comma
+// outside a quoted string: the link's parameters, and the links after it.
+func cutParams(s string) (params, rest string) {
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case quoted && c == '\\':
+			i++
+		case c == '"':
+			quoted = !quoted
+		case !quoted && c == ',':
+			return s[:i], s[i+1:]
+		}
+	}
+	return s, ""
+}
+
+// splitUnquoted splits s at each sep outside a quoted string.
+func splitUnquoted(s string, sep byte) []string {
+	var out []string
+	quoted, start := false, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case quoted && c == '\\':
+			i++
+		case c == '"':
+			quoted = !quoted
+		case !quoted && c == sep:
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
+
+// unquote removes the quotes and backslash escapes of an RFC 9110
+// quoted-string; anything else is returned as is.
+func unquote(s string) string {
+	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
+		return s
+	}
+	var b strings.Builder
+	for i := 1; i < len(s)-1; i++ {
+		if s[i] == '\\' && i+1 < len(s)-1 {
+			i++
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idpgate/idpgate/internal/resilience"
 	"github.com/idpgate/idpgate/internal/secret"
 	"github.com/idpgate/idpgate/providers"
 )
@@ -32,6 +33,8 @@ func TestParseBase(t *testing.T) {
 		{"/api/v3/", "", true},
 		{"ftp://host/", "", true},
 		{"https://", "", true},
+		{"https://ghe.example/api/../v3", "", true},
+		{"https://ghe.example/api/%2e/v3/", "", true},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			u, err := ParseBase(tc.in)
@@ -130,6 +133,20 @@ func TestGetRefusesPathsOutsideBase(t *testing.T) {
 		srv.URL + "/basement/x",        // prefix of the prefix
 		"http://" + host + ":1/base/x", // other port
 		"%zz",                          // unparsable
+		// Dot segments, plain and escaped, in next links and relative paths.
+		srv.URL + "/base/../other/x",
+		srv.URL + "/base/%2e%2e/other/x",
+		srv.URL + "/base/%2E%2E/other/x",
+		srv.URL + "/base/x/../../other/x",
+		srv.URL + "/base/x%2F..%2F..%2Fother",
+		srv.URL + "/base/./x",
+		srv.URL + "/base/..",
+		srv.URL + `/base/..\other`,
+		"../other/x",
+		"%2e%2e/other/x",
+		"x/../../other/x",
+		"./x",
+		"http://user:pw@" + host + "/base/x", // user info
 	} {
 		t.Run(p, func(t *testing.T) {
 			_, err := c.Get(context.Background(), secret.New(token), p, nil)
@@ -143,6 +160,170 @@ func TestGetRefusesPathsOutsideBase(t *testing.T) {
 	}
 	if n := rec.calls.Load(); n != 0 {
 		t.Errorf("%d requests reached the server; want 0", n)
+	}
+}
+
+func TestGetAcceptsDotsInsideSegments(t *testing.T) {
+	c, rec, srv := serve(t, ok)
+	for _, p := range []string{srv.URL + "/base/a.b/..c/...", "v1.2/x..y", srv.URL + "/base//x"} {
+		if _, err := c.Get(context.Background(), secret.New(token), p, nil); err != nil {
+			t.Errorf("Get(%q) = %v; want success", p, err)
+		}
+	}
+	if n := rec.calls.Load(); n != 3 {
+		t.Errorf("%d requests reached the server; want 3", n)
+	}
+}
+
+func TestGetRedirects(t *testing.T) {
+	var stolen atomic.Int32
+	thief := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		stolen.Add(1)
+		t.Errorf("redirect followed to another host with headers %v", r.Header)
+	}))
+	defer thief.Close()
+	var c *Client
+	var srvURL string
+	c, rec, srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/base/inside":
+			http.Redirect(w, r, "/base/moved", http.StatusMovedPermanently)
+		case "/base/to-other-host":
+			http.Redirect(w, r, thief.URL+"/base/x", http.StatusFound)
+		case "/base/to-other-path":
+			http.Redirect(w, r, srvURL+"/other/x", http.StatusTemporaryRedirect)
+		case "/base/to-dot-segment":
+			w.Header().Set("Location", srvURL+"/base/%2e%2e/other/x")
+			w.WriteHeader(http.StatusFound)
+		case "/base/to-https":
+			http.Redirect(w, r, "https"+strings.TrimPrefix(srvURL, "http")+"/base/x", http.StatusFound)
+		default:
+			ok(w, r)
+		}
+	})
+	srvURL = srv.URL
+	// GitLab-style credentials in a custom header, which net/http would
+	// forward to any host.
+	c.Auth = func(r *http.Request, tok secret.String) { r.Header.Set("PRIVATE-TOKEN", tok.Reveal()) }
+	for _, tc := range []struct {
+		path string
+		ok   bool
+	}{
+		{"inside", true},
+		{"to-other-host", false},
+		{"to-other-path", false},
+		{"to-dot-segment", false},
+		{"to-https", false},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			_, err := c.Get(context.Background(), secret.New(token), tc.path, nil)
+			if tc.ok {
+				if err != nil {
+					t.Errorf("Get(%q) = %v; want success", tc.path, err)
+				} else if got := rec.last.Load(); got.URL.Path != "/base/moved" || got.Header.Get("Private-Token") != token {
+					t.Errorf("redirected request = %s with %v; want /base/moved with the token", got.URL.Path, got.Header)
+				}
+				return
+			}
+			if !isKind(err, providers.Unavailable) || !errors.Is(err, errRedirect) {
+				t.Errorf("Get(%q) = %v; want Unavailable, redirect refused", tc.path, err)
+			}
+			if s := fmt.Sprint(err); strings.Contains(s, token) || strings.Contains(s, "/other") || strings.Contains(s, thief.URL) {
+				t.Errorf("Get(%q) error %q names the target or the token", tc.path, s)
+			}
+		})
+	}
+	if n := stolen.Load(); n != 0 {
+		t.Errorf("the other host got %d requests; want 0", n)
+	}
+	// The caller's own CheckRedirect still runs, after the Base check.
+	c.HTTP.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if _, err := c.Get(context.Background(), secret.New(token), "inside", nil); !isKind(err, providers.Unavailable) {
+		t.Errorf("Get(inside) with ErrUseLastResponse = %v; want the 301 as Unavailable", err)
+	}
+}
+
+func TestGetCopiesHeader(t *testing.T) {
+	c, rec, _ := serve(t, ok)
+	c.Header = http.Header{"X-Tenant": make([]string, 1, 4)}
+	c.Header["X-Tenant"][0] = "acme"
+	c.Auth = func(r *http.Request, tok secret.String) {
+		r.Header["X-Tenant"][0] = "changed by Auth" // in place
+		r.Header.Add("X-Tenant", "added by Auth")   // into spare capacity
+		r.Header.Set("Authorization", "Bearer "+tok.Reveal())
+	}
+	for range 2 {
+		if _, err := c.Get(context.Background(), secret.New(token), "x", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := c.Header.Values("X-Tenant"); len(got) != 1 || got[0] != "acme" {
+		t.Errorf("Client.Header after Get = %q; want [acme]", got)
+	}
+	if got := rec.last.Load().Header.Values("X-Tenant"); len(got) != 2 {
+		t.Errorf("request X-Tenant = %q; want Auth's two values", got)
+	}
+}
+
+func TestGetNilHTTP(t *testing.T) {
+	c, rec, _ := serve(t, ok)
+	c.HTTP = nil
+	if _, err := c.Get(context.Background(), secret.New(token), "x", nil); err != nil || rec.calls.Load() != 1 {
+		t.Errorf("Get() with nil HTTP = %v after %d calls; want success after 1", err, rec.calls.Load())
+	}
+}
+
+func TestGetOversizedErrorBody(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		kind   providers.Kind
+	}{{429, providers.RateLimited}, {401, providers.ReauthRequired}, {200, providers.Unavailable}} {
+		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
+			c, _, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Retry-After", "12")
+				w.WriteHeader(tc.status)
+				chunk := []byte(strings.Repeat("x", 64<<10))
+				for n := 0; n <= MaxBody; n += len(chunk) {
+					if _, err := w.Write(chunk); err != nil {
+						return
+					}
+				}
+			})
+			_, err := c.Get(context.Background(), secret.New(token), "x", nil)
+			if !isKind(err, tc.kind) {
+				t.Errorf("Get(status %d, oversized body) = %v; want %v", tc.status, err, tc.kind)
+			}
+			var pe *providers.Error
+			if tc.status == 429 && (!errors.As(err, &pe) || pe.RetryAfter != 12*time.Second) {
+				t.Errorf("Get(429, oversized body) = %v; want RetryAfter 12s", err)
+			}
+		})
+	}
+}
+
+func TestGetThroughOpenBreaker(t *testing.T) {
+	c, rec, srv := serve(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+	tr := resilience.NewTransport(srv.Client().Transport, resilience.Policy{
+		Name: "test", Retries: -1, BreakerFailures: 1,
+		Now: func() time.Time { return now },
+	})
+	c.HTTP = &http.Client{Transport: tr}
+	if _, err := c.Get(context.Background(), secret.New(token), "x", nil); !isKind(err, providers.Unavailable) {
+		t.Fatalf("Get(503) = %v; want Unavailable", err)
+	}
+	if st := tr.Stats().State; st != resilience.Open {
+		t.Fatalf("breaker state = %v; want open", st)
+	}
+	_, err := c.Get(context.Background(), secret.New(token), "x", url.Values{"pageToken": {"PAGETOKEN_in_url"}})
+	var pe *providers.Error
+	if !errors.As(err, &pe) || pe.Kind != providers.Unavailable || pe.Provider != "test" || !errors.Is(err, resilience.ErrCircuitOpen) {
+		t.Errorf("Get(open breaker) = %v; want a *providers.Error of kind Unavailable wrapping ErrCircuitOpen", err)
+	}
+	if s := fmt.Sprint(err); strings.Contains(s, "PAGETOKEN_in_url") || strings.Contains(s, token) {
+		t.Errorf("Get(open breaker) error %q repeats the URL or the token", s)
+	}
+	if n := rec.calls.Load(); n != 1 {
+		t.Errorf("%d requests reached the server; want 1 (none through the open breaker)", n)
 	}
 }
 
@@ -280,6 +461,14 @@ func TestRetryAfter(t *testing.T) {
 		{"unix reset in the past", map[string]string{"X-RateLimit-Reset": fmt.Sprint(now.Add(-time.Hour).Unix())}, 0},
 		{"delta reset", map[string]string{"RateLimit-Reset": "42"}, 42 * time.Second},
 		{"garbage", map[string]string{"Retry-After": "soon", "X-RateLimit-Reset": "later"}, 0},
+		{"negative delta reset", map[string]string{"RateLimit-Reset": "-5"}, 0},
+		{"negative Retry-After falls through", map[string]string{"Retry-After": "-5", "RateLimit-Reset": "7"}, 7 * time.Second},
+		{"overflowing seconds", map[string]string{"Retry-After": "99999999999"}, MaxRetryAfter},
+		{"seconds beyond int64", map[string]string{"Retry-After": "99999999999999999999999"}, 0},
+		{"HTTP date far ahead", map[string]string{"Retry-After": now.AddDate(5, 0, 0).Format(http.TimeFormat)}, MaxRetryAfter},
+		{"unix reset far ahead", map[string]string{"X-RateLimit-Reset": "99999999999"}, MaxRetryAfter},
+		{"unix reset beyond time range", map[string]string{"X-RateLimit-Reset": "9223372036854775807"}, MaxRetryAfter},
+		{"delta reset just below a day", map[string]string{"RateLimit-Reset": "86399"}, 86399 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := http.Header{}
@@ -305,6 +494,15 @@ func TestNextLink(t *testing.T) {
 		{[]string{`<https://a/?page=4>; title="x"; REL="prev next"`}, "https://a/?page=4"},
 		{[]string{`<https://a/?page=5>; rel="last"`}, ""},
 		{[]string{`https://a/?page=2; rel="next"`}, ""},
+		// A comma or semicolon inside the target is part of the URL.
+		{[]string{`<https://a/?ids=1,2&page=3>; rel="next"`}, "https://a/?ids=1,2&page=3"},
+		{[]string{`<https://a/?ids=1,2>; rel="prev", <https://a/?ids=3,4;x=y>; rel="next"`}, "https://a/?ids=3,4;x=y"},
+		// Quoted parameters may hold commas and semicolons.
+		{[]string{`<https://a/?p=1>; title="a, b; rel=next", <https://a/?p=2>; rel="next"`}, "https://a/?p=2"},
+		{[]string{`<https://a/?p=1>; title="say \"hi\", then", <https://a/?p=2>; rel=next`}, "https://a/?p=2"},
+		// An entry that is not a link is skipped.
+		{[]string{`junk, <https://a/?p=2>; rel="next"`}, "https://a/?p=2"},
+		{[]string{`<https://a/?p=2; rel="next"`}, ""},
 	} {
 		t.Run(strings.Join(tc.link, " | "), func(t *testing.T) {
 			h := http.Header{}

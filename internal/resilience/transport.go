@@ -1,0 +1,427 @@
+package resilience
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults for the zero fields of a Policy.
+const (
+	DefaultMaxConcurrent   = 64
+	DefaultRetries         = 2
+	DefaultBaseBackoff     = 100 * time.Millisecond
+	DefaultMaxBackoff      = time.Second
+	DefaultBreakerFailures = 5
+	DefaultBreakerCooldown = 10 * time.Second
+)
+
+// drainLimit bounds how much of a discarded response is read so that its
+// connection can be reused; a longer body is closed unread.
+const drainLimit = 64 << 10
+
+// ErrCircuitOpen is returned, wrapped with the upstream's name, when the
+// breaker is open: the request failed fast without touching the network.
+var ErrCircuitOpen = errors.New("circuit open")
+
+// Policy configures a Transport. Its zero value (plus a Name) is the
+// recommended setting; see the Default constants.
+type Policy struct {
+	// Name is the upstream's name ("github") for logs and errors.
+	Name string
+	// MaxConcurrent caps the requests in flight to this upstream, from the
+	// first byte sent until the response body is closed or read to the end.
+	// Waiting for a slot honours the request's context. 0 means 64;
+	// negative means no cap.
+	MaxConcurrent int
+	// Retries is how many extra attempts an idempotent request (GET, HEAD,
+	// OPTIONS, with no body or with GetBody) gets after a transport error
+	// or a 502, 503 or 504. 0 means 2; negative means none. A 500 is not
+	// retried: it is as often a deterministic failure of that request as a
+	// transient one, and retrying it multiplies the load on an upstream that
+	// is already failing. 429 and other 4xx are never retried here; the
+	// caller sees them and their Retry-After.
+	Retries int
+	// BaseBackoff and MaxBackoff shape the wait before retry n (from 0):
+	// a random duration in [0, min(MaxBackoff, BaseBackoff·2ⁿ)) ("full
+	// jitter"). A 503's Retry-After of at most MaxBackoff replaces it; a
+	// longer one ends the retries. A retry whose wait would outlast the
+	// request's deadline is not attempted. 0 means 100ms and 1s.
+	BaseBackoff, MaxBackoff time.Duration
+	// BreakerFailures is how many consecutive failed attempts (transport
+	// errors, timeouts, 5xx answers) open the circuit. Any answer below 500
+	// (4xx included: the upstream is up) resets the count; a request the
+	// caller cancelled counts for nothing. 0 means 5; negative disables the
+	// breaker.
+	BreakerFailures int
+	// BreakerCooldown is how long the circuit stays open before one probe
+	// request is let through: success closes it, failure re-opens it. 0 or
+	// negative means 10s.
+	BreakerCooldown time.Duration
+	// Now is the breaker's clock; nil means time.Now. Context deadlines are
+	// always compared with the real clock.
+	Now func() time.Time
+	// Rand returns the jitter factor in [0, 1); nil means math/rand/v2.
+	Rand func() float64
+	// Sleep waits d or until ctx is done; nil means a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Logger receives retries (debug) and breaker changes (warn, info);
+	// nil discards them.
+	Logger *slog.Logger
+}
+
+// Stats is a snapshot of a Transport's counters.
+type Stats struct {
+	Attempts    int64 // round trips handed to the base transport
+	Retries     int64 // of those, repeats of an earlier attempt
+	Rejected    int64 // requests failed fast by the open breaker
+	InFlight    int   // slots held now
+	MaxInFlight int   // the most slots ever held at once
+	State       State // the breaker's state now
+}
+
+// Transport is an http.RoundTripper that adds a concurrency cap, retries
+// and a circuit breaker to a base RoundTripper for one upstream. Create it
+// with NewTransport; it is safe for concurrent use. Callers must close
+// response bodies (as net/http requires anyway): an open body holds one of
+// the MaxConcurrent slots.
+type Transport struct {
+	base    http.RoundTripper
+	p       Policy
+	slots   chan struct{} // nil: no cap
+	breaker *breaker
+	log     *slog.Logger
+
+	attempts, retries, rejected atomic.Int64
+	inFlight, maxInFlight       atomic.Int64
+}
+
+var _ http.RoundTripper = (*Transport)(nil)
+
+// NewTransport wraps base (nil means http.DefaultTransport) with p,
+// filling p's zero fields with the defaults.
+func NewTransport(base http.RoundTripper, p Policy) *Transport {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	if p.MaxConcurrent == 0 {
+		p.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if p.Retries == 0 {
+		p.Retries = DefaultRetries
+	}
+	if p.BaseBackoff <= 0 {
+		p.BaseBackoff = DefaultBaseBackoff
+	}
+	if p.MaxBackoff <= 0 {
+		p.MaxBackoff = DefaultMaxBackoff
+	}
+	if p.BreakerFailures == 0 {
+		p.BreakerFailures = DefaultBreakerFailures
+	}
+	if p.BreakerCooldown <= 0 {
+		p.BreakerCooldown = DefaultBreakerCooldown
+	}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	if p.Rand == nil {
+		p.Rand = rand.Float64
+	}
+	if p.Sleep == nil {
+		p.Sleep = sleep
+	}
+	log := p.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("upstream", p.Name)
+	t := &Transport{base: base, p: p, log: log}
+	if p.MaxConcurrent > 0 {
+		t.slots = make(chan struct{}, p.MaxConcurrent)
+	}
+	t.breaker = &breaker{
+		threshold: p.BreakerFailures,
+		cooldown:  p.BreakerCooldown,
+		now:       p.Now,
+		onChange: func(from, to State, failures int) {
+			level := slog.LevelInfo
+			if to == Open {
+				level = slog.LevelWarn
+			}
+			log.Log(context.Background(), level, "resilience: circuit "+to.String(), "from", from.String(), "consecutive_failures", failures)
+		},
+	}
+	return t
+}
+
+// Stats returns a snapshot of t's counters and breaker state.
+func (t *Transport) Stats() Stats {
+	return Stats{
+		Attempts:    t.attempts.Load(),
+		Retries:     t.retries.Load(),
+		Rejected:    t.rejected.Load(),
+		InFlight:    int(t.inFlight.Load()),
+		MaxInFlight: int(t.maxInFlight.Load()),
+		State:       t.breaker.snapshot(),
+	}
+}
+
+// CloseIdleConnections forwards to the base transport, so that
+// http.Client.CloseIdleConnections keeps working.
+func (t *Transport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+// RoundTrip implements http.RoundTripper. Errors it makes itself name the
+// upstream and the cause, never the URL or a header; errors of the base
+// transport are returned as they are.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	retryable := t.p.Retries > 0 && idempotent(req.Method) &&
+		(req.Body == nil || req.Body == http.NoBody || req.GetBody != nil)
+	for attempt := 0; ; attempt++ {
+		ok, probe := t.breaker.admit()
+		if !ok {
+			t.rejected.Add(1)
+			closeBody(req, attempt)
+			return nil, fmt.Errorf("resilience: %s: %w", t.p.Name, ErrCircuitOpen)
+		}
+		if err := t.acquire(ctx); err != nil {
+			t.breaker.record(probe, neutral)
+			closeBody(req, attempt)
+			return nil, fmt.Errorf("resilience: %s: waiting for a connection slot: %w", t.p.Name, err)
+		}
+		r := req
+		if attempt > 0 {
+			var err error
+			if r, err = rewind(req); err != nil {
+				t.release()
+				t.breaker.record(probe, neutral)
+				return nil, fmt.Errorf("resilience: %s: %w", t.p.Name, err)
+			}
+		}
+		t.attempts.Add(1)
+		resp, err := t.base.RoundTrip(r)
+		t.breaker.record(probe, judge(ctx, resp, err))
+
+		wait, retry := t.retryAfter(ctx, attempt, retryable, resp, err)
+		if !retry {
+			if err != nil || resp.StatusCode == http.StatusSwitchingProtocols {
+				t.release()
+				return resp, err
+			}
+			resp.Body = &releasingBody{ReadCloser: resp.Body, release: t.release}
+			return resp, nil
+		}
+		t.log.Debug("resilience: retrying", "method", req.Method, "attempt", attempt+1, "cause", cause(resp, err), "wait", wait)
+		if resp != nil {
+			drain(resp.Body)
+		}
+		t.release()
+		if err := t.p.Sleep(ctx, wait); err != nil {
+			return nil, fmt.Errorf("resilience: %s: waiting to retry: %w", t.p.Name, err)
+		}
+		t.retries.Add(1)
+	}
+}
+
+// retryAfter decides whether the result of attempt is retried, and after
+// how long.
+func (t *Transport) retryAfter(ctx context.Context, attempt int, retryable bool, resp *http.Response, err error) (time.Duration, bool) {
+	if !retryable || attempt >= t.p.Retries || ctx.Err() != nil {
+		return 0, false
+	}
+	if err == nil {
+		switch resp.StatusCode {
+		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		default:
+			return 0, false
+		}
+	}
+	wait := t.backoff(attempt)
+	if resp != nil && resp.StatusCode == http.StatusServiceUnavailable {
+		if ra, ok := parseRetryAfter(resp.Header.Get("Retry-After"), t.p.Now()); ok {
+			if ra > t.p.MaxBackoff {
+				return 0, false // the upstream asks for longer than we wait
+			}
+			wait = ra
+		}
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= wait {
+		return 0, false // the retry could not finish in time
+	}
+	if !t.breaker.wouldAdmit() {
+		return 0, false // the circuit opened: keep this answer
+	}
+	return wait, true
+}
+
+// backoff is the full-jitter wait before retry attempt+1.
+func (t *Transport) backoff(attempt int) time.Duration {
+	ceiling := t.p.BaseBackoff
+	for i := 0; i < attempt && ceiling < t.p.MaxBackoff; i++ {
+		ceiling *= 2
+	}
+	ceiling = min(ceiling, t.p.MaxBackoff)
+	return time.Duration(t.p.Rand() * float64(ceiling))
+}
+
+// acquire takes a concurrency slot, or fails when ctx ends first.
+func (t *Transport) acquire(ctx context.Context) error {
+	if t.slots != nil {
+		select {
+		case t.slots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	n := t.inFlight.Add(1)
+	for {
+		m := t.maxInFlight.Load()
+		if n <= m || t.maxInFlight.CompareAndSwap(m, n) {
+			return nil
+		}
+	}
+}
+
+func (t *Transport) release() {
+	t.inFlight.Add(-1)
+	if t.slots != nil {
+		<-t.slots
+	}
+}
+
+// judge says what an attempt's result tells about the upstream.
+func judge(ctx context.Context, resp *http.Response, err error) outcome {
+	switch {
+	case err != nil && errors.Is(ctx.Err(), context.Canceled):
+		return neutral // the caller gave up; the upstream may be fine
+	case err != nil:
+		return failure // including a deadline: the upstream was too slow
+	case resp.StatusCode >= 500:
+		return failure
+	default:
+		return success
+	}
+}
+
+// cause describes a retried result for the log: a status or an error class,
+// never the error's text (a base transport's error may quote a URL or a
+// token endpoint's body).
+func cause(resp *http.Response, err error) string {
+	if err == nil {
+		return strconv.Itoa(resp.StatusCode)
+	}
+	var te interface{ Timeout() bool }
+	if errors.As(err, &te) && te.Timeout() {
+		return "timeout"
+	}
+	return "transport error"
+}
+
+func idempotent(method string) bool {
+	switch method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions:
+		return true
+	}
+	return false
+}
+
+// rewind returns a copy of req for another attempt, with a fresh body.
+func rewind(req *http.Request) (*http.Request, error) {
+	r := req.Clone(req.Context())
+	if req.Body == nil || req.Body == http.NoBody {
+		return r, nil
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return nil, errors.New("rewinding the request body failed")
+	}
+	r.Body = body
+	return r, nil
+}
+
+// closeBody closes the body of a request that fails before its first
+// attempt, as the RoundTripper contract asks; after one, the base transport
+// has closed it.
+func closeBody(req *http.Request, attempt int) {
+	if attempt == 0 && req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+// drain reads a bounded part of a discarded body, so its connection can be
+// reused, and closes it.
+func drain(body io.ReadCloser) {
+	io.Copy(io.Discard, io.LimitReader(body, drainLimit))
+	body.Close()
+}
+
+// parseRetryAfter reads Retry-After as delta seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if s < 0 {
+			return 0, false
+		}
+		if s > int64(24*time.Hour/time.Second) {
+			s = int64(24 * time.Hour / time.Second)
+		}
+		return time.Duration(s) * time.Second, true
+	}
+	if at, err := http.ParseTime(v); err == nil {
+		return max(at.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// releasingBody gives the concurrency slot back when the body is closed or
+// read to its end, whichever comes first.
+type releasingBody struct {
+	io.ReadCloser
+	once    sync.Once
+	release func()
+}
+
+func (b *releasingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.once.Do(b.release)
+	}
+	return n, err
+}
+
+func (b *releasingBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.release)
+	return err
+}
