@@ -206,7 +206,7 @@ func TestFaultLoad(t *testing.T) {
 
 func runFaultLoad(t *testing.T, duration time.Duration) *faultReport {
 	e := newEnv(t, envOptions{loadUsers: 56, env: map[string]string{
-		"UPSTREAM_TIMEOUT":          "300ms",
+		"UPSTREAM_TIMEOUT":          "1s",
 		"JWKS_MIN_REFETCH_INTERVAL": "20ms",
 	}})
 	e.sb.GitHub.RateLimit = 1 << 30 // GitHub's hourly limit is not what this test is about

@@ -594,7 +594,7 @@ func TestCircuitBreakerFailsFast(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.sb.GitHub.FailNext(100, http.StatusInternalServerError)
 	token := e.sb.Token(sandbox.Grace)
-	for i := 0; i < 5; i++ { // the default breaker opens after 5 consecutive failures
+	for i := 0; i < 10; i++ { // the default breaker opens after 10 consecutive failures
 		r := e.post(context.Background(), token, bothQuery, window())
 		if strings.Join(r.codes(), ",") != "UPSTREAM_UNAVAILABLE" {
 			t.Fatalf("request %d = %s; want UPSTREAM_UNAVAILABLE for GitHub", i, r.Raw)

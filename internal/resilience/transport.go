@@ -21,8 +21,8 @@ const (
 	DefaultRetries         = 2
 	DefaultBaseBackoff     = 100 * time.Millisecond
 	DefaultMaxBackoff      = time.Second
-	DefaultBreakerFailures = 5
-	DefaultBreakerCooldown = 10 * time.Second
+	DefaultBreakerFailures = 10
+	DefaultBreakerCooldown = 5 * time.Second
 )
 
 // drainLimit bounds how much of a discarded response is read so that its
@@ -60,12 +60,12 @@ type Policy struct {
 	// BreakerFailures is how many consecutive failed attempts (transport
 	// errors, timeouts, 5xx answers) open the circuit. Any answer below 500
 	// (4xx included: the upstream is up) resets the count; a request the
-	// caller cancelled counts for nothing. 0 means 5; negative disables the
+	// caller cancelled counts for nothing. 0 means 10; negative disables the
 	// breaker.
 	BreakerFailures int
 	// BreakerCooldown is how long the circuit stays open before one probe
 	// request is let through: success closes it, failure re-opens it. 0 or
-	// negative means 10s.
+	// negative means 5s.
 	BreakerCooldown time.Duration
 	// Now is the breaker's clock; nil means time.Now. Context deadlines are
 	// always compared with the real clock.
