@@ -1,6 +1,8 @@
 package authn
 
 import (
+	lru "github.com/hashicorp/golang-lru/v2"
+
 	"context"
 	"crypto/rsa"
 	"errors"
@@ -74,7 +76,15 @@ type Authenticator struct {
 	keys     *keySet
 	val      *validator.Validator
 	mw       *jwtmiddleware.JWTMiddleware
+	// verified remembers tokens whose signature and claims were checked,
+	// keyed by the token's SHA-256, so a client's repeated requests skip
+	// the RSA verification. A hit is still checked for alg, a published
+	// kid and its times.
+	verified *lru.Cache[[32]byte, *validator.ValidatedClaims]
 }
+
+// verifiedCacheSize bounds the verified-token cache.
+const verifiedCacheSize = 10_000
 
 // New checks cfg, fills its defaults and builds an Authenticator. It does
 // not contact the tenant; the first request (or Ready) fetches the keys.
@@ -122,7 +132,9 @@ func New(cfg Config) (*Authenticator, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 
+	verified, _ := lru.New[[32]byte, *validator.ValidatedClaims](verifiedCacheSize)
 	a := &Authenticator{
+		verified: verified,
 		issuer:   cfg.Issuer,
 		audience: cfg.Audience,
 		leeway:   cfg.Leeway,

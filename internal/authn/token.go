@@ -1,6 +1,8 @@
 package authn
 
 import (
+	"crypto/sha256"
+
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -127,6 +129,17 @@ func (a *Authenticator) validateToken(ctx context.Context, tok string) (any, err
 		return nil, reject(reasonKeysUnavail)
 	}
 
+	// A token verified before, whose key is still published: only its
+	// times can have changed.
+	sum := sha256Of(tok)
+	if claims, ok := a.verified.Get(sum); ok {
+		if err := a.checkTimes(claims.RegisteredClaims); err != nil {
+			a.verified.Remove(sum)
+			return nil, err
+		}
+		return claims, nil
+	}
+
 	out, err := a.val.ValidateToken(context.WithValue(ctx, keyContextKey{}, key), tok)
 	if err != nil {
 		return nil, reject(validatorReason(err))
@@ -141,6 +154,7 @@ func (a *Authenticator) validateToken(ctx context.Context, tok string) (any, err
 	if strings.TrimSpace(claims.RegisteredClaims.Subject) == "" {
 		return nil, reject(reasonNoSubject)
 	}
+	a.verified.Add(sum, claims)
 	return claims, nil
 }
 
@@ -184,3 +198,5 @@ func validatorReason(err error) string {
 		return reasonInvalid
 	}
 }
+
+func sha256Of(tok string) [32]byte { return sha256.Sum256([]byte(tok)) }
