@@ -63,6 +63,8 @@ type Report struct {
 	Ideal           float64 // Clients / Latency
 	MgmtCalls       int64   // Management API calls during the measured phase
 	MgmtPerRequest  float64
+	ColdUsers       int   // users seen for the first time before the measured phase
+	ColdMgmtCalls   int64 // Management API calls their first requests caused
 	TokenFetches    int64 // M2M tokens fetched by the process, all phases
 	CachedUsers     int
 	RSSBytes        uint64 // resident set after caching CachedUsers users
@@ -116,6 +118,7 @@ func Measure(ctx context.Context, opts Options, build Build) (*Report, error) {
 	}
 
 	// Cold: every user once, so the measured phase runs with warm caches.
+	cold := sb.Tenant.Calls()
 	if _, err := drive(ctx, client, endpoint, tokens, opts.Clients, 0, len(tokens), Query); err != nil {
 		return nil, fmt.Errorf("loadtest: warming: %w", err)
 	}
@@ -124,6 +127,8 @@ func Measure(ctx context.Context, opts Options, build Build) (*Report, error) {
 			return nil, fmt.Errorf("loadtest: warm-up: %w", err)
 		}
 	}
+	warm := sb.Tenant.Calls()
+	coldCalls := int64((warm.UserByID - cold.UserByID) + (warm.Search - cold.Search))
 	before := sb.Tenant.Calls()
 	res, err := drive(ctx, client, endpoint, tokens, opts.Clients, opts.Duration, 0, Query)
 	if err != nil {
@@ -137,6 +142,8 @@ func Measure(ctx context.Context, opts Options, build Build) (*Report, error) {
 		Elapsed:         res.elapsed,
 		Ideal:           float64(opts.Clients) / opts.Latency.Seconds(),
 		UpstreamLatency: opts.Latency,
+		ColdUsers:       len(tokens),
+		ColdMgmtCalls:   coldCalls,
 	}
 	lat := res.latencies
 	slices.Sort(lat)
@@ -306,6 +313,7 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "  latency p90 %s\n", ms(r.P90))
 	fmt.Fprintf(w, "  latency p99 %s (+%s over upstream; target +25 ms: %s)\n", ms(r.P99), ms(r.P99-r.UpstreamLatency), check(r.P99-r.UpstreamLatency <= 25*time.Millisecond))
 	fmt.Fprintf(w, "  throughput %.0f req/s = %.1f%% of ideal %.0f req/s (target 90%%: %s)\n", r.Throughput, 100*r.Throughput/r.Ideal, r.Ideal, check(r.Throughput >= 0.9*r.Ideal))
+	fmt.Fprintf(w, "  cold start: %d users' first requests made %d Management API calls (shared batches)\n", r.ColdUsers, r.ColdMgmtCalls)
 	fmt.Fprintf(w, "  management API calls %d = %.4f per request (target 0.05: %s)\n", r.MgmtCalls, r.MgmtPerRequest, check(r.MgmtPerRequest <= 0.05))
 	fmt.Fprintf(w, "  M2M tokens fetched %d (target 1: %s)\n", r.TokenFetches, check(r.TokenFetches == 1))
 	if r.CachedUsers > 0 {
