@@ -82,7 +82,7 @@ func New(cfg Config, hc *http.Client) (*Client, error) {
 	return &Client{
 		api: upstream.Client{HTTP: hc, Base: base, Provider: Provider, Classify: classify, Now: now},
 		refresh: oauthrefresh.Client{
-			HTTP: hc, TokenURL: cfg.TokenURL, Provider: Provider,
+			HTTP: hc, TokenURL: cfg.TokenURL, Provider: Provider, Name: "Bitbucket",
 			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, BasicAuth: true,
 			// Bitbucket has answered an unusable refresh token with
 			// invalid_request ("Invalid refresh_token") as well as

@@ -12,6 +12,7 @@ import (
 
 	"github.com/idpgate/idpgate/internal/secret"
 	"github.com/idpgate/idpgate/providers"
+	"github.com/idpgate/idpgate/providers/internal/oauthrefresh"
 	"github.com/idpgate/idpgate/providers/internal/upstream"
 )
 
@@ -30,9 +31,6 @@ const maxPageToken = 2048
 
 // provider is Auth0's name for the Google connection, used in errors.
 const provider = "google-oauth2"
-
-// maxTokenBody bounds a token endpoint response.
-const maxTokenBody = 64 << 10
 
 // Config configures a Client.
 type Config struct {
@@ -53,10 +51,8 @@ type Config struct {
 // Client lists Google Calendar events and refreshes Google tokens. It is
 // safe for concurrent use.
 type Client struct {
-	up           upstream.Client
-	tokenURL     string
-	clientID     string
-	clientSecret secret.String
+	up      upstream.Client
+	refresh oauthrefresh.Client
 }
 
 var (
@@ -79,8 +75,8 @@ func New(cfg Config, hc *http.Client) (*Client, error) {
 	if tokenURL == "" {
 		tokenURL = DefaultTokenURL
 	}
-	if u, err := url.Parse(tokenURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("google: token URL %q is not an absolute http(s) URL", tokenURL)
+	if err := oauthrefresh.CheckTokenURL(tokenURL); err != nil {
+		return nil, fmt.Errorf("google: %w", err)
 	}
 	if (cfg.ClientID == "") != cfg.ClientSecret.IsZero() {
 		return nil, errors.New("google: client ID and client secret must be set together")
@@ -96,17 +92,11 @@ func New(cfg Config, hc *http.Client) (*Client, error) {
 			Classify: classify,
 			Now:      cfg.Now,
 		},
-		tokenURL:     tokenURL,
-		clientID:     cfg.ClientID,
-		clientSecret: cfg.ClientSecret,
+		refresh: oauthrefresh.Client{
+			HTTP: hc, TokenURL: tokenURL, Provider: provider, Name: "Google",
+			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Now: cfg.Now,
+		},
 	}, nil
-}
-
-func (c *Client) now() time.Time {
-	if c.up.Now != nil {
-		return c.up.Now()
-	}
-	return time.Now()
 }
 
 // eventList is the part of Google's Events resource the gateway reads.

@@ -490,8 +490,8 @@ func TestNew(t *testing.T) {
 				}
 				return
 			}
-			if tc.name == "defaults" && (c.up.Base.String() != DefaultBaseURL || c.tokenURL != DefaultTokenURL) {
-				t.Errorf("New(defaults) = %s, %s; want %s, %s", c.up.Base, c.tokenURL, DefaultBaseURL, DefaultTokenURL)
+			if tc.name == "defaults" && (c.up.Base.String() != DefaultBaseURL || c.refresh.TokenURL != DefaultTokenURL) {
+				t.Errorf("New(defaults) = %s, %s; want %s, %s", c.up.Base, c.refresh.TokenURL, DefaultBaseURL, DefaultTokenURL)
 			}
 			if c.up.HTTP == nil || c.up.HTTP.Timeout == 0 {
 				t.Errorf("New(nil client) has no timeout")

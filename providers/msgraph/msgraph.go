@@ -107,7 +107,7 @@ func New(cfg Config, hc *http.Client) (*Client, error) {
 			Header: http.Header{"Prefer": {`outlook.timezone="UTC"`}},
 		},
 		refresh: oauthrefresh.Client{
-			HTTP: hc, TokenURL: cfg.TokenURL, Provider: cfg.Provider,
+			HTTP: hc, TokenURL: cfg.TokenURL, Provider: cfg.Provider, Name: "Microsoft",
 			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Scope: cfg.Scope,
 			Now: now,
 		},

@@ -32,6 +32,9 @@ type Client struct {
 	TokenURL string
 	// Provider is the Auth0 provider name, for errors.
 	Provider string
+	// Name is the provider as users know it ("Google"), for the messages
+	// that ask them to sign in again; empty means "this provider".
+	Name string
 	// ClientID and ClientSecret are the OAuth client the provider issued the
 	// refresh token to. Without ClientID nothing can be refreshed.
 	ClientID     string
@@ -102,10 +105,10 @@ func (f *flexSeconds) UnmarshalJSON(b []byte) error {
 //     configuration or the provider is at fault, not the user).
 func (c *Client) Refresh(ctx context.Context, refresh secret.String) (providers.Token, error) {
 	if refresh.IsZero() {
-		return providers.Token{}, c.fail(providers.ReauthRequired, "no refresh token is stored for this identity; the user must sign in again", nil)
+		return providers.Token{}, c.fail(providers.ReauthRequired, "no refresh token is stored for this identity; "+c.signInAgain(), nil)
 	}
 	if c.ClientID == "" {
-		return providers.Token{}, c.fail(providers.ReauthRequired, "refreshing is not configured for this provider; the user must sign in again", nil)
+		return providers.Token{}, c.fail(providers.ReauthRequired, "refreshing is not configured for this provider; "+c.signInAgain(), nil)
 	}
 	if err := CheckTokenURL(c.TokenURL); err != nil {
 		return providers.Token{}, c.fail(providers.Unavailable, "the token endpoint is misconfigured", errors.New("oauthrefresh: invalid token URL"))
@@ -197,7 +200,7 @@ func (c *Client) classify(resp *http.Response, code string, now time.Time) *prov
 	}
 	switch {
 	case code == "invalid_grant" || code == "interaction_required" || code == "consent_required" || code == "login_required" || c.isReauthCode(code):
-		return c.fail(providers.ReauthRequired, "the provider rejected the refresh token; the user must sign in again", cause)
+		return c.fail(providers.ReauthRequired, "the token expired and cannot be refreshed; "+c.signInAgain(), cause)
 	case code == "invalid_scope":
 		return c.fail(providers.Forbidden, "the provider refused a scope; the user must sign in again and grant it", cause)
 	case resp.StatusCode == http.StatusTooManyRequests || code == "slow_down":
@@ -213,6 +216,14 @@ func (c *Client) classify(resp *http.Response, code string, now time.Time) *prov
 		}
 		return e
 	}
+}
+
+func (c *Client) signInAgain() string {
+	name := c.Name
+	if name == "" {
+		name = "this provider"
+	}
+	return "sign in with " + name + " again"
 }
 
 func (c *Client) isReauthCode(code string) bool {
