@@ -7,8 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -58,7 +56,3 @@ func hs256WithPublicKey(t *testing.T, valid string, pub *rsa.PublicKey) string {
 	m.Write([]byte(h + "." + parts[1]))
 	return h + "." + parts[1] + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
-
-func io_ReadFull(resp *http.Response, b []byte) (int, error) { return io.ReadFull(resp.Body, b) }
-
-func ioCopy(w io.Writer, resp *http.Response) (int64, error) { return io.Copy(w, resp.Body) }

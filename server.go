@@ -120,9 +120,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if lvl := strings.ToLower(cfg.LogLevel); lvl != "" {
 		_ = level.UnmarshalText([]byte(lvl))
 	}
-	if *dev {
-		cfg.Introspection = true
-	}
 	opts := gatewayOptions{dev: *dev}
 	if sb != nil {
 		opts.graphiqlToken = sb.Token(sb.DemoUser)

@@ -51,8 +51,8 @@ type public struct {
 }
 
 // classify maps any error a resolver returns to its public form. Anything
-// unknown is internal, with a generic message.
-func classify(err error) public {
+// unknown is internal, with a generic message. now dates retryAfter.
+func classify(err error, now time.Time) public {
 	var (
 		in  *inputError
 		au  *authError
@@ -89,7 +89,7 @@ func classify(err error) public {
 	case errors.As(err, &rle):
 		var wait time.Duration
 		if !rle.Reset.IsZero() {
-			wait = time.Until(rle.Reset)
+			wait = rle.Reset.Sub(now)
 		}
 		return public{code: CodeUpstreamRateLimited, message: "auth0: the Management API rate limit was reached", provider: "auth0", retryAfter: wait}
 	case errors.Is(err, auth0.ErrUnauthorized):
@@ -128,7 +128,7 @@ func (r *Resolver) PresentError(ctx context.Context, err error) *gqlerror.Error 
 	if gqlErr != nil && gqlErr.Err != nil {
 		cause = gqlErr.Err
 	}
-	p := classify(cause)
+	p := classify(cause, r.deps.Now())
 	log := r.deps.Logger(ctx)
 	path := graphql.GetPath(ctx)
 	if p.code == CodeInternal {

@@ -15,11 +15,14 @@ import (
 // again before use rather than sent and rejected.
 const refreshMargin = 30 * time.Second
 
-// withToken calls the provider with the identity's access token. When the
-// provider rejects it, it tries once each, in order: re-reading the profile
-// by id (when it came from the eventually consistent user search and the
-// token there differs), then refreshing the token. Anything else the call
-// returns is passed through.
+// withToken calls the provider with the identity's access token: the one
+// the gateway refreshed earlier when it keeps one, else Auth0's. When the
+// provider rejects it (or the kept one is known to have expired) it tries,
+// each at most once: re-reading the profile by id when it came from the
+// eventually consistent user search (Auth0 may hold a newer token), then
+// refreshing, then — before answering IDP_REAUTH_REQUIRED — re-reading by
+// id in case the user has signed in with the provider again since the
+// profile was cached. Anything else the call returns is passed through.
 func (r *Resolver) withToken(ctx context.Context, userID string, obj *model.Identity, prov providers.Provider, call func(ctx context.Context, tok secret.String) error) error {
 	p, err := r.profile(ctx, userID)
 	if err != nil {
@@ -30,15 +33,11 @@ func (r *Resolver) withToken(ctx context.Context, userID string, obj *model.Iden
 		return &providers.Error{Kind: providers.ReauthRequired, Provider: obj.Provider, Message: "this identity is no longer linked to the user"}
 	}
 	key := userID + "\x00" + obj.ID
-	tok := idn.AccessToken
-	var kept secret.String // the refreshed token tried, if any
+	tok, expired := idn.AccessToken, false
 	if r.deps.Tokens != nil {
 		if t, ok := r.deps.Tokens.Current(key); ok && !t.AccessToken.IsZero() {
 			tok = t.AccessToken
-			kept = tok
-			if !t.Expiry.IsZero() && r.deps.Now().Add(refreshMargin).After(t.Expiry) {
-				tok = secret.String{} // known to be expired: refresh first
-			}
+			expired = !t.Expiry.IsZero() && r.deps.Now().Add(refreshMargin).After(t.Expiry)
 		}
 	}
 
@@ -50,17 +49,13 @@ func (r *Resolver) withToken(ctx context.Context, userID string, obj *model.Iden
 		defer cancel()
 		return call(cctx, tok)
 	}
-	err = attempt(tok)
-	if !isReauth(err) {
-		return err
-	}
-
-	// refresh exchanges the refresh token; rejected is the token the
-	// provider refused that Tokens may hold (the kept one when it was
-	// tried), so Tokens does not hand it back as "newer".
-	refresh := func(rejected, refreshToken secret.String) error {
+	// refresh exchanges the refresh token after the provider refused (or
+	// would refuse) rejected, then calls again with the new token. Tokens
+	// hands back a newer token instead when another request already
+	// replaced rejected.
+	refresh := func(rejected, refreshToken secret.String, cause error) error {
 		if prov.Refresh == nil || r.deps.Tokens == nil {
-			return err
+			return cause
 		}
 		t, rerr := r.deps.Tokens.Refresh(ctx, key, prov.Refresh, rejected, refreshToken)
 		if rerr != nil {
@@ -74,9 +69,9 @@ func (r *Resolver) withToken(ctx context.Context, userID string, obj *model.Iden
 		}
 		return attempt(t.AccessToken)
 	}
-	// reread reads the profile by id once and, when Auth0 now holds a
-	// different token than the profile had, uses it (refreshing it when
-	// the provider refuses it). changed reports whether it did.
+	// reread reads the profile by id and, when Auth0 now holds another
+	// token than the profile had, calls with it (refreshing it if refused).
+	// changed reports whether there was another token.
 	reread := func() (changed bool, err error) {
 		fresh, rerr := r.reload(ctx, userID)
 		if rerr != nil {
@@ -90,27 +85,27 @@ func (r *Resolver) withToken(ctx context.Context, userID string, obj *model.Iden
 		if err := attempt(idn2.AccessToken); !isReauth(err) {
 			return true, err
 		}
-		return true, refresh(idn2.AccessToken, idn2.RefreshToken)
+		return true, refresh(idn2.AccessToken, idn2.RefreshToken, err)
 	}
 
-	rejected := tok
-	if !kept.IsZero() {
-		rejected = kept
-	}
-	if p.FromSearch {
-		// The search index may lag: Auth0 may hold a newer token.
-		if changed, err := reread(); changed {
+	reread1 := false
+	if expired {
+		err = &providers.Error{Kind: providers.ReauthRequired, Provider: obj.Provider, Message: "the access token has expired"}
+	} else {
+		if err = attempt(tok); !isReauth(err) {
 			return err
 		}
-		return refresh(rejected, idn.RefreshToken)
+		if p.FromSearch {
+			reread1 = true
+			if changed, err := reread(); changed {
+				return err
+			}
+		}
 	}
-	err = refresh(rejected, idn.RefreshToken)
-	if !isReauth(err) {
+	err = refresh(tok, idn.RefreshToken, err)
+	if !isReauth(err) || reread1 {
 		return err
 	}
-	// The profile may predate the user signing in with the provider
-	// again (it is cached for minutes): read it by id once before telling
-	// the client to sign in.
 	if changed, err2 := reread(); changed {
 		return err2
 	}

@@ -32,8 +32,6 @@ type Tokens interface {
 	// without a new exchange. The stored (possibly rotated) refresh token
 	// takes precedence over refreshToken, which is what Auth0 holds.
 	Refresh(ctx context.Context, key string, r providers.Refresher, rejected, refreshToken secret.String) (providers.Token, error)
-	// Forget drops the refreshed token of an identity.
-	Forget(key string)
 }
 
 // Deps are the resolvers' dependencies.

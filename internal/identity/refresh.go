@@ -68,7 +68,8 @@ func (t *Tokens) Current(key string) (providers.Token, bool) {
 	return t.entries.Get(key)
 }
 
-// Forget drops what is kept for key.
+// Forget drops what is kept for key, as an eviction from the bounded store
+// would; the spent refresh tokens stay remembered.
 func (t *Tokens) Forget(key string) { t.entries.Remove(key) }
 
 // Refreshes counts the refresh exchanges made.

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -217,5 +216,3 @@ func randomHex(n int) string {
 	}
 	return hex.EncodeToString(b)
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

@@ -113,7 +113,7 @@ func (s *Sandbox) seedLoadUser(i int, now time.Time, withData bool) string {
 		s.Google.AddUser(gg, "", googleEvents(who, now.UTC().Truncate(24*time.Hour), 5))
 	}
 	s.addUser(fakeauth0.User{
-		UserID: id, Name: "Load " + itoa(i), Nickname: who,
+		UserID: id, Name: fmt.Sprintf("Load %d", i), Nickname: who,
 		Identities: []fakeauth0.Identity{
 			{Provider: "github", Connection: "github", UserID: 100000 + i, IsSocial: true, AccessToken: gh},
 			{Provider: "google-oauth2", Connection: "google-oauth2", UserID: fmt.Sprintf("2%020d", i), IsSocial: true, AccessToken: gg, ExpiresIn: 3599},

@@ -113,7 +113,7 @@ func TestRefreshSendsTheGrant(t *testing.T) {
 				}
 			}
 			if tok.AccessToken.Reveal() != accessRaw || tok.RefreshToken.Reveal() != rotatedRaw {
-				t.Errorf("Refresh() tokens = %q/%q; want the new access and rotated refresh token", tok.AccessToken.Reveal(), tok.RefreshToken.Reveal())
+				t.Errorf("Refresh() tokens differ from the new access and rotated refresh token (access ok %v, refresh ok %v)", tok.AccessToken.Reveal() == accessRaw, tok.RefreshToken.Reveal() == rotatedRaw)
 			}
 			if want := epoch.Add(time.Hour); !tok.Expiry.Equal(want) {
 				t.Errorf("Refresh() expiry = %v; want %v", tok.Expiry, want)
