@@ -614,3 +614,18 @@ func TestCircuitBreakerFailsFast(t *testing.T) {
 		t.Errorf("Google calendar = null; want it resolved while GitHub's circuit is open")
 	}
 }
+
+func TestUndecodableBodyIsNotReflected(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	const marker = "reflected-body-marker"
+	req, _ := http.NewRequest(http.MethodPost, e.url+"/graphql", strings.NewReader(`{"query": `+marker))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+e.sb.Token(sandbox.Grace))
+	r := e.do(req)
+	if r.Status != http.StatusBadRequest || len(r.Errors) != 1 || r.codes()[0] != "BAD_USER_INPUT" {
+		t.Fatalf("undecodable body = %d %s; want 400 with one BAD_USER_INPUT error", r.Status, r.Raw)
+	}
+	if strings.Contains(string(r.Raw), marker) {
+		t.Errorf("response reflects the request body: %s", r.Raw)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -113,6 +114,11 @@ func (r *Resolver) PresentError(ctx context.Context, err error) *gqlerror.Error 
 	var gqlErr *gqlerror.Error
 	if errors.As(err, &gqlErr) && gqlErr.Err == nil {
 		// Produced by gqlgen or gqlparser: messages are about the query.
+		// gqlgen's POST transport appends the whole undecodable body to
+		// its message; reflect none of it back.
+		if strings.HasPrefix(gqlErr.Message, "json request body could not be decoded") {
+			gqlErr.Message = "the request body is not a valid JSON GraphQL request"
+		}
 		if gqlErr.Extensions == nil || gqlErr.Extensions["code"] == nil {
 			if gqlErr.Extensions == nil {
 				gqlErr.Extensions = map[string]any{}
