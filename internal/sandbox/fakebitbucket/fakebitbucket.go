@@ -36,6 +36,7 @@ type Repo struct {
 type Server struct {
 	// BaseURL, when set, is the public URL the Server is mounted at (for
 	// example "http://127.0.0.1:9000/bitbucket/"); next links start with it.
+	// When empty it is derived from each request (see fakeknobs.BaseURL).
 	BaseURL string
 	// ClientID and ClientSecret, when set, are the only OAuth consumer the
 	// token endpoint accepts.
@@ -48,10 +49,9 @@ type Server struct {
 	access    map[string]*user // live access tokens
 	refresh   map[string]*user // live refresh tokens
 	spent     map[string]bool  // refresh tokens already exchanged
-	expired   map[string]bool
-	denyScope map[string]bool
 	spentUses int
-	knobs     fakeknobs.Knobs // faults, counters, in flight, Close
+	states    fakeknobs.TokenStates // ExpireAccessToken, DenyScope
+	knobs     fakeknobs.Knobs       // faults, counters, in flight, Close
 }
 
 // Names of the endpoints in the knobs' call counters.
@@ -69,8 +69,6 @@ func (s *Server) initLocked() {
 		s.access = map[string]*user{}
 		s.refresh = map[string]*user{}
 		s.spent = map[string]bool{}
-		s.expired = map[string]bool{}
-		s.denyScope = map[string]bool{}
 	}
 }
 
@@ -137,20 +135,10 @@ func (s *Server) Revoke(token string) {
 }
 
 // ExpireAccessToken makes an access token answer 401 "Access token expired.".
-func (s *Server) ExpireAccessToken(token string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.initLocked()
-	s.expired[token] = true
-}
+func (s *Server) ExpireAccessToken(token string) { s.states.Expire(token) }
 
 // DenyScope makes an access token lack the repository scope (403).
-func (s *Server) DenyScope(token string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.initLocked()
-	s.denyScope[token] = true
-}
+func (s *Server) DenyScope(token string) { s.states.DenyScope(token) }
 
 // Calls returns how many repository requests were received.
 func (s *Server) Calls() int { return s.knobs.Calls(callRepos) }
@@ -223,18 +211,19 @@ func (s *Server) serveRepos(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "This API is only accessible with the following authentication types: session, password, apppassword, repository_access_token, workspace_access_token, project_access_token, api_token")
 		return
 	}
+	st := s.states.State(token)
 	s.mu.Lock()
-	u, expired, denied := s.access[token], s.expired[token], s.denyScope[token]
+	u := s.access[token]
 	var repos []Repo
 	if u != nil {
 		repos = append(repos, u.repos...)
 	}
 	s.mu.Unlock()
 	switch {
-	case u == nil || expired:
+	case u == nil || st.Expired:
 		writeStatusError(w, http.StatusUnauthorized)
 		return
-	case denied:
+	case st.ScopeDenied:
 		writeStatusError(w, http.StatusForbidden)
 		return
 	}
@@ -280,7 +269,7 @@ func (s *Server) serveRepos(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	base := s.baseURL(r)
+	base := fakeknobs.BaseURL(r, s.BaseURL)
 	start := min((page-1)*pagelen, len(repos))
 	end := min(start+pagelen, len(repos))
 	values := make([]map[string]any, 0, end-start)
@@ -322,23 +311,6 @@ func renderRepo(base string, r Repo) map[string]any {
 			"html": map[string]string{"href": r.HTMLURL},
 		},
 	}
-}
-
-// baseURL is BaseURL, or the request's scheme, host and mount prefix (what
-// http.StripPrefix removed), always ending in "/".
-func (s *Server) baseURL(r *http.Request) string {
-	if s.BaseURL != "" {
-		return strings.TrimSuffix(s.BaseURL, "/") + "/"
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	prefix := ""
-	if u, err := url.ParseRequestURI(r.RequestURI); err == nil && strings.HasSuffix(u.Path, r.URL.Path) {
-		prefix = strings.TrimSuffix(u.Path, r.URL.Path)
-	}
-	return scheme + "://" + r.Host + prefix + "/"
 }
 
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {

@@ -94,13 +94,6 @@ type user struct {
 // fakeknobs.RateLimit is the primary one (403).
 const faultSecondary = fakeknobs.Custom
 
-func (s *Server) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
-}
-
 func (s *Server) initLocked() {
 	if s.users == nil {
 		s.users = make(map[string]*user)
@@ -192,7 +185,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serveFault answers an injected fault and reports whether it did.
 func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f fakeknobs.Fault) bool {
-	now := s.now()
+	now := fakeknobs.Now(s.Now)
 	switch f.Kind {
 	case fakeknobs.Hang:
 		s.knobs.Hold(r.Context())
@@ -243,7 +236,7 @@ func (s *Server) listRepos(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "Requires authentication", docsREST)
 		return
 	}
-	now := s.now()
+	now := fakeknobs.Now(s.Now)
 	s.mu.Lock()
 	u, found := s.users[tok]
 	if !found || u.revoked {
@@ -337,7 +330,7 @@ func sortRepos(repos []Repo, by, direction string) {
 // link builds GitHub's Link header: prev, next, last, first, each the
 // request's own URL with page replaced.
 func (s *Server) link(r *http.Request, q url.Values, page, last int) string {
-	base := s.base(r)
+	base := fakeknobs.BaseURL(r, s.BaseURL)
 	ref := func(p int, rel string) string {
 		v := url.Values{}
 		for k, vs := range q {
@@ -357,33 +350,6 @@ func (s *Server) link(r *http.Request, q url.Values, page, last int) string {
 		parts = append(parts, ref(1, "first"))
 	}
 	return strings.Join(parts, ", ")
-}
-
-// base returns the absolute API root ending in "/" the client used.
-func (s *Server) base(r *http.Request) string {
-	if s.BaseURL != "" {
-		return strings.TrimSuffix(s.BaseURL, "/") + "/"
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
-		scheme = p
-	}
-	prefix := r.Header.Get("X-Forwarded-Prefix")
-	if prefix == "" {
-		// http.StripPrefix leaves RequestURI alone: what it removed is the
-		// difference between the two paths.
-		if u, err := url.ParseRequestURI(r.RequestURI); err == nil && strings.HasSuffix(u.Path, r.URL.Path) {
-			prefix = strings.TrimSuffix(u.Path, r.URL.Path)
-		}
-	}
-	prefix = "/" + strings.Trim(prefix, "/")
-	if prefix != "/" {
-		prefix += "/"
-	}
-	return scheme + "://" + r.Host + prefix
 }
 
 func writeError(w http.ResponseWriter, status int, message, docs string) {

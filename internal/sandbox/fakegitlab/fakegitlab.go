@@ -38,20 +38,19 @@ const RateLimit = 2000
 type Server struct {
 	// BaseURL, when set, is the instance's public URL (for example
 	// "http://127.0.0.1:9000/gitlab/"); links and web_url start with it.
+	// When empty it is derived from each request (see fakeknobs.BaseURL).
 	BaseURL string
 	// Latency delays every answer (cut short when the client gives up).
 	Latency time.Duration
 	// Now is the clock for RateLimit-Reset; nil means time.Now.
 	Now func() time.Time
 
-	mu        sync.Mutex
-	users     map[string][]Project // by access token
-	revoked   map[string]bool
-	expired   map[string]bool
-	denyScope map[string]bool
-	observed  map[string]int // requests per token in the current minute
-	window    time.Time
-	knobs     fakeknobs.Knobs // faults, counters, in flight, Close
+	mu       sync.Mutex
+	users    map[string][]Project // by access token
+	observed map[string]int       // requests per token in the current minute
+	window   time.Time
+	states   fakeknobs.TokenStates // Revoke, ExpireAccessToken, DenyScope
+	knobs    fakeknobs.Knobs       // faults, counters, in flight, Close
 }
 
 // callProjects names GET /api/v4/projects in the knobs' call counters.
@@ -60,18 +59,8 @@ const callProjects = "projects"
 func (s *Server) initLocked() {
 	if s.users == nil {
 		s.users = map[string][]Project{}
-		s.revoked = map[string]bool{}
-		s.expired = map[string]bool{}
-		s.denyScope = map[string]bool{}
 		s.observed = map[string]int{}
 	}
-}
-
-func (s *Server) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
 }
 
 // AddUser seeds a user whose OAuth access token is accessToken and who is a
@@ -118,29 +107,14 @@ func (s *Server) MalformedNext(n int) { s.knobs.Push(n, fakeknobs.Fault{Kind: fa
 func (s *Server) Close() { s.knobs.Close() }
 
 // Revoke makes an access token answer 401 invalid_token "Token was revoked".
-func (s *Server) Revoke(token string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.initLocked()
-	s.revoked[token] = true
-}
+func (s *Server) Revoke(token string) { s.states.Revoke(token) }
 
 // ExpireAccessToken makes an access token answer 401 invalid_token "Token
 // is expired".
-func (s *Server) ExpireAccessToken(token string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.initLocked()
-	s.expired[token] = true
-}
+func (s *Server) ExpireAccessToken(token string) { s.states.Expire(token) }
 
 // DenyScope makes an access token lack read_api (403 insufficient_scope).
-func (s *Server) DenyScope(token string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.initLocked()
-	s.denyScope[token] = true
-}
+func (s *Server) DenyScope(token string) { s.states.DenyScope(token) }
 
 // Calls returns how many /api/v4/projects requests were received.
 func (s *Server) Calls() int { return s.knobs.Calls(callProjects) }
@@ -177,7 +151,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) serveProjects(w http.ResponseWriter, r *http.Request) {
 	token := bearer(r)
-	now := s.now()
+	now := fakeknobs.Now(s.Now)
 	s.knobs.Count(callProjects)
 	f := s.knobs.Next()
 	s.mu.Lock()
@@ -194,8 +168,8 @@ func (s *Server) serveProjects(w http.ResponseWriter, r *http.Request) {
 	}
 	projects, known := s.users[token]
 	projects = append([]Project(nil), projects...)
-	revoked, expired, denied := s.revoked[token], s.expired[token], s.denyScope[token]
 	s.mu.Unlock()
+	st := s.states.State(token)
 
 	switch f.Kind {
 	case fakeknobs.Hang:
@@ -224,13 +198,13 @@ func (s *Server) serveProjects(w http.ResponseWriter, r *http.Request) {
 	case token == "" || !known:
 		writeStatusError(w, http.StatusUnauthorized)
 		return
-	case revoked:
+	case st.Revoked:
 		writeInvalidToken(w, "Token was revoked. You have to re-authorize from the user.")
 		return
-	case expired:
+	case st.Expired:
 		writeInvalidToken(w, "Token is expired. You can either do re-authorization or token refresh.")
 		return
-	case denied:
+	case st.ScopeDenied:
 		writeStatusError(w, http.StatusForbidden)
 		return
 	}
@@ -289,7 +263,7 @@ func (s *Server) serveProjects(w http.ResponseWriter, r *http.Request) {
 		return less(projects[i], projects[j])
 	})
 
-	base := s.baseURL(r)
+	base := fakeknobs.BaseURL(r, s.BaseURL)
 	total := len(projects)
 	totalPages := max(1, (total+perPage-1)/perPage)
 	start := min((page-1)*perPage, total)
@@ -366,21 +340,6 @@ func render(base string, p Project, simple bool) map[string]any {
 		m["open_issues_count"] = 0
 	}
 	return m
-}
-
-func (s *Server) baseURL(r *http.Request) string {
-	if s.BaseURL != "" {
-		return strings.TrimSuffix(s.BaseURL, "/") + "/"
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	prefix := ""
-	if u, err := url.ParseRequestURI(r.RequestURI); err == nil && strings.HasSuffix(u.Path, r.URL.Path) {
-		prefix = strings.TrimSuffix(u.Path, r.URL.Path)
-	}
-	return scheme + "://" + r.Host + prefix + "/"
 }
 
 // bearer reads the OAuth token from Authorization: Bearer (what OAuth

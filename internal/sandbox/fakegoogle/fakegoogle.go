@@ -109,13 +109,6 @@ type pageState struct {
 // faultUserRateLimit is Google's own fault: the per-user quota (403).
 const faultUserRateLimit = fakeknobs.Custom
 
-func (s *Server) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
-}
-
 func (s *Server) initLocked() {
 	if s.grants == nil {
 		s.grants = make(map[string]*grant)
@@ -303,7 +296,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, calendarID s
 		writeError(w, http.StatusMethodNotAllowed, "", "global", "httpMethodNotAllowed", "Method Not Allowed")
 		return
 	}
-	now := s.now()
+	now := fakeknobs.Now(s.Now)
 	s.mu.Lock()
 	a, ok := s.access[bearer(r)]
 	if !ok || a.expired || a.grant.revoked || (!a.expiry.IsZero() && !now.Before(a.expiry)) {
@@ -538,7 +531,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	at := "ya29.fakegoogle-" + randomToken(24)
-	s.access[at] = &access{grant: g, expiry: s.now().Add(AccessTokenLifetime)}
+	s.access[at] = &access{grant: g, expiry: fakeknobs.Now(s.Now).Add(AccessTokenLifetime)}
 	s.mu.Unlock()
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")

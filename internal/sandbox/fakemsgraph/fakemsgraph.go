@@ -43,7 +43,8 @@ type Event struct {
 // concurrent use.
 type Server struct {
 	// BaseURL, when set, is the public URL the Server is mounted at;
-	// @odata.nextLink starts with it.
+	// @odata.nextLink starts with it. When empty it is derived from each
+	// request (see fakeknobs.BaseURL).
 	BaseURL string
 	// ClientID and ClientSecret, when set, are the only application the
 	// token endpoint accepts.
@@ -63,11 +64,9 @@ type Server struct {
 	access    map[string]*user
 	refresh   map[string]*user
 	spent     map[string]bool
-	revoked   map[string]bool
-	expired   map[string]bool
-	denyScope map[string]bool
 	spentUses int
-	knobs     fakeknobs.Knobs // faults, counters, in flight, Close
+	states    fakeknobs.TokenStates // Revoke, ExpireAccessToken, DenyScope
+	knobs     fakeknobs.Knobs       // faults, counters, in flight, Close
 }
 
 // Names of the endpoints in the knobs' call counters.
@@ -85,17 +84,7 @@ func (s *Server) initLocked() {
 		s.access = map[string]*user{}
 		s.refresh = map[string]*user{}
 		s.spent = map[string]bool{}
-		s.revoked = map[string]bool{}
-		s.expired = map[string]bool{}
-		s.denyScope = map[string]bool{}
 	}
-}
-
-func (s *Server) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
 }
 
 // AddUser seeds a user holding accessToken and refreshToken (either may be
@@ -145,31 +134,20 @@ func (s *Server) Close() { s.knobs.Close() }
 
 // Revoke invalidates an access or refresh token.
 func (s *Server) Revoke(token string) {
+	s.states.Revoke(token)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.initLocked()
-	s.revoked[token] = true
 	delete(s.access, token)
 	delete(s.refresh, token)
 }
 
 // ExpireAccessToken makes an access token answer 401 "Lifetime validation
 // failed, the token is expired.".
-func (s *Server) ExpireAccessToken(token string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.initLocked()
-	s.expired[token] = true
-}
+func (s *Server) ExpireAccessToken(token string) { s.states.Expire(token) }
 
 // DenyScope makes an access token lack Calendars.Read (403
 // ErrorAccessDenied).
-func (s *Server) DenyScope(token string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.initLocked()
-	s.denyScope[token] = true
-}
+func (s *Server) DenyScope(token string) { s.states.DenyScope(token) }
 
 // Calls returns how many calendarView requests were received.
 func (s *Server) Calls() int { return s.knobs.Calls(callCalendarView) }
@@ -252,24 +230,25 @@ func (s *Server) serveCalendarView(w http.ResponseWriter, r *http.Request) {
 		s.unauthorized(w, "Access token is empty.")
 		return
 	}
+	st := s.states.State(token)
 	s.mu.Lock()
-	u, expired, revoked, denied := s.access[token], s.expired[token], s.revoked[token], s.denyScope[token]
+	u := s.access[token]
 	var events []Event
 	if u != nil {
 		events = append(events, u.events...)
 	}
 	s.mu.Unlock()
 	switch {
-	case revoked:
+	case st.Revoked:
 		s.unauthorized(w, "Continuous access evaluation resulted in challenge with result: InteractionRequired and code: TokenIssuedBeforeRevocationTimestamp")
 		return
-	case expired:
+	case st.Expired:
 		s.unauthorized(w, "Lifetime validation failed, the token is expired.")
 		return
 	case u == nil:
 		s.unauthorized(w, "IDX14100: JWT is not well formed, there are no dots (.).")
 		return
-	case denied:
+	case st.ScopeDenied:
 		s.statusError(w, http.StatusForbidden)
 		return
 	}
@@ -367,7 +346,7 @@ func (s *Server) serveCalendarView(w http.ResponseWriter, r *http.Request) {
 	for _, e := range hits[offset:end] {
 		values = append(values, render(e, zoneName, loc, fields))
 	}
-	base := s.baseURL(r)
+	base := fakeknobs.BaseURL(r, s.BaseURL)
 	body := map[string]any{
 		"@odata.context": base + "v1.0/$metadata#users('fake')/calendarView",
 		"value":          values,
@@ -545,7 +524,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	u := s.refresh[rt]
 	if u == nil {
-		spent, revoked := s.spent[rt], s.revoked[rt]
+		spent, revoked := s.spent[rt], s.states.State(rt).Revoked
 		if spent {
 			s.spentUses++
 		}
@@ -577,7 +556,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) tokenError(w http.ResponseWriter, status int, code string, aadsts int, msg string) {
 	trace, corr := randomUUID(), randomUUID()
-	ts := s.now().UTC().Format("2006-01-02 15:04:05Z")
+	ts := fakeknobs.Now(s.Now).UTC().Format("2006-01-02 15:04:05Z")
 	writeJSON(w, status, map[string]any{
 		"error":             code,
 		"error_description": fmt.Sprintf("AADSTS%d: %s Trace ID: %s Correlation ID: %s Timestamp: %s", aadsts, msg, trace, corr, ts),
@@ -622,26 +601,11 @@ func (s *Server) graphError(w http.ResponseWriter, status int, code, msg string)
 		"code":    code,
 		"message": msg,
 		"innerError": map[string]string{
-			"date":              s.now().UTC().Format("2006-01-02T15:04:05"),
+			"date":              fakeknobs.Now(s.Now).UTC().Format("2006-01-02T15:04:05"),
 			"request-id":        id,
 			"client-request-id": id,
 		},
 	}})
-}
-
-func (s *Server) baseURL(r *http.Request) string {
-	if s.BaseURL != "" {
-		return strings.TrimSuffix(s.BaseURL, "/") + "/"
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	prefix := ""
-	if u, err := url.ParseRequestURI(r.RequestURI); err == nil && strings.HasSuffix(u.Path, r.URL.Path) {
-		prefix = strings.TrimSuffix(u.Path, r.URL.Path)
-	}
-	return scheme + "://" + r.Host + prefix + "/"
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
