@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/idpgate/idpgate/internal/config"
+	"github.com/idpgate/idpgate/internal/gateway"
 	"github.com/idpgate/idpgate/internal/sandbox"
 )
 
@@ -26,16 +27,16 @@ func benchEnv(b *testing.B, query string) func() {
 	sb.GitHub.RateLimit = 1 << 30 // one user sends every request: lift GitHub's hourly limit
 	// One user sends every request: lift the per-user limit.
 	limits := map[string]string{"USER_RPS": "1000000", "USER_BURST": "1000000"}
-	cfg, err := config.FromEnv(overlay(limits, overlay(sb.Env, func(string) string { return "" })))
+	cfg, err := config.FromEnv(config.MapEnv(sb.Env).Over(limits))
 	if err != nil {
 		b.Fatal(err)
 	}
-	gw, err := newGateway(cfg, slog.New(slog.DiscardHandler), gatewayOptions{})
+	gw, err := gateway.New(cfg, slog.New(slog.DiscardHandler), gateway.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := httptest.NewServer(gw.handler)
-	b.Cleanup(func() { srv.Close(); gw.close() })
+	srv := httptest.NewServer(gw.Handler())
+	b.Cleanup(func() { srv.Close(); gw.Close() })
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": window()})
 	token := sb.Token(sandbox.Grace)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/idpgate/idpgate/internal/auth0"
 	"github.com/idpgate/idpgate/internal/config"
+	"github.com/idpgate/idpgate/internal/gateway"
 	"github.com/idpgate/idpgate/internal/sandbox"
 	"github.com/idpgate/idpgate/internal/secret"
 	"github.com/idpgate/idpgate/providers"
@@ -66,22 +67,22 @@ func fuzzGateway(f *testing.F) (http.Handler, string, *leakWriter) {
 		// most of them before they reach GraphQL.
 		"USER_RPS": "1000000000", "USER_BURST": "1000000000",
 	}
-	cfg, err := config.FromEnv(overlay(vars, overlay(sb.Env, func(string) string { return "" })))
+	cfg, err := config.FromEnv(config.MapEnv(sb.Env).Over(vars))
 	if err != nil {
 		f.Fatal(err)
 	}
 	logs := &leakWriter{}
-	gw, err := newGateway(cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), gatewayOptions{})
+	gw, err := gateway.New(cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), gateway.Options{})
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Cleanup(gw.close)
+	f.Cleanup(gw.Close)
 	f.Cleanup(func() {
 		if leak := logs.Leak(); leak != "" {
 			f.Errorf("a log line holds a seeded secret: %s", leak)
 		}
 	})
-	return gw.handler, sb.Token(sandbox.Grace), logs
+	return gw.Handler(), sb.Token(sandbox.Grace), logs
 }
 
 // fuzzVariablesQuery takes the fuzzed input as its variables (mode 3).

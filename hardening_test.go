@@ -19,13 +19,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/99designs/gqlgen/graphql/handler"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
-
-	"github.com/idpgate/idpgate/graph"
+	"github.com/idpgate/idpgate/internal/auth0"
 	"github.com/idpgate/idpgate/internal/config"
+	"github.com/idpgate/idpgate/internal/gateway"
 	"github.com/idpgate/idpgate/internal/graphiql"
 	"github.com/idpgate/idpgate/internal/httpmw"
+	"github.com/idpgate/idpgate/internal/identity"
 	"github.com/idpgate/idpgate/internal/sandbox"
 	"github.com/idpgate/idpgate/internal/secret"
 	"github.com/idpgate/idpgate/providers"
@@ -303,19 +302,19 @@ func TestHardeningIntrospection(t *testing.T) {
 	})
 }
 
-// devGateway serves newGateway as --dev configures it, next to e's.
+// devGateway serves gateway.New as --dev configures it, next to e's.
 func devGateway(t *testing.T, e *testEnv) *testEnv {
 	t.Helper()
-	cfg, err := config.FromEnv(overlay(e.sb.Env, func(string) string { return "" }))
+	cfg, err := config.FromEnv(config.MapEnv(e.sb.Env))
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := newGateway(cfg, slog.New(slog.NewJSONHandler(e.log, nil)), gatewayOptions{dev: true})
+	gw, err := gateway.New(cfg, slog.New(slog.NewJSONHandler(e.log, nil)), gateway.Options{Dev: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(gw.handler)
-	t.Cleanup(func() { srv.Close(); gw.close() })
+	srv := httptest.NewServer(gw.Handler())
+	t.Cleanup(func() { srv.Close(); gw.Close() })
 	return &testEnv{t: t, sb: e.sb, gw: gw, srv: srv, url: srv.URL, log: e.log}
 }
 
@@ -563,7 +562,7 @@ func TestHardeningCORS(t *testing.T) {
 		})
 	}
 	t.Run("wildcard refused at start-up", func(t *testing.T) {
-		_, err := config.FromEnv(overlay(map[string]string{"ALLOWED_ORIGINS": "*"}, overlay(e.sb.Env, func(string) string { return "" })))
+		_, err := config.FromEnv(config.MapEnv(e.sb.Env).Over(map[string]string{"ALLOWED_ORIGINS": "*"}))
 		if err == nil || !strings.HasPrefix(err.Error(), "ALLOWED_ORIGINS:") {
 			t.Errorf("config.FromEnv(ALLOWED_ORIGINS=*) error = %v; want one naming ALLOWED_ORIGINS", err)
 		}
@@ -764,24 +763,33 @@ func (panicking) ListRepos(_ context.Context, tok secret.String, _ providers.Pag
 // TestHardeningResolverPanic checks that a panic in a resolver becomes an
 // internal error for that field only, with no stack, panic value or token
 // in the response or the log message. No input makes the real adapters
-// panic, so this builds the GraphQL handler as newGateway does (presenter,
-// recover func, operation state, middleware) around the real identity
-// loader, with an adapter that panics. httpmw's tests cover panics outside
+// panic, so this builds the GraphQL server with gateway.NewGraphQL (presenter,
+// recover func, operation state, limits) around a real identity loader,
+// with an adapter that panics. httpmw's tests cover panics outside
 // gqlgen (the 500 of httpmw.Recover).
 func TestHardeningResolverPanic(t *testing.T) {
 	e := newEnv(t, envOptions{})
+	cfg, err := config.FromEnv(config.MapEnv(e.sb.Env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := auth0.New(auth0.Config{BaseURL: cfg.Auth0BaseURL, ClientID: cfg.Auth0ClientID, ClientSecret: cfg.Auth0ClientSecret, RPS: cfg.Auth0MgmtRPS, Burst: cfg.Auth0MgmtBurst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := &providers.Registry{}
+	reg.AddDefault(providers.Match{Provider: "github"}, providers.Connection{Adapter: "github", Provider: providers.Provider{Repos: panicking{}}})
 	root := resolvers.New(resolvers.Deps{
-		Profiles:  e.gw.loader,
-		Providers: providers.Registry{"github": {Repos: panicking{}}},
+		Profiles:  identity.New(identity.Config{}, users),
+		Providers: reg,
 		CursorKey: make([]byte, 32),
 		UserID:    func(context.Context) (string, bool) { return sandbox.Grace, true },
 		Logger:    httpmw.Logger,
 	})
-	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: root}))
-	gql.AddTransport(transport.POST{})
-	gql.SetErrorPresenter(root.PresentError)
-	gql.SetRecoverFunc(root.Recover)
-	gql.AroundOperations(resolvers.AroundOperations)
+	gql, err := gateway.NewGraphQL(root, cfg, false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	logger := slog.New(slog.NewJSONHandler(e.log, nil))
 	srv := httptest.NewServer(httpmw.RequestID(logger)(httpmw.Recover(logger)(gql)))
 	defer srv.Close()

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/idpgate/idpgate/internal/config"
+	"github.com/idpgate/idpgate/internal/gateway"
 	"github.com/idpgate/idpgate/internal/sandbox"
 )
 
@@ -48,7 +49,7 @@ func (s *syncBuffer) String() string {
 type testEnv struct {
 	t   *testing.T
 	sb  *sandbox.Sandbox
-	gw  *gateway
+	gw  *gateway.Gateway
 	srv *httptest.Server
 	url string
 	log *syncBuffer
@@ -60,6 +61,29 @@ type testEnv struct {
 type envOptions struct {
 	env       map[string]string // extra configuration
 	loadUsers int
+	clock     *testClock // the profile cache's clock; nil means time.Now
+}
+
+// profileMaxTTL is the identity loader's default longest profile life:
+// advancing a testClock by it expires every cached profile.
+const profileMaxTTL = 5*time.Minute + time.Second
+
+// testClock is time.Now moved forward by Advance.
+type testClock struct {
+	mu  sync.Mutex
+	off time.Duration
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.off)
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.off += d
+	c.mu.Unlock()
 }
 
 func newEnv(t *testing.T, opts envOptions) *testEnv {
@@ -73,21 +97,25 @@ func newEnv(t *testing.T, opts envOptions) *testEnv {
 	for k, v := range opts.env {
 		vars[k] = v
 	}
-	cfg, err := config.FromEnv(overlay(vars, overlay(sb.Env, func(string) string { return "" })))
+	cfg, err := config.FromEnv(config.MapEnv(sb.Env).Over(vars))
 	if err != nil {
 		t.Fatalf("config.FromEnv() error = %v", err)
 	}
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	gw, err := newGateway(cfg, logger, gatewayOptions{})
-	if err != nil {
-		t.Fatalf("newGateway() error = %v", err)
+	var gopts gateway.Options
+	if opts.clock != nil {
+		gopts.Now = opts.clock.Now
 	}
-	srv := httptest.NewServer(gw.handler)
+	gw, err := gateway.New(cfg, logger, gopts)
+	if err != nil {
+		t.Fatalf("gateway.New() error = %v", err)
+	}
+	srv := httptest.NewServer(gw.Handler())
 	e := &testEnv{t: t, sb: sb, gw: gw, srv: srv, url: srv.URL, log: logs}
 	t.Cleanup(func() {
 		srv.Close()
-		gw.close()
+		gw.Close()
 		e.assertNoLeaks()
 	})
 	return e

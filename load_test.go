@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/idpgate/idpgate/internal/config"
+	"github.com/idpgate/idpgate/internal/gateway"
 	"github.com/idpgate/idpgate/internal/loadtest"
 )
 
@@ -19,15 +20,15 @@ func TestLoadRunSmall(t *testing.T) {
 	opts := loadtest.Options{Duration: 300 * time.Millisecond, Users: 10, Clients: 4, Latency: 5 * time.Millisecond, CachedUsers: 30}
 	var out strings.Builder
 	err := loadtest.Run(context.Background(), opts, func(env map[string]string, lg *slog.Logger) (http.Handler, func(), error) {
-		cfg, err := config.FromEnv(overlay(env, func(string) string { return "" }))
+		cfg, err := config.FromEnv(config.MapEnv(env))
 		if err != nil {
 			return nil, nil, err
 		}
-		gw, err := newGateway(cfg, lg, gatewayOptions{})
+		gw, err := gateway.New(cfg, lg, gateway.Options{})
 		if err != nil {
 			return nil, nil, err
 		}
-		return gw.handler, gw.close, nil
+		return gw.Handler(), gw.Close, nil
 	}, &out)
 	if err != nil {
 		t.Fatalf("loadtest.Run() error = %v", err)

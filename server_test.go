@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idpgate/idpgate/internal/config"
 	"github.com/idpgate/idpgate/internal/sandbox"
 )
 
@@ -525,9 +526,7 @@ func TestHealthReadyAndGraphiQL(t *testing.T) {
 
 func TestRunRejectsBadConfiguration(t *testing.T) {
 	var out, errOut strings.Builder
-	err := run(context.Background(), nil, func(k string) string {
-		return map[string]string{"AUTH0_DOMAIN": "acme.auth0.com", "AUTH0_CLIENT_ID": "x", "AUTH0_CLIENT_SECRET": "y"}[k]
-	}, &out, &errOut)
+	err := run(context.Background(), nil, config.MapEnv(map[string]string{"AUTH0_DOMAIN": "acme.auth0.com", "AUTH0_CLIENT_ID": "x", "AUTH0_CLIENT_SECRET": "y"}), &out, &errOut)
 	if err == nil || !strings.HasPrefix(err.Error(), "AUTH0_AUDIENCE:") || strings.Contains(err.Error(), "\n") {
 		t.Errorf("run() error = %v; want one line naming AUTH0_AUDIENCE", err)
 	}
@@ -539,12 +538,7 @@ func TestRunDevServesAndShutsDownGracefully(t *testing.T) {
 	errOut := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--dev"}, func(k string) string {
-			if k == "LISTEN_ADDR" {
-				return "127.0.0.1:0"
-			}
-			return ""
-		}, out, errOut)
+		done <- run(ctx, []string{"--dev"}, config.MapEnv(map[string]string{"LISTEN_ADDR": "127.0.0.1:0"}), out, errOut)
 	}()
 	var token, addr string
 	deadline := time.Now().Add(10 * time.Second)

@@ -45,8 +45,11 @@ func (k Kind) String() string {
 // it never holds a token or an upstream body. Message is safe to show a
 // client; when empty, the Kind's text is used.
 type Error struct {
-	Kind       Kind
-	Provider   string
+	Kind     Kind
+	Provider string
+	// Connection is the Auth0 connection of the identity; set by the
+	// gateway, which knows it (an adapter serves several).
+	Connection string
 	RetryAfter time.Duration // zero when unknown
 	Message    string
 	Err        error

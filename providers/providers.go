@@ -2,6 +2,7 @@ package providers
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/idpgate/idpgate/internal/secret"
@@ -84,11 +85,83 @@ type Provider struct {
 	Refresh  Refresher
 }
 
-// Registry maps Auth0's identities[].provider values (github,
-// google-oauth2, …) to adapters. Its zero value is empty; it is read-only
-// after start-up and safe for concurrent reads.
-type Registry map[string]Provider
+// Connection is what the registry knows of one Auth0 connection: its
+// name, the adapter serving it and that adapter's capabilities. A zero
+// Provider means no capability (facebook, auth0, samlp, …).
+type Connection struct {
+	Name    string // the Auth0 connection name, as identities[].connection carries it
+	Adapter string // Spec.Adapter; "" when no adapter serves the connection
+	Provider
+}
 
-// Lookup returns the adapter of an Auth0 provider name. An unknown provider
-// (facebook, auth0, samlp, …) yields a Provider with no capabilities.
-func (r Registry) Lookup(provider string) Provider { return r[provider] }
+// Registry maps Auth0 connections (identities[].connection) to adapters.
+// The unit is the connection, not the provider string: GitLab arrives as
+// provider "oauth2", and a tenant may have several "waad" connections with
+// different OAuth clients. Build it at start-up with Add, AddLazy and
+// AddDefault; afterwards it is safe for concurrent Lookup. The zero value
+// is an empty registry.
+type Registry struct {
+	named    map[string]named
+	defaults map[Match]Connection
+	built    sync.Map // lazy connections: key + "\x00" + provider -> Connection
+}
+
+type named struct {
+	conn  Connection
+	build func(provider string) Connection // nil when conn is fixed
+}
+
+// Add registers a configured connection under its name.
+func (r *Registry) Add(c Connection) {
+	if r.named == nil {
+		r.named = map[string]named{}
+	}
+	r.named[ConnectionKey(c.Name)] = named{conn: c}
+}
+
+// AddLazy registers a configured connection whose adapter follows the
+// Auth0 provider of its identities (settings without ADAPTER): build is
+// called once per provider at the first Lookup.
+func (r *Registry) AddLazy(name string, build func(provider string) Connection) {
+	if r.named == nil {
+		r.named = map[string]named{}
+	}
+	r.named[ConnectionKey(name)] = named{conn: Connection{Name: name}, build: build}
+}
+
+// AddDefault registers the adapter serving the identities m matches when
+// their connection is not configured.
+func (r *Registry) AddDefault(m Match, c Connection) {
+	if r.defaults == nil {
+		r.defaults = map[Match]Connection{}
+	}
+	r.defaults[m] = c
+}
+
+// Lookup returns the connection serving an identity: the configured
+// connection of that name, else the default for its provider and
+// connection name, else the default for its provider, else a Connection
+// without capabilities.
+func (r *Registry) Lookup(provider, connection string) Connection {
+	if r == nil {
+		return Connection{Name: connection}
+	}
+	if n, ok := r.named[ConnectionKey(connection)]; ok && connection != "" {
+		if n.build == nil {
+			return n.conn
+		}
+		key := ConnectionKey(connection) + "\x00" + provider
+		if c, ok := r.built.Load(key); ok {
+			return c.(Connection)
+		}
+		c, _ := r.built.LoadOrStore(key, n.build(provider))
+		return c.(Connection)
+	}
+	for _, m := range []Match{{Provider: provider, Connection: connection}, {Provider: provider}} {
+		if c, ok := r.defaults[m]; ok {
+			c.Name = connection
+			return c
+		}
+	}
+	return Connection{Name: connection}
+}

@@ -48,6 +48,7 @@ type public struct {
 	code       string
 	message    string
 	provider   string
+	connection string
 	retryAfter time.Duration
 }
 
@@ -66,7 +67,7 @@ func classify(err error, now time.Time) public {
 	case errors.As(err, &au):
 		return public{code: CodeUnauthenticated, message: au.msg}
 	case errors.As(err, &pe):
-		p := public{provider: pe.Provider, retryAfter: pe.RetryAfter}
+		p := public{provider: pe.Provider, connection: pe.Connection, retryAfter: pe.RetryAfter}
 		msg := pe.Message
 		if msg == "" {
 			msg = pe.Kind.String()
@@ -106,7 +107,7 @@ func classify(err error, now time.Time) public {
 }
 
 // PresentError is the gqlgen error presenter: it turns a resolver's error
-// into a gqlerror with extensions.code (and provider, retryAfter). Errors
+// into a gqlerror with extensions.code (and provider, connection, retryAfter). Errors
 // gqlgen itself produced (parsing, validation) keep their message and get
 // a code when they have none. Unknown errors are logged and shown as
 // "internal error".
@@ -155,6 +156,9 @@ func (r *Resolver) PresentError(ctx context.Context, err error) *gqlerror.Error 
 	}
 	if p.provider != "" {
 		out.Extensions["provider"] = p.provider
+	}
+	if p.connection != "" {
+		out.Extensions["connection"] = p.connection
 	}
 	if p.retryAfter > 0 {
 		out.Extensions["retryAfter"] = int(math.Ceil(p.retryAfter.Seconds()))

@@ -32,7 +32,7 @@ func (r *Resolver) withToken(ctx context.Context, userID string, obj *model.Iden
 	if !ok {
 		return &providers.Error{Kind: providers.ReauthRequired, Provider: obj.Provider, Message: "this identity is no longer linked to the user"}
 	}
-	key := userID + "\x00" + obj.ID
+	key := userID + "\x00" + obj.Connection + "\x00" + obj.ID // the refresh state is per connection
 	tok, expired := idn.AccessToken, false
 	if r.deps.Tokens != nil {
 		if t, ok := r.deps.Tokens.Current(key); ok && !t.AccessToken.IsZero() {
@@ -112,6 +112,19 @@ func (r *Resolver) withToken(ctx context.Context, userID string, obj *model.Iden
 	return err
 }
 
+// named gives a provider error the Auth0 provider and connection of the
+// identity it concerns: adapters serve several connections (and windowslive
+// and waad alike), so only the resolver knows which one failed.
+func named(err error, obj *model.Identity) error {
+	var pe *providers.Error
+	if !errors.As(err, &pe) {
+		return err
+	}
+	out := *pe // may be shared with other waiters of a refresh: copy
+	out.Provider, out.Connection = obj.Provider, obj.Connection
+	return &out
+}
+
 func isReauth(err error) bool {
 	k, ok := providers.KindOf(err)
 	return ok && k == providers.ReauthRequired
@@ -178,7 +191,7 @@ func (r *Resolver) pageInfo(userID, identityID, field string, after []cursorStat
 }
 
 func (r *Resolver) repos(ctx context.Context, obj *model.Identity, first *int, after *string) (*model.RepositoryConnection, error) {
-	prov := r.deps.Providers.Lookup(obj.Provider)
+	prov := r.deps.Providers.Lookup(obj.Provider, obj.Connection)
 	if prov.Repos == nil {
 		return nil, nil
 	}
@@ -199,13 +212,13 @@ func (r *Resolver) repos(ctx context.Context, obj *model.Identity, first *int, a
 		req, skip = providers.PageRequest{Size: st.Size, Token: st.Token}, st.Skip
 	}
 	var page providers.Page[providers.Repository]
-	err = r.withToken(ctx, userID, obj, prov, func(ctx context.Context, tok secret.String) error {
+	err = r.withToken(ctx, userID, obj, prov.Provider, func(ctx context.Context, tok secret.String) error {
 		var err error
 		page, err = prov.Repos.ListRepos(ctx, tok, req)
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, named(err, obj)
 	}
 	items, states, hasNext := slice(page, req, skip, size, cursorState{})
 	pi, cursors := r.pageInfo(userID, obj.ID, "repos", states, hasNext, after != nil)
@@ -240,7 +253,7 @@ const (
 )
 
 func (r *Resolver) calendar(ctx context.Context, obj *model.Identity, from, to *time.Time, first *int, after *string) (*model.CalendarEventConnection, error) {
-	prov := r.deps.Providers.Lookup(obj.Provider)
+	prov := r.deps.Providers.Lookup(obj.Provider, obj.Connection)
 	if prov.Calendar == nil {
 		return nil, nil
 	}
@@ -282,13 +295,13 @@ func (r *Resolver) calendar(ctx context.Context, obj *model.Identity, from, to *
 		q = providers.EventQuery{From: start, To: end, Page: providers.PageRequest{Size: size}}
 	}
 	var page providers.Page[providers.CalendarEvent]
-	err = r.withToken(ctx, userID, obj, prov, func(ctx context.Context, tok secret.String) error {
+	err = r.withToken(ctx, userID, obj, prov.Provider, func(ctx context.Context, tok secret.String) error {
 		var err error
 		page, err = prov.Calendar.ListEvents(ctx, tok, q)
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, named(err, obj)
 	}
 	window := cursorState{From: q.From.Unix(), To: q.To.Unix()}
 	items, states, hasNext := slice(page, q.Page, skip, size, window)

@@ -100,7 +100,7 @@ func (r *Resolver) me(ctx context.Context) (*model.User, error) {
 }
 
 func (r *Resolver) identityModel(idn auth0.Identity) *model.Identity {
-	prov := r.deps.Providers.Lookup(idn.Provider)
+	prov := r.deps.Providers.Lookup(idn.Provider, idn.Connection)
 	caps := []model.Capability{}
 	if prov.Repos != nil {
 		caps = append(caps, model.CapabilityRepos)

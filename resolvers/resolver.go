@@ -36,8 +36,10 @@ type Tokens interface {
 
 // Deps are the resolvers' dependencies.
 type Deps struct {
-	Profiles  Profiles
-	Providers providers.Registry
+	Profiles Profiles
+	// Providers maps an identity's connection to its adapter; nil means
+	// no connection has capabilities.
+	Providers *providers.Registry
 	Tokens    Tokens
 	// CursorKey signs pagination cursors (at least 32 bytes).
 	CursorKey []byte
@@ -66,9 +68,6 @@ func New(deps Deps) *Resolver {
 	}
 	if deps.UpstreamTimeout <= 0 {
 		deps.UpstreamTimeout = 10 * time.Second
-	}
-	if deps.Providers == nil {
-		deps.Providers = providers.Registry{}
 	}
 	if len(deps.CursorKey) < 32 {
 		panic("resolvers: CursorKey must be at least 32 bytes")

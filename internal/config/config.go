@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/idpgate/idpgate/internal/secret"
+	"github.com/idpgate/idpgate/providers"
 )
 
 // Config is every setting idpgate has. The zero value is not valid; use
@@ -28,22 +29,14 @@ type Config struct {
 	JWKSMinRefetch time.Duration
 	Auth0MgmtBurst int
 
-	// Provider APIs and the OAuth clients used to refresh their tokens.
-	GitHubAPIURL    string
-	GoogleAPIURL    string
-	BitbucketAPIURL string
-	GitLabAPIURL    string
-	MSGraphAPIURL   string
-
-	GoogleClientID        string
-	GoogleClientSecret    secret.String
-	GoogleTokenURL        string
-	BitbucketClientID     string
-	BitbucketClientSecret secret.String
-	BitbucketTokenURL     string
-	MicrosoftClientID     string
-	MicrosoftClientSecret secret.String
-	MicrosoftTokenURL     string
+	// Providers holds the provider-level settings per adapter
+	// (<APIEnv>_API_URL, <ClientEnv>_CLIENT_ID, …; see providers.Spec):
+	// the defaults of the connections that adapter serves. Only values set
+	// in the environment are kept; Resolve applies the adapters' defaults.
+	Providers map[string]providers.Settings
+	// Connections are the connections configured with
+	// CONNECTION_<NAME>_<FIELD>, sorted by NAME.
+	Connections []Connection
 
 	// CursorSecret signs pagination cursors. Empty: derived from the M2M
 	// client secret, so every replica of one deployment agrees.
@@ -76,40 +69,34 @@ type Config struct {
 // Default returns the defaults of every optional setting.
 func Default() Config {
 	return Config{
-		ListenAddr:        ":8080",
-		Auth0MgmtRPS:      2, // the free tier allows 2 requests/s to the Management API
-		Auth0MgmtBurst:    10,
-		JWKSMinRefetch:    15 * time.Second,
-		GitHubAPIURL:      "https://api.github.com/",
-		GoogleAPIURL:      "https://www.googleapis.com/",
-		BitbucketAPIURL:   "https://api.bitbucket.org/",
-		GitLabAPIURL:      "https://gitlab.com/",
-		MSGraphAPIURL:     "https://graph.microsoft.com/",
-		GoogleTokenURL:    "https://oauth2.googleapis.com/token",
-		BitbucketTokenURL: "https://bitbucket.org/site/oauth2/access_token",
-		MicrosoftTokenURL: "https://login.microsoftonline.com/common/oauth2/v2.0/token",
-		MaxBodyBytes:      64 << 10,
-		UserRPS:           10,
-		UserBurst:         40,
-		MaxDepth:          10,
-		MaxAliases:        15,
-		MaxRootFields:     5,
-		MaxDirectives:     50,
-		MaxTokens:         2000,
-		MaxCost:           5000,
-		MaxFields:         200,
-		APQCacheSize:      1000,
-		UpstreamTimeout:   10 * time.Second,
-		RequestTimeout:    30 * time.Second,
-		LogLevel:          "info",
+		ListenAddr:      ":8080",
+		Auth0MgmtRPS:    2, // the free tier allows 2 requests/s to the Management API
+		Auth0MgmtBurst:  10,
+		JWKSMinRefetch:  15 * time.Second,
+		MaxBodyBytes:    64 << 10,
+		UserRPS:         10,
+		UserBurst:       40,
+		MaxDepth:        10,
+		MaxAliases:      15,
+		MaxRootFields:   5,
+		MaxDirectives:   50,
+		MaxTokens:       2000,
+		MaxCost:         5000,
+		MaxFields:       200,
+		APQCacheSize:    1000,
+		UpstreamTimeout: 10 * time.Second,
+		RequestTimeout:  30 * time.Second,
+		LogLevel:        "info",
 	}
 }
 
-// FromEnv reads the environment through getenv on top of Default. The first
-// problem found is returned as one line naming the variable; on error the
-// returned Config is the zero value.
-func FromEnv(getenv func(string) string) (Config, error) {
+// FromEnv reads env on top of Default. The first problem found is
+// returned as one line naming the variable; on error the returned Config
+// is the zero value. The provider API roots and token endpoints default to
+// the adapters' own (providers.Spec), listed once in providers/all.
+func FromEnv(env Env) (Config, error) {
 	c := Default()
+	getenv := env.get
 	r := reader{getenv: getenv}
 
 	r.str("LISTEN_ADDR", &c.ListenAddr)
@@ -135,20 +122,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	r.int("AUTH0_MGMT_BURST", &c.Auth0MgmtBurst)
 	r.duration("JWKS_MIN_REFETCH_INTERVAL", &c.JWKSMinRefetch)
 
-	r.str("GITHUB_API_URL", &c.GitHubAPIURL)
-	r.str("GOOGLE_API_URL", &c.GoogleAPIURL)
-	r.str("BITBUCKET_API_URL", &c.BitbucketAPIURL)
-	r.str("GITLAB_API_URL", &c.GitLabAPIURL)
-	r.str("MSGRAPH_API_URL", &c.MSGraphAPIURL)
-	r.str("GOOGLE_CLIENT_ID", &c.GoogleClientID)
-	r.secret("GOOGLE_CLIENT_SECRET", &c.GoogleClientSecret)
-	r.str("GOOGLE_TOKEN_URL", &c.GoogleTokenURL)
-	r.str("BITBUCKET_CLIENT_ID", &c.BitbucketClientID)
-	r.secret("BITBUCKET_CLIENT_SECRET", &c.BitbucketClientSecret)
-	r.str("BITBUCKET_TOKEN_URL", &c.BitbucketTokenURL)
-	r.str("MICROSOFT_CLIENT_ID", &c.MicrosoftClientID)
-	r.secret("MICROSOFT_CLIENT_SECRET", &c.MicrosoftClientSecret)
-	r.str("MICROSOFT_TOKEN_URL", &c.MicrosoftTokenURL)
+	r.readProviders(&c)
+	r.readConnections(&c, env.Names)
 	r.secret("CURSOR_SECRET", &c.CursorSecret)
 
 	if v := getenv("ALLOWED_ORIGINS"); v != "" {
@@ -218,29 +193,6 @@ func (c *Config) Validate() error {
 	}
 	if c.Auth0MgmtBurst < 1 {
 		return errors.New("AUTH0_MGMT_BURST: must be at least 1")
-	}
-	for _, u := range []struct{ name, val string }{
-		{"GITHUB_API_URL", c.GitHubAPIURL}, {"GOOGLE_API_URL", c.GoogleAPIURL},
-		{"BITBUCKET_API_URL", c.BitbucketAPIURL}, {"GITLAB_API_URL", c.GitLabAPIURL},
-		{"MSGRAPH_API_URL", c.MSGraphAPIURL}, {"GOOGLE_TOKEN_URL", c.GoogleTokenURL},
-		{"BITBUCKET_TOKEN_URL", c.BitbucketTokenURL}, {"MICROSOFT_TOKEN_URL", c.MicrosoftTokenURL},
-	} {
-		if err := checkHTTPURL(u.val); err != nil {
-			return fmt.Errorf("%s: %v", u.name, err)
-		}
-	}
-	for _, p := range []struct {
-		prefix string
-		id     string
-		secret secret.String
-	}{
-		{"GOOGLE", c.GoogleClientID, c.GoogleClientSecret},
-		{"BITBUCKET", c.BitbucketClientID, c.BitbucketClientSecret},
-		{"MICROSOFT", c.MicrosoftClientID, c.MicrosoftClientSecret},
-	} {
-		if (p.id == "") != p.secret.IsZero() {
-			return fmt.Errorf("%s_CLIENT_ID and %s_CLIENT_SECRET: set both or neither", p.prefix, p.prefix)
-		}
 	}
 	for _, o := range c.AllowedOrigins {
 		if o == "*" {

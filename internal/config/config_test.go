@@ -4,11 +4,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/idpgate/idpgate/providers"
 )
 
-func env(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
-}
+func env(m map[string]string) Env { return MapEnv(m) }
 
 func base() map[string]string {
 	return map[string]string{
@@ -31,8 +31,11 @@ func TestFromEnvDefaults(t *testing.T) {
 		{"Auth0BaseURL", c.Auth0BaseURL, "https://acme.us.auth0.com"},
 		{"Auth0Issuer", c.Auth0Issuer, "https://acme.us.auth0.com/"},
 		{"ListenAddr", c.ListenAddr, ":8080"},
-		{"GitHubAPIURL", c.GitHubAPIURL, "https://api.github.com/"},
-		{"GoogleTokenURL", c.GoogleTokenURL, "https://oauth2.googleapis.com/token"},
+		{"github API", c.Resolve("github", providers.Settings{}).APIURL, "https://api.github.com/"},
+		{"google token URL", c.Resolve("google", providers.Settings{}).TokenURL, "https://oauth2.googleapis.com/token"},
+		{"gitlab token URL", c.Resolve("gitlab", providers.Settings{}).TokenURL, "https://gitlab.com/oauth/token"},
+		{"microsoft token URL", c.Resolve("msgraph", providers.Settings{}).TokenURL, "https://login.microsoftonline.com/common/oauth2/v2.0/token"},
+		{"connections", len(c.Connections), 0},
 		{"Auth0MgmtRPS", c.Auth0MgmtRPS, 2.0},
 		{"MaxDepth", c.MaxDepth, 10},
 		{"UpstreamTimeout", c.UpstreamTimeout, 10 * time.Second},
@@ -58,7 +61,7 @@ func TestFromEnvOverrides(t *testing.T) {
 		t.Fatalf("FromEnv() error = %v", err)
 	}
 	if c.Auth0BaseURL != "http://127.0.0.1:9000" || c.Auth0Issuer != "https://login.example.com/" || c.ListenAddr != ":9090" ||
-		len(c.AllowedOrigins) != 2 || c.GitHubAPIURL != "https://ghe.example.com/api/v3/" {
+		len(c.AllowedOrigins) != 2 || c.Resolve("github", providers.Settings{}).APIURL != "https://ghe.example.com/api/v3/" {
 		t.Errorf("FromEnv() = %+v; overrides not applied", c)
 	}
 }
@@ -78,7 +81,23 @@ func TestFromEnvErrorsNameTheVariable(t *testing.T) {
 		{set: map[string]string{"AUTH0_ISSUER": "https://x.example.com"}, want: "AUTH0_ISSUER:"},
 		{set: map[string]string{"PORT": "http"}, want: "PORT:"},
 		{set: map[string]string{"GITHUB_API_URL": "not a url"}, want: "GITHUB_API_URL:"},
-		{set: map[string]string{"GOOGLE_CLIENT_ID": "id"}, want: "GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET"},
+		{set: map[string]string{"GOOGLE_CLIENT_ID": "id"}, want: "GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET:"},
+		{set: map[string]string{"GITLAB_CLIENT_SECRET": "s"}, want: "GITLAB_CLIENT_ID and GITLAB_CLIENT_SECRET:"},
+		{set: map[string]string{"GITLAB_TOKEN_URL": "gitlab.com/oauth/token"}, want: "GITLAB_TOKEN_URL:"},
+		{set: map[string]string{"MICROSOFT_TOKEN_URL": "https://user:pw@login.example.com/token"}, want: "MICROSOFT_TOKEN_URL:"},
+		{set: map[string]string{"MSGRAPH_API_URL": "ftp://graph.example.com/"}, want: "MSGRAPH_API_URL:"},
+		{set: map[string]string{"CONNECTION_GHE_ADAPTER": "gitea"}, want: "CONNECTION_GHE_ADAPTER:"},
+		{set: map[string]string{"CONNECTION_GHE_ADAPTER": ""}, want: "CONNECTION_GHE_ADAPTER:"},
+		{set: map[string]string{"CONNECTION_GHE_API_URL": "ghe.example.com/api/v3/"}, want: "CONNECTION_GHE_API_URL:"},
+		{set: map[string]string{"CONNECTION_ACME_AZUREAD_TOKEN_URL": "not a url"}, want: "CONNECTION_ACME_AZUREAD_TOKEN_URL:"},
+		{set: map[string]string{"CONNECTION_ACME_AZUREAD_CLIENT_ID": "app"}, want: "CONNECTION_ACME_AZUREAD_CLIENT_ID and CONNECTION_ACME_AZUREAD_CLIENT_SECRET:"},
+		{set: map[string]string{"CONNECTION_ACME_AZUREAD_CLIENT_SECRET": "s"}, want: "CONNECTION_ACME_AZUREAD_CLIENT_ID and CONNECTION_ACME_AZUREAD_CLIENT_SECRET:"},
+		{set: map[string]string{"CONNECTION_GHE_ADAPTER": "github", "CONNECTION_GHE_CLIENT_ID": "id", "CONNECTION_GHE_CLIENT_SECRET": "s"}, want: "CONNECTION_GHE_CLIENT_ID:"},
+		{set: map[string]string{"CONNECTION_GHE_ADAPTER": "github", "CONNECTION_GHE_TOKEN_URL": "https://ghe.example.com/token"}, want: "CONNECTION_GHE_TOKEN_URL:"},
+		{set: map[string]string{"CONNECTION_GHE_SCOPE": "repo"}, want: "CONNECTION_GHE_SCOPE:"},
+		{set: map[string]string{"CONNECTION__API_URL": "https://x.example.com/"}, want: "CONNECTION__API_URL:"},
+		{set: map[string]string{"CONNECTION_API_URL": "https://x.example.com/"}, want: "CONNECTION_API_URL:"},
+		{set: map[string]string{"CONNECTION_ghe_API_URL": "https://x.example.com/"}, want: "CONNECTION_ghe_API_URL:"},
 		{set: map[string]string{"ALLOWED_ORIGINS": "*"}, want: "ALLOWED_ORIGINS:"},
 		{set: map[string]string{"ALLOWED_ORIGINS": "https://a.example.com/path"}, want: "ALLOWED_ORIGINS:"},
 		{set: map[string]string{"MAX_DEPTH": "0"}, want: "MAX_DEPTH:"},
@@ -104,5 +123,72 @@ func TestFromEnvErrorsNameTheVariable(t *testing.T) {
 				t.Errorf("error %q leaks the secret or spans lines", err)
 			}
 		})
+	}
+}
+
+// TestConnections: CONNECTION_<NAME>_<FIELD> variables become connections,
+// and Resolve layers their settings over the provider-level variables and
+// the adapters' defaults.
+func TestConnections(t *testing.T) {
+	m := base()
+	for k, v := range map[string]string{
+		"CONNECTION_GHE_ADAPTER":                "GitHub",
+		"CONNECTION_GHE_API_URL":                "https://ghe.acme.com/api/v3/",
+		"CONNECTION_ACME_AZUREAD_TOKEN_URL":     "https://login.microsoftonline.com/acme-tenant/oauth2/v2.0/token",
+		"CONNECTION_ACME_AZUREAD_CLIENT_ID":     "acme-app",
+		"CONNECTION_ACME_AZUREAD_CLIENT_SECRET": "acme-s3cr3t",
+		"CONNECTION_GL_ACME_ADAPTER":            "gitlab",
+		"CONNECTION_GL_ACME_API_URL":            "https://gitlab.acme.com/api/v4/",
+		"MICROSOFT_CLIENT_ID":                   "live-app",
+		"MICROSOFT_CLIENT_SECRET":               "live-s3cr3t",
+		"GITLAB_API_URL":                        "https://code.example.com/",
+		"GITLAB_CLIENT_ID":                      "gl-app",
+		"GITLAB_CLIENT_SECRET":                  "gl-s3cr3t",
+	} {
+		m[k] = v
+	}
+	c, err := FromEnv(env(m))
+	if err != nil {
+		t.Fatalf("FromEnv() error = %v", err)
+	}
+	var got []string
+	conns := map[string]Connection{}
+	for _, conn := range c.Connections {
+		got = append(got, conn.Name()+"="+conn.Adapter)
+		conns[conn.Key] = conn
+	}
+	if want := "acme-azuread=,ghe=github,gl-acme=gitlab"; strings.Join(got, ",") != want {
+		t.Fatalf("connections = %s; want %s", strings.Join(got, ","), want)
+	}
+	cases := []struct {
+		name    string
+		adapter string
+		own     providers.Settings
+		want    providers.Settings
+	}{
+		{"github default", "github", providers.Settings{}, providers.Settings{APIURL: "https://api.github.com/"}},
+		{"github enterprise", "github", conns["GHE"].Settings, providers.Settings{APIURL: "https://ghe.acme.com/api/v3/"}},
+		{"gitlab default: token URL under the instance root", "gitlab", providers.Settings{},
+			providers.Settings{APIURL: "https://code.example.com/", TokenURL: "https://code.example.com/oauth/token", ClientID: "gl-app"}},
+		{"second gitlab instance: its own token URL, the provider-level client", "gitlab", conns["GL_ACME"].Settings,
+			providers.Settings{APIURL: "https://gitlab.acme.com/api/v4/", TokenURL: "https://gitlab.acme.com/oauth/token", ClientID: "gl-app"}},
+		{"windowslive default: /common", "msgraph", providers.Settings{},
+			providers.Settings{APIURL: "https://graph.microsoft.com/", TokenURL: "https://login.microsoftonline.com/common/oauth2/v2.0/token", ClientID: "live-app"}},
+		{"second Azure AD tenant", "msgraph", conns["ACME_AZUREAD"].Settings,
+			providers.Settings{APIURL: "https://graph.microsoft.com/", TokenURL: "https://login.microsoftonline.com/acme-tenant/oauth2/v2.0/token", ClientID: "acme-app"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := c.Resolve(tc.adapter, tc.own)
+			if s.APIURL != tc.want.APIURL || s.TokenURL != tc.want.TokenURL || s.ClientID != tc.want.ClientID {
+				t.Errorf("Resolve(%q) = %+v; want %+v", tc.adapter, s, tc.want)
+			}
+			if (s.ClientID == "") != s.ClientSecret.IsZero() {
+				t.Errorf("Resolve(%q): client id %q without its secret", tc.adapter, s.ClientID)
+			}
+		})
+	}
+	if s := c.Resolve("msgraph", conns["ACME_AZUREAD"].Settings); s.ClientSecret.Reveal() != "acme-s3cr3t" {
+		t.Errorf("second Azure AD tenant: secret is not its own")
 	}
 }

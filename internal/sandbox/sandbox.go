@@ -65,12 +65,15 @@ type Sandbox struct {
 	latency atomic.Int64
 	faults  faultInjector // InjectFaults
 	servers []*http.Server
-	tokens  map[string]string // "<user>/<provider>" -> seeded access token
+	tokens  map[string]string // "<user>/<connection>" -> seeded access token
 }
 
-// AccessToken returns the IdP access token seeded for a user's identity at
-// provider, for tests that revoke or expire it.
-func (s *Sandbox) AccessToken(userID, provider string) string { return s.tokens[userID+"/"+provider] }
+// AccessToken returns the IdP access token seeded for a user's identity of
+// an Auth0 connection ("gitlab" for GitLab, whose provider is "oauth2"),
+// for tests that revoke or expire it.
+func (s *Sandbox) AccessToken(userID, connection string) string {
+	return s.tokens[userID+"/"+connection]
+}
 
 // Start seeds the emulators and serves each on a free 127.0.0.1 port.
 func Start(opts Options) (*Sandbox, error) {

@@ -27,8 +27,12 @@ const (
 	Ada = "auth0|ada"
 	// Grace signed in with GitHub and linked Google: the classic pair.
 	Grace = "github|1815"
-	// Linus signed in with GitLab only; his token lacks no scope.
-	Linus = "gitlab|1969"
+	// Linus signed in with GitLab only; his token lacks no scope. GitLab
+	// is an Auth0 Custom Social Connection (strategy oauth2) named
+	// "gitlab", so his identity reads provider "oauth2", connection
+	// "gitlab", user_id "gitlab|1969", and his Auth0 user id
+	// "oauth2|gitlab|1969" (https://auth0.com/docs/connections/social/oauth2).
+	Linus = "oauth2|gitlab|1969"
 )
 
 // tok returns a distinctive fake credential.
@@ -39,7 +43,7 @@ func tok(kind, who string) string {
 func (s *Sandbox) addUser(u fakeauth0.User) {
 	for _, idn := range u.Identities {
 		if idn.AccessToken != "" {
-			s.tokens[u.UserID+"/"+idn.Provider] = idn.AccessToken
+			s.tokens[u.UserID+"/"+idn.Connection] = idn.AccessToken
 		}
 	}
 	s.Tenant.AddUser(u)
@@ -65,7 +69,7 @@ func (s *Sandbox) seed(now time.Time) {
 			{Provider: "auth0", Connection: "Username-Password-Authentication", UserID: "ada"},
 			{Provider: "github", Connection: "github", UserID: 9001, IsSocial: true, AccessToken: adaGH},
 			{Provider: "google-oauth2", Connection: "google-oauth2", UserID: "100000000000000000001", IsSocial: true, AccessToken: adaGoogle, RefreshToken: adaGoogleRT, ExpiresIn: 3599},
-			{Provider: "gitlab", Connection: "gitlab", UserID: 4242, IsSocial: true, AccessToken: adaGL},
+			{Provider: "oauth2", Connection: "gitlab", UserID: "gitlab|4242", IsSocial: true, AccessToken: adaGL},
 			{Provider: "bitbucket", Connection: "bitbucket", UserID: "{7b0f3b5e-0000-4000-8000-00000000ada1}", IsSocial: true, AccessToken: adaBB, RefreshToken: adaBBRT, ExpiresIn: 7200},
 			{Provider: "windowslive", Connection: "windowslive", UserID: "0123456789abcdef", IsSocial: true, AccessToken: adaMS, RefreshToken: adaMSRT, ExpiresIn: 3600},
 			{Provider: "facebook", Connection: "facebook", UserID: "10150000000000001", IsSocial: true, AccessToken: tok("fb", "ada")},
@@ -90,15 +94,15 @@ func (s *Sandbox) seed(now time.Time) {
 	s.addUser(fakeauth0.User{
 		UserID: Linus, Name: "Linus", Nickname: "linus", Email: "linus@example.com",
 		Identities: []fakeauth0.Identity{
-			{Provider: "gitlab", Connection: "gitlab", UserID: 1969, IsSocial: true, AccessToken: linusGL},
+			{Provider: "oauth2", Connection: "gitlab", UserID: "gitlab|1969", IsSocial: true, AccessToken: linusGL},
 		},
 	})
 
 	s.DemoUser = Ada
 	s.Users = []DemoUser{
-		{ID: Ada, Name: "Ada Lovelace", Providers: []string{"auth0", "github", "google-oauth2", "gitlab", "bitbucket", "windowslive", "facebook"}},
+		{ID: Ada, Name: "Ada Lovelace", Providers: []string{"auth0", "github", "google-oauth2", "oauth2", "bitbucket", "windowslive", "facebook"}},
 		{ID: Grace, Name: "Grace Hopper", Providers: []string{"github", "google-oauth2"}},
-		{ID: Linus, Name: "Linus", Providers: []string{"gitlab"}},
+		{ID: Linus, Name: "Linus", Providers: []string{"oauth2"}},
 	}
 }
 

@@ -1,0 +1,224 @@
+package gateway
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/idpgate/idpgate/internal/auth0"
+	"github.com/idpgate/idpgate/internal/authn"
+	"github.com/idpgate/idpgate/internal/config"
+	"github.com/idpgate/idpgate/internal/graphiql"
+	"github.com/idpgate/idpgate/internal/httpmw"
+	"github.com/idpgate/idpgate/internal/identity"
+	"github.com/idpgate/idpgate/internal/resilience"
+	"github.com/idpgate/idpgate/resolvers"
+)
+
+// Options are the settings that do not come from the environment.
+type Options struct {
+	// Dev turns introspection and GraphQL suggestions on.
+	Dev bool
+	// GraphiQLToken is a bearer token pre-filled in GraphiQL (dev only).
+	GraphiQLToken string
+	// Now is the clock of the profile cache; nil means time.Now.
+	Now func() time.Time
+}
+
+// Gateway is the assembled HTTP handler: /graphql (authenticated),
+// /graphiql/, /healthz and /readyz. It is safe for concurrent use.
+type Gateway struct {
+	handler http.Handler
+	pool    *http.Transport
+}
+
+// Handler returns the gateway's HTTP handler.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// Close releases the upstream connections. In-flight requests finish.
+func (g *Gateway) Close() { g.pool.CloseIdleConnections() }
+
+// New maps cfg into each package's options and assembles the gateway.
+// Errors name the setting at fault.
+func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error) {
+	// One connection pool; each upstream gets its own client on it, with
+	// its own concurrency cap, retries and circuit breaker.
+	pool := newTransport()
+	client := func(name string, retries int) *http.Client {
+		return &http.Client{
+			Timeout: cfg.UpstreamTimeout,
+			Transport: resilience.NewTransport(pool, resilience.Policy{
+				Name:    name,
+				Retries: retries,
+				Logger:  logger,
+			}),
+		}
+	}
+	users, err := auth0.New(auth0.Config{
+		BaseURL:      cfg.Auth0BaseURL,
+		ClientID:     cfg.Auth0ClientID,
+		ClientSecret: cfg.Auth0ClientSecret,
+		HTTPClient:   client("auth0", -1), // the Management API client retries itself, honouring X-RateLimit-Reset
+		RPS:          cfg.Auth0MgmtRPS,
+		Burst:        cfg.Auth0MgmtBurst,
+		Logger:       logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	registry, err := newRegistry(cfg, func(name string) *http.Client { return client(name, 0) }, logger)
+	if err != nil {
+		return nil, err
+	}
+
+	// authn bounds each JWKS fetch itself (detached, 10s): a short
+	// UPSTREAM_TIMEOUT must not fail the refetch after a key rotation,
+	// which would answer valid tokens 401 until the refetch interval ends.
+	authenticator, err := authn.New(authn.Config{
+		Issuer:             cfg.Auth0Issuer,
+		Audience:           cfg.Auth0Audience,
+		JWKSURL:            cfg.Auth0BaseURL + "/.well-known/jwks.json",
+		MinRefetchInterval: cfg.JWKSMinRefetch,
+		HTTPClient:         &http.Client{Transport: pool},
+		Logger:             slog.New(httpmw.ContextHandler(logger.Handler())),
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	root := resolvers.New(resolvers.Deps{
+		Profiles:        identity.New(identity.Config{Logger: logger, Now: opts.Now}, users),
+		Providers:       registry,
+		Tokens:          identity.NewTokens(identity.TokensConfig{Logger: logger}),
+		CursorKey:       cursorKey(cfg),
+		UserID:          authn.UserID,
+		UpstreamTimeout: cfg.UpstreamTimeout,
+		Logger:          httpmw.Logger,
+	})
+	gql, err := NewGraphQL(root, cfg, opts.Dev)
+	if err != nil {
+		return nil, err
+	}
+
+	perUser, err := httpmw.RateLimit(httpmw.RateLimitOptions{
+		RPS:   cfg.UserRPS,
+		Burst: cfg.UserBurst,
+		Key:   func(r *http.Request) (string, bool) { return authn.UserID(r.Context()) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("USER_RPS: %w", err)
+	}
+	cors, err := httpmw.CORS(httpmw.CORSOptions{AllowedOrigins: cfg.AllowedOrigins})
+	if err != nil {
+		return nil, fmt.Errorf("ALLOWED_ORIGINS: %w", err)
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", chain(gql,
+		authenticator.Middleware,
+		perUser,
+		httpmw.BodyLimit(cfg.MaxBodyBytes),
+		httpmw.RejectBatches(),
+	))
+	mux.Handle("/graphiql/", graphiql.Handler("/graphiql/", graphiql.Options{Endpoint: "/graphql", DefaultQuery: defaultQuery, Token: opts.GraphiQLToken}))
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.Handle("GET /readyz", readyz(logger, authenticator, users))
+	mux.Handle("GET /{$}", http.RedirectHandler("/graphiql/", http.StatusFound))
+
+	h := chain(mux,
+		httpmw.RequestID(logger),
+		httpmw.AccessLog(time.Now),
+		httpmw.Recover(logger),
+		httpmw.SecurityHeaders(httpmw.SecurityOptions{}),
+		cors,
+	)
+	return &Gateway{handler: h, pool: pool}, nil
+}
+
+// chain wraps h in mw, the first outermost: chain(h, a, b) is a(b(h)).
+func chain(h http.Handler, mw ...func(http.Handler) http.Handler) http.Handler {
+	for i := len(mw) - 1; i >= 0; i-- {
+		h = mw[i](h)
+	}
+	return h
+}
+
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, "ok\n")
+}
+
+// readyz answers 200 once the JWKS and a Management API token are
+// obtainable, else 503 naming which is not.
+func readyz(logger *slog.Logger, authenticator *authn.Authenticator, users *auth0.Client) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := authenticator.Ready(ctx); err != nil {
+			logger.Warn("readyz: JWKS not obtainable", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "jwks: unavailable\n")
+			return
+		}
+		if err := users.Ping(ctx); err != nil {
+			logger.Warn("readyz: M2M token not obtainable", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "management api token: unavailable\n")
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+}
+
+// cursorKey derives the cursor signing key: CURSOR_SECRET when set, else
+// the M2M client secret, so every replica of a deployment agrees without
+// another setting.
+func cursorKey(cfg config.Config) []byte {
+	src := cfg.CursorSecret
+	if src.IsZero() {
+		src = cfg.Auth0ClientSecret
+	}
+	m := hmac.New(sha256.New, []byte(src.Reveal()))
+	m.Write([]byte("idpgate cursor key v1"))
+	return m.Sum(nil)
+}
+
+// newTransport is the upstream transport: enough idle connections per host
+// for a busy gateway (the default of 2 would reconnect constantly).
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 512
+	t.MaxIdleConnsPerHost = 128
+	t.IdleConnTimeout = 90 * time.Second
+	t.ResponseHeaderTimeout = 30 * time.Second
+	return t
+}
+
+const defaultQuery = `# idpgate: your linked identities and their data.
+query Me {
+  me {
+    name
+    email
+    identities {
+      id
+      provider
+      connection
+      capabilities
+      repos(first: 5) {
+        nodes { fullName private stars updatedAt url }
+        pageInfo { hasNextPage endCursor }
+      }
+      calendar(first: 5) {
+        nodes { title start end allDay status }
+        pageInfo { hasNextPage endCursor }
+      }
+    }
+  }
+}
+`

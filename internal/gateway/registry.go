@@ -1,0 +1,90 @@
+package gateway
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/idpgate/idpgate/internal/config"
+	"github.com/idpgate/idpgate/providers"
+	"github.com/idpgate/idpgate/providers/all"
+)
+
+// newRegistry builds the connection registry from cfg and the adapters'
+// specs. Every configured connection gets its own HTTP client from client
+// (so its own circuit breaker, named after it); each default (a provider's
+// connections that are not configured) gets one client its connections
+// share. It logs which connection uses which adapter, without secrets.
+func newRegistry(cfg config.Config, client func(name string) *http.Client, logger *slog.Logger) (*providers.Registry, error) {
+	reg := &providers.Registry{}
+	specs := all.Specs()
+	for _, spec := range specs {
+		for _, m := range spec.Serves {
+			name := m.Provider
+			if m.Connection != "" {
+				name = m.Connection
+			}
+			s := cfg.Resolve(spec.Adapter, providers.Settings{})
+			p, err := spec.New(s, client(name))
+			if err != nil {
+				return nil, fmt.Errorf("%s_API_URL: %w", spec.APIEnv, err)
+			}
+			reg.AddDefault(m, providers.Connection{Adapter: spec.Adapter, Provider: p})
+			logConnection(logger, "default connection", name, m.Provider, spec, s)
+		}
+	}
+	for _, conn := range cfg.Connections {
+		name, hc := conn.Name(), client(conn.Name())
+		build := func(spec providers.Spec) (providers.Connection, error) {
+			p, err := spec.New(cfg.Resolve(spec.Adapter, conn.Settings), hc)
+			if err != nil {
+				return providers.Connection{}, fmt.Errorf("CONNECTION_%s: %w", conn.Key, err)
+			}
+			return providers.Connection{Name: name, Adapter: spec.Adapter, Provider: p}, nil
+		}
+		if conn.Adapter != "" {
+			spec, _ := all.Find(conn.Adapter)
+			c, err := build(spec)
+			if err != nil {
+				return nil, err
+			}
+			reg.Add(c)
+			logConnection(logger, "connection", name, "", spec, cfg.Resolve(spec.Adapter, conn.Settings))
+			continue
+		}
+		// No ADAPTER: the identities' provider chooses. Build every
+		// candidate now, so a setting that does not fit fails start-up
+		// rather than a request.
+		byProvider := map[string]providers.Connection{}
+		for _, spec := range specs {
+			c, err := build(spec)
+			if err != nil {
+				return nil, err
+			}
+			for _, m := range spec.Serves {
+				if m.Connection == "" || providers.ConnectionKey(m.Connection) == conn.Key {
+					byProvider[m.Provider] = c
+				}
+			}
+		}
+		logger.Info("connection", "connection", name, "adapter", "the one serving its identities' provider")
+		reg.AddLazy(name, func(provider string) providers.Connection {
+			if c, ok := byProvider[provider]; ok {
+				return c
+			}
+			return providers.Connection{Name: name}
+		})
+	}
+	return reg, nil
+}
+
+func logConnection(logger *slog.Logger, msg, name, provider string, spec providers.Spec, s providers.Settings) {
+	attrs := []any{"connection", name, "adapter", spec.Adapter, "api_url", s.APIURL}
+	if provider != "" {
+		attrs = append(attrs, "provider", provider)
+	}
+	if spec.Refreshes() {
+		attrs = append(attrs, "token_url", s.TokenURL, "client_id", s.ClientID)
+	}
+	logger.Info(msg, attrs...)
+}
