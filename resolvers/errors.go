@@ -72,7 +72,11 @@ func classify(err error, now time.Time) public {
 		if msg == "" {
 			msg = pe.Kind.String()
 		}
-		p.message = pe.Provider + ": " + msg
+		name := pe.Connection // the connection says which one to the user (GitLab's provider is "oauth2")
+		if name == "" {
+			name = pe.Provider
+		}
+		p.message = name + ": " + msg
 		switch pe.Kind {
 		case providers.ReauthRequired:
 			p.code = CodeReauthRequired
