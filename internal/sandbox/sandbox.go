@@ -17,6 +17,7 @@ import (
 	"github.com/idpgate/idpgate/internal/sandbox/fakegitlab"
 	"github.com/idpgate/idpgate/internal/sandbox/fakegoogle"
 	"github.com/idpgate/idpgate/internal/sandbox/fakemsgraph"
+	"github.com/idpgate/idpgate/providers/all"
 )
 
 // SecretMarker is part of every seeded IdP token, refresh token and client
@@ -105,11 +106,21 @@ func Start(opts Options) (*Sandbox, error) {
 		return u
 	}
 	s.Auth0URL = serve(s.Tenant)
-	s.GitHubURL = serve(s.GitHub)
-	s.GoogleURL = serve(s.Google)
-	s.GitLabURL = serve(s.GitLab)
-	s.BitbucketURL = serve(s.Bitbucket)
-	s.MSGraphURL = serve(s.MSGraph)
+	env := map[string]string{}
+	emulators := s.emulators()
+	for _, spec := range all.Specs() {
+		em, ok := emulators[spec.Adapter]
+		if !ok {
+			err = fmt.Errorf("sandbox: no emulator for adapter %q", spec.Adapter)
+			break
+		}
+		*em.url = serve(em.handler)
+		env[spec.APIEnv+"_API_URL"] = *em.url + "/"
+		if spec.Refreshes() && em.tokenPath != "" {
+			env[spec.ClientEnv+"_TOKEN_URL"] = *em.url + em.tokenPath
+			env[spec.ClientEnv+"_CLIENT_ID"], env[spec.ClientEnv+"_CLIENT_SECRET"] = em.clientID, em.clientSecret
+		}
+	}
 	if err != nil {
 		s.Close()
 		return nil, err
@@ -122,32 +133,21 @@ func Start(opts Options) (*Sandbox, error) {
 	}
 
 	clientID, clientSecret := s.Tenant.Credentials()
-	s.Env = map[string]string{
-		"AUTH0_DOMAIN":            s.Auth0URL,
-		"AUTH0_AUDIENCE":          s.Tenant.APIAudience(),
-		"AUTH0_CLIENT_ID":         clientID,
-		"AUTH0_CLIENT_SECRET":     clientSecret,
-		"AUTH0_MGMT_RPS":          "100",
-		"AUTH0_MGMT_BURST":        "100",
-		"GITHUB_API_URL":          s.GitHubURL + "/",
-		"GOOGLE_API_URL":          s.GoogleURL + "/",
-		"GOOGLE_TOKEN_URL":        s.GoogleURL + "/token",
-		"GOOGLE_CLIENT_ID":        s.Google.ClientID,
-		"GOOGLE_CLIENT_SECRET":    s.Google.ClientSecret,
-		"GITLAB_API_URL":          s.GitLabURL + "/",
-		"BITBUCKET_API_URL":       s.BitbucketURL + "/",
-		"BITBUCKET_TOKEN_URL":     s.BitbucketURL + "/site/oauth2/access_token",
-		"BITBUCKET_CLIENT_ID":     s.Bitbucket.ClientID,
-		"BITBUCKET_CLIENT_SECRET": s.Bitbucket.ClientSecret,
-		"MSGRAPH_API_URL":         s.MSGraphURL + "/",
-		"MICROSOFT_TOKEN_URL":     s.MSGraphURL + "/common/oauth2/v2.0/token",
-		"MICROSOFT_CLIENT_ID":     s.MSGraph.ClientID,
-		"MICROSOFT_CLIENT_SECRET": s.MSGraph.ClientSecret,
+	for k, v := range map[string]string{
+		"AUTH0_DOMAIN":        s.Auth0URL,
+		"AUTH0_AUDIENCE":      s.Tenant.APIAudience(),
+		"AUTH0_CLIENT_ID":     clientID,
+		"AUTH0_CLIENT_SECRET": clientSecret,
+		"AUTH0_MGMT_RPS":      "100",
+		"AUTH0_MGMT_BURST":    "100",
 		// The emulators are cheap; generous per-user limits keep the load
 		// run about the gateway, not its throttle.
 		"USER_RPS":   "1000",
 		"USER_BURST": "1000",
+	} {
+		env[k] = v
 	}
+	s.Env = env
 	return s, nil
 }
 
@@ -210,6 +210,32 @@ func (s *Sandbox) delay(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// emulator is a provider emulator as the sandbox wires it: its handler,
+// where its URL goes, and its OAuth token endpoint (path, accepted client;
+// empty when it has none).
+type emulator struct {
+	handler                http.Handler
+	url                    *string
+	tokenPath              string
+	clientID, clientSecret string
+}
+
+// emulators maps each adapter name (providers.Spec.Adapter) to the
+// emulator that serves it; Start wires one per spec of providers/all, so a
+// new adapter without an emulator fails Start.
+func (s *Sandbox) emulators() map[string]emulator {
+	return map[string]emulator{
+		"github": {handler: s.GitHub, url: &s.GitHubURL},
+		"gitlab": {handler: s.GitLab, url: &s.GitLabURL},
+		"bitbucket": {handler: s.Bitbucket, url: &s.BitbucketURL, tokenPath: "/site/oauth2/access_token",
+			clientID: s.Bitbucket.ClientID, clientSecret: s.Bitbucket.ClientSecret},
+		"google": {handler: s.Google, url: &s.GoogleURL, tokenPath: "/token",
+			clientID: s.Google.ClientID, clientSecret: s.Google.ClientSecret},
+		"msgraph": {handler: s.MSGraph, url: &s.MSGraphURL, tokenPath: "/common/oauth2/v2.0/token",
+			clientID: s.MSGraph.ClientID, clientSecret: s.MSGraph.ClientSecret},
+	}
 }
 
 func randomHex(n int) string {
