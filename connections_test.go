@@ -152,7 +152,7 @@ func TestGitHubEnterpriseConnection(t *testing.T) {
 	}
 
 	ghe.FailNext(1000, http.StatusInternalServerError) // a 500 is not retried: one failure per request
-	for i := range 10 {                                 // the default breaker opens after 10 consecutive failures
+	for i := range 10 {                                // the default breaker opens after 10 consecutive failures
 		r := e.post(context.Background(), token, connQuery, window())
 		if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "UPSTREAM_UNAVAILABLE" ||
 			r.Errors[0].Extensions["connection"] != "ghe" || r.Errors[0].Extensions["provider"] != "oauth2" {

@@ -106,7 +106,7 @@ func TestRegistry(t *testing.T) {
 			t.Errorf("start-up log holds a secret: %s", out)
 		}
 	}
-	for _, s := range []string{`"connection":"ghe","adapter":"github","api_url":"https://ghe.acme.com/api/v3/"`, `"connection":"gitlab","adapter":"gitlab"`, `"connection":"acme-azuread"`} {
+	for _, s := range []string{`"connection":"ghe","adapter":"github","api_url":"https://ghe.acme.com/api/v3/"`, `"connection":"gitlab","provider":"oauth2","adapter":"gitlab"`, `"connection":"acme-azuread"`} {
 		if !strings.Contains(out, s) {
 			t.Errorf("start-up log lacks %s:\n%s", s, out)
 		}

@@ -30,7 +30,7 @@ func newRegistry(cfg config.Config, client func(name string) *http.Client, logge
 				return nil, fmt.Errorf("%s_API_URL: %w", spec.APIEnv, err)
 			}
 			reg.AddDefault(m, providers.Connection{Adapter: spec.Adapter, Provider: p})
-			logConnection(logger, "default connection", name, m.Provider, spec, s)
+			logConnection(logger, "default connection", m.Connection, m.Provider, spec, s)
 		}
 	}
 	for _, conn := range cfg.Connections {
@@ -78,11 +78,18 @@ func newRegistry(cfg config.Config, client func(name string) *http.Client, logge
 	return reg, nil
 }
 
+// logConnection logs a connection's adapter and settings, never the
+// client secret. A default names the provider it serves (and the
+// connection, when it serves only one).
 func logConnection(logger *slog.Logger, msg, name, provider string, spec providers.Spec, s providers.Settings) {
-	attrs := []any{"connection", name, "adapter", spec.Adapter, "api_url", s.APIURL}
+	var attrs []any
+	if name != "" {
+		attrs = append(attrs, "connection", name)
+	}
 	if provider != "" {
 		attrs = append(attrs, "provider", provider)
 	}
+	attrs = append(attrs, "adapter", spec.Adapter, "api_url", s.APIURL)
 	if spec.Refreshes() {
 		attrs = append(attrs, "token_url", s.TokenURL, "client_id", s.ClientID)
 	}
