@@ -88,7 +88,7 @@ func Start(opts Options) (*Sandbox, error) {
 		Tenant:    &fakeauth0.Tenant{},
 		GitHub:    &fakegithub.Server{},
 		Google:    &fakegoogle.Server{ClientID: "sandbox-google-client", ClientSecret: SecretMarker + "-google-client-" + randomHex(8)},
-		GitLab:    &fakegitlab.Server{},
+		GitLab:    &fakegitlab.Server{ClientID: "sandbox-gitlab-client", ClientSecret: SecretMarker + "-gitlab-client-" + randomHex(8)},
 		Bitbucket: &fakebitbucket.Server{ClientID: "sandbox-bitbucket-client", ClientSecret: SecretMarker + "-bitbucket-client-" + randomHex(8)},
 		MSGraph:   &fakemsgraph.Server{ClientID: "sandbox-microsoft-client", ClientSecret: SecretMarker + "-microsoft-client-" + randomHex(8)},
 	}
@@ -228,7 +228,8 @@ type emulator struct {
 func (s *Sandbox) emulators() map[string]emulator {
 	return map[string]emulator{
 		"github": {handler: s.GitHub, url: &s.GitHubURL},
-		"gitlab": {handler: s.GitLab, url: &s.GitLabURL},
+		"gitlab": {handler: s.GitLab, url: &s.GitLabURL, tokenPath: "/oauth/token",
+			clientID: s.GitLab.ClientID, clientSecret: s.GitLab.ClientSecret},
 		"bitbucket": {handler: s.Bitbucket, url: &s.BitbucketURL, tokenPath: "/site/oauth2/access_token",
 			clientID: s.Bitbucket.ClientID, clientSecret: s.Bitbucket.ClientSecret},
 		"google": {handler: s.Google, url: &s.GoogleURL, tokenPath: "/token",

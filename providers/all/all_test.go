@@ -42,7 +42,7 @@ func TestSpecs(t *testing.T) {
 		if p.Repos == nil && p.Calendar == nil {
 			t.Errorf("%s: New(defaults) has no capability", s.Adapter)
 		}
-		if s.Refreshes() != (p.Refresh != nil) && s.Adapter != "gitlab" { // gitlab: settings read, refresh not wired yet
+		if s.Refreshes() != (p.Refresh != nil) {
 			t.Errorf("%s: reads client settings %v but refreshes %v", s.Adapter, s.Refreshes(), p.Refresh != nil)
 		}
 		if got, ok := Find(s.Adapter); !ok || got.Adapter != s.Adapter {

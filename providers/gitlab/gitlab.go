@@ -14,6 +14,7 @@ import (
 
 	"github.com/idpgate/idpgate/internal/secret"
 	"github.com/idpgate/idpgate/providers"
+	"github.com/idpgate/idpgate/providers/internal/oauthrefresh"
 	"github.com/idpgate/idpgate/providers/internal/upstream"
 )
 
@@ -34,17 +35,29 @@ type Config struct {
 	// BaseURL is the instance's root URL; empty means DefaultBaseURL. A URL
 	// that already ends in /api/v4/ is accepted too.
 	BaseURL string
-	// Now is the clock for rate-limit resets; nil means time.Now.
+	// TokenURL is the instance's OAuth token endpoint; empty means
+	// TokenURL(BaseURL), {instance}/oauth/token.
+	TokenURL string
+	// ClientID and ClientSecret are the GitLab application of the Auth0
+	// connection. Without ClientID, Refresh answers ReauthRequired.
+	ClientID     string
+	ClientSecret secret.String
+	// Now is the clock for rate-limit resets and token expiry; nil means
+	// time.Now.
 	Now func() time.Time
 }
 
 // Client talks to one GitLab instance. It is immutable and safe for
 // concurrent use.
 type Client struct {
-	api upstream.Client
+	api     upstream.Client
+	refresh oauthrefresh.Client
 }
 
-var _ providers.RepoLister = (*Client)(nil)
+var (
+	_ providers.RepoLister = (*Client)(nil)
+	_ providers.Refresher  = (*Client)(nil)
+)
 
 // New returns a Client for cfg. hc carries the timeouts; nil means a client
 // with a 30-second timeout.
@@ -60,6 +73,15 @@ func New(cfg Config, hc *http.Client) (*Client, error) {
 		base.Path = strings.TrimSuffix(base.Path, "api/v4/")
 		base.RawPath = ""
 	}
+	if cfg.TokenURL == "" {
+		cfg.TokenURL = TokenURL(base.String())
+	}
+	if err := oauthrefresh.CheckTokenURL(cfg.TokenURL); err != nil {
+		return nil, fmt.Errorf("gitlab: %w", err)
+	}
+	if (cfg.ClientID == "") != cfg.ClientSecret.IsZero() {
+		return nil, errors.New("gitlab: client ID and client secret must be set together")
+	}
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
@@ -67,7 +89,23 @@ func New(cfg Config, hc *http.Client) (*Client, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Client{api: upstream.Client{HTTP: hc, Base: base, Provider: Provider, Classify: classify, Now: now}}, nil
+	return &Client{
+		api: upstream.Client{HTTP: hc, Base: base, Provider: Provider, Classify: classify, Now: now},
+		// GitLab's token endpoint takes the client credentials in the form
+		// body (https://docs.gitlab.com/api/oauth2/) and rotates: the old
+		// access and refresh tokens stop working once it answers.
+		refresh: oauthrefresh.Client{
+			HTTP: hc, TokenURL: cfg.TokenURL, Provider: Provider, Name: "GitLab",
+			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Now: now,
+		},
+	}, nil
+}
+
+// Refresh exchanges a refresh token at the instance's token endpoint. The
+// answer always carries a new refresh token: GitLab invalidates the one
+// presented.
+func (c *Client) Refresh(ctx context.Context, refreshToken secret.String) (providers.Token, error) {
+	return c.refresh.Refresh(ctx, refreshToken)
 }
 
 // pageToken is a GitLab page number: a positive decimal without leading

@@ -20,11 +20,11 @@ func Spec() providers.Spec {
 		ClientEnv:       "GITLAB",
 		DefaultTokenURL: TokenURL,
 		New: func(s providers.Settings, hc *http.Client) (providers.Provider, error) {
-			c, err := New(Config{BaseURL: s.APIURL}, hc)
+			c, err := New(Config{BaseURL: s.APIURL, TokenURL: s.TokenURL, ClientID: s.ClientID, ClientSecret: s.ClientSecret}, hc)
 			if err != nil {
 				return providers.Provider{}, err
 			}
-			return providers.Provider{Repos: c}, nil
+			return providers.Provider{Repos: c, Refresh: c}, nil
 		},
 	}
 }

@@ -5,7 +5,10 @@
 // headers and 429 with Retry-After, and its error bodies:
 // {"message":"401 Unauthorized"}, {"error":"invalid_token",…} for expired or
 // revoked OAuth tokens, {"error":"insufficient_scope",…} for a token
-// without read_api, {"error":"404 Not Found"} for unknown routes.
+// without read_api, {"error":"404 Not Found"} for unknown routes. Its OAuth
+// token endpoint (POST /oauth/token) serves the refresh_token grant and
+// rotates: each refresh invalidates the access and refresh token it
+// replaces (token.go names the documentation).
 //
 // Mount it at the root of a gitlab.com-like host or under a prefix like a
 // self-hosted instance (http.StripPrefix("/gitlab", s)); links keep the

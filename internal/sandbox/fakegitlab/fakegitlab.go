@@ -44,13 +44,19 @@ type Server struct {
 	Latency time.Duration
 	// Now is the clock for RateLimit-Reset; nil means time.Now.
 	Now func() time.Time
+	// ClientID and ClientSecret, when set, are the only OAuth application
+	// the token endpoint accepts; when empty it accepts any client id.
+	ClientID, ClientSecret string
 
-	mu       sync.Mutex
-	users    map[string][]Project // by access token
-	observed map[string]int       // requests per token in the current minute
-	window   time.Time
-	states   fakeknobs.TokenStates // Revoke, ExpireAccessToken, DenyScope
-	knobs    fakeknobs.Knobs       // faults, counters, in flight, Close
+	mu        sync.Mutex
+	users     map[string][]Project // by access token
+	refresh   map[string]string    // live refresh token -> its access token
+	spent     map[string]bool      // refresh tokens already exchanged
+	spentUses int
+	observed  map[string]int // requests per token in the current minute
+	window    time.Time
+	states    fakeknobs.TokenStates // Revoke, ExpireAccessToken, DenyScope
+	knobs     fakeknobs.Knobs       // faults, counters, in flight, Close
 }
 
 // callProjects names GET /api/v4/projects in the knobs' call counters.
@@ -60,6 +66,8 @@ func (s *Server) initLocked() {
 	if s.users == nil {
 		s.users = map[string][]Project{}
 		s.observed = map[string]int{}
+		s.refresh = map[string]string{}
+		s.spent = map[string]bool{}
 	}
 }
 
@@ -106,8 +114,12 @@ func (s *Server) MalformedNext(n int) { s.knobs.Push(n, fakeknobs.Fault{Kind: fa
 // afterwards, but requests told to hang return at once.
 func (s *Server) Close() { s.knobs.Close() }
 
-// Revoke makes an access token answer 401 invalid_token "Token was revoked".
-func (s *Server) Revoke(token string) { s.states.Revoke(token) }
+// Revoke makes an access token answer 401 invalid_token "Token was revoked"
+// and drops its refresh tokens, as revoking the authorization does.
+func (s *Server) Revoke(token string) {
+	s.states.Revoke(token)
+	s.revokeGrant(token)
+}
 
 // ExpireAccessToken makes an access token answer 401 invalid_token "Token
 // is expired".
@@ -118,12 +130,6 @@ func (s *Server) DenyScope(token string) { s.states.DenyScope(token) }
 
 // Calls returns how many /api/v4/projects requests were received.
 func (s *Server) Calls() int { return s.knobs.Calls(callProjects) }
-
-// Refreshes is always 0: idpgate does not refresh GitLab tokens (Auth0 does
-// not store a GitLab refresh token) and the fake has no token endpoint. It
-// exists so tests can assert that no refresh happened, as with the other
-// fakes.
-func (s *Server) Refreshes() int { return 0 }
 
 // InFlight returns how many requests are being served now.
 func (s *Server) InFlight() int { return s.knobs.InFlight() }
@@ -136,6 +142,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.knobs.Enter()
 	defer s.knobs.Leave()
 	if !s.knobs.Delay(r.Context(), s.Latency) {
+		return
+	}
+	if isTokenPath(r.URL.Path) {
+		s.serveToken(w, r)
 		return
 	}
 	if r.URL.Path != "/api/v4/projects" {
