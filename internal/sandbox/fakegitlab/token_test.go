@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strings"
 	"testing"
 )
 
@@ -66,8 +65,5 @@ func TestTokenEndpointErrors(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("GET /oauth/token = %d; want 405", resp.StatusCode)
-	}
-	if !strings.HasPrefix(srv.URL, "http://127.0.0.1") {
-		t.Errorf("test server on %s; want loopback", srv.URL)
 	}
 }
