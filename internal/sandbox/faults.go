@@ -11,11 +11,6 @@ import (
 	"time"
 
 	"github.com/idpgate/idpgate/internal/sandbox/fakeauth0"
-	"github.com/idpgate/idpgate/internal/sandbox/fakebitbucket"
-	"github.com/idpgate/idpgate/internal/sandbox/fakegithub"
-	"github.com/idpgate/idpgate/internal/sandbox/fakegitlab"
-	"github.com/idpgate/idpgate/internal/sandbox/fakegoogle"
-	"github.com/idpgate/idpgate/internal/sandbox/fakemsgraph"
 )
 
 // Faults are the shares of emulator API requests that InjectFaults makes
@@ -129,9 +124,13 @@ func (fi *faultInjector) draw() (faultKind, time.Duration) {
 	return noFault, 0
 }
 
+// faultShape writes status (a 5xx, or 429 when limited) with the headers
+// and a minimal error body of the API an emulator follows.
+type faultShape func(w http.ResponseWriter, status int, limited bool)
+
 // inject answers r with a fault when one is drawn for it and reports
-// whether it did; h is the emulator, which decides the error's shape.
-func (fi *faultInjector) inject(w http.ResponseWriter, r *http.Request, h http.Handler) bool {
+// whether it did; h is the emulator and shape writes its API's error.
+func (fi *faultInjector) inject(w http.ResponseWriter, r *http.Request, h http.Handler, shape faultShape) bool {
 	if _, ok := h.(*fakeauth0.Tenant); ok && !strings.HasPrefix(r.URL.Path, "/api/v2/") {
 		return false // discovery, JWKS, /oauth/token: see Faults
 	}
@@ -143,23 +142,23 @@ func (fi *faultInjector) inject(w http.ResponseWriter, r *http.Request, h http.H
 		select {
 		case <-r.Context().Done(): // the client gave up, or the server closed
 		case <-t.C:
-			writeFault(w, r, h, http.StatusServiceUnavailable)
+			writeFault(w, r, shape, http.StatusServiceUnavailable)
 		}
 		return true
 	case faultServerError:
-		writeFault(w, r, h, http.StatusInternalServerError)
+		writeFault(w, r, shape, http.StatusInternalServerError)
 		return true
 	case faultRateLimited:
-		writeFault(w, r, h, http.StatusTooManyRequests)
+		writeFault(w, r, shape, http.StatusTooManyRequests)
 		return true
 	}
 	return false
 }
 
 // writeFault writes status with the headers and a minimal error body of
-// the API h emulates. OAuth token endpoints (POST) answer RFC 6749's shape.
-func writeFault(w http.ResponseWriter, r *http.Request, h http.Handler, status int) {
-	hdr := w.Header()
+// the emulated API (shape). OAuth token endpoints (POST) answer RFC 6749's
+// shape.
+func writeFault(w http.ResponseWriter, r *http.Request, shape faultShape, status int) {
 	limited := status == http.StatusTooManyRequests
 	if r.Method == http.MethodPost {
 		code := "temporarily_unavailable"
@@ -167,67 +166,91 @@ func writeFault(w http.ResponseWriter, r *http.Request, h http.Handler, status i
 			code = "server_error"
 		}
 		if limited {
-			hdr.Set("Retry-After", "1")
+			w.Header().Set("Retry-After", "1")
 		}
 		writeFaultJSON(w, status, map[string]string{"error": code, "error_description": http.StatusText(status)})
 		return
 	}
-	switch h.(type) {
-	case *fakeauth0.Tenant:
-		// https://auth0.com/docs/troubleshoot/customer-support/operational-policies/rate-limit-policy/management-api-endpoint-rate-limits
-		body := map[string]any{"statusCode": status, "error": http.StatusText(status), "message": "Internal error"}
-		if limited {
-			hdr.Set("X-RateLimit-Limit", "50")
-			hdr.Set("X-RateLimit-Remaining", "0")
-			hdr.Set("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10))
-			body["message"], body["errorCode"] = "Global limit has been reached", "too_many_requests"
-		}
-		writeFaultJSON(w, status, body)
-	case *fakegithub.Server:
-		msg := "Server Error"
-		if limited {
-			// A secondary rate limit is GitHub's 429.
-			hdr.Set("Retry-After", "1")
-			msg = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
-		}
-		writeFaultJSON(w, status, map[string]string{"message": msg, "documentation_url": "https://docs.github.com/rest", "status": strconv.Itoa(status)})
-	case *fakegoogle.Server:
-		st, domain, reason, msg := "INTERNAL", "global", "backendError", "Backend Error"
-		if limited {
-			hdr.Set("Retry-After", "1")
-			st, domain, reason, msg = "RESOURCE_EXHAUSTED", "usageLimits", "rateLimitExceeded", "Rate Limit Exceeded"
-		}
-		writeFaultJSON(w, status, map[string]any{"error": map[string]any{
-			"code": status, "message": msg, "status": st,
-			"errors": []map[string]string{{"domain": domain, "reason": reason, "message": msg}},
-		}})
-	case *fakegitlab.Server:
-		if limited {
-			// Rack::Attack's throttle answer, as GitLab.com sends it.
-			hdr.Set("Retry-After", "1")
-			hdr.Set("RateLimit-Remaining", "0")
-			hdr.Set("Content-Type", "text/plain")
-			w.WriteHeader(status)
-			_, _ = w.Write([]byte("Retry later\n"))
-			return
-		}
-		writeFaultJSON(w, status, map[string]string{"message": "500 Internal Server Error"})
-	case *fakebitbucket.Server:
-		msg := "Something went wrong"
-		if limited {
-			msg = "Rate limit for this resource has been exceeded"
-		}
-		writeFaultJSON(w, status, map[string]any{"type": "error", "error": map[string]string{"message": msg}})
-	case *fakemsgraph.Server:
-		code, msg := "generalException", "General exception while processing."
-		if limited {
-			hdr.Set("Retry-After", "1")
-			code, msg = "TooManyRequests", "Too many requests."
-		}
-		writeFaultJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
-	default:
+	if shape == nil {
 		writeFaultJSON(w, status, map[string]string{"message": http.StatusText(status)})
+		return
 	}
+	shape(w, status, limited)
+}
+
+// tenantFault answers a fault as the Management API does.
+func tenantFault(w http.ResponseWriter, status int, limited bool) {
+	hdr := w.Header()
+	// https://auth0.com/docs/troubleshoot/customer-support/operational-policies/rate-limit-policy/management-api-endpoint-rate-limits
+	body := map[string]any{"statusCode": status, "error": http.StatusText(status), "message": "Internal error"}
+	if limited {
+		hdr.Set("X-RateLimit-Limit", "50")
+		hdr.Set("X-RateLimit-Remaining", "0")
+		hdr.Set("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10))
+		body["message"], body["errorCode"] = "Global limit has been reached", "too_many_requests"
+	}
+	writeFaultJSON(w, status, body)
+}
+
+// githubFault answers a fault as GitHub's REST API does.
+func githubFault(w http.ResponseWriter, status int, limited bool) {
+	hdr := w.Header()
+	msg := "Server Error"
+	if limited {
+		// A secondary rate limit is GitHub's 429.
+		hdr.Set("Retry-After", "1")
+		msg = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+	}
+	writeFaultJSON(w, status, map[string]string{"message": msg, "documentation_url": "https://docs.github.com/rest", "status": strconv.Itoa(status)})
+}
+
+// googleFault answers a fault as Google's APIs do.
+func googleFault(w http.ResponseWriter, status int, limited bool) {
+	hdr := w.Header()
+	st, domain, reason, msg := "INTERNAL", "global", "backendError", "Backend Error"
+	if limited {
+		hdr.Set("Retry-After", "1")
+		st, domain, reason, msg = "RESOURCE_EXHAUSTED", "usageLimits", "rateLimitExceeded", "Rate Limit Exceeded"
+	}
+	writeFaultJSON(w, status, map[string]any{"error": map[string]any{
+		"code": status, "message": msg, "status": st,
+		"errors": []map[string]string{{"domain": domain, "reason": reason, "message": msg}},
+	}})
+}
+
+// gitlabFault answers a fault as GitLab's API does.
+func gitlabFault(w http.ResponseWriter, status int, limited bool) {
+	hdr := w.Header()
+	if limited {
+		// Rack::Attack's throttle answer, as GitLab.com sends it.
+		hdr.Set("Retry-After", "1")
+		hdr.Set("RateLimit-Remaining", "0")
+		hdr.Set("Content-Type", "text/plain")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte("Retry later\n"))
+		return
+	}
+	writeFaultJSON(w, status, map[string]string{"message": "500 Internal Server Error"})
+}
+
+// bitbucketFault answers a fault as Bitbucket Cloud's API does.
+func bitbucketFault(w http.ResponseWriter, status int, limited bool) {
+	msg := "Something went wrong"
+	if limited {
+		msg = "Rate limit for this resource has been exceeded"
+	}
+	writeFaultJSON(w, status, map[string]any{"type": "error", "error": map[string]string{"message": msg}})
+}
+
+// msgraphFault answers a fault as Microsoft Graph does.
+func msgraphFault(w http.ResponseWriter, status int, limited bool) {
+	hdr := w.Header()
+	code, msg := "generalException", "General exception while processing."
+	if limited {
+		hdr.Set("Retry-After", "1")
+		code, msg = "TooManyRequests", "Too many requests."
+	}
+	writeFaultJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }
 
 func writeFaultJSON(w http.ResponseWriter, status int, v any) {

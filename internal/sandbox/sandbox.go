@@ -97,15 +97,15 @@ func Start(opts Options) (*Sandbox, error) {
 	s.latency.Store(int64(opts.Latency))
 
 	var err error
-	serve := func(h http.Handler) string {
+	serve := func(h http.Handler, shape faultShape) string {
 		if err != nil {
 			return ""
 		}
 		var u string
-		u, err = s.serve(h, opts.Logger)
+		u, err = s.serve(h, shape, opts.Logger)
 		return u
 	}
-	s.Auth0URL = serve(s.Tenant)
+	s.Auth0URL = serve(s.Tenant, tenantFault)
 	env := map[string]string{}
 	emulators := s.emulators()
 	for _, spec := range all.Specs() {
@@ -114,7 +114,7 @@ func Start(opts Options) (*Sandbox, error) {
 			err = fmt.Errorf("sandbox: no emulator for adapter %q", spec.Adapter)
 			break
 		}
-		*em.url = serve(em.handler)
+		*em.url = serve(em.handler, em.fault)
 		env[spec.APIEnv+"_API_URL"] = *em.url + "/"
 		if spec.Refreshes() && em.tokenPath != "" {
 			env[spec.ClientEnv+"_TOKEN_URL"] = *em.url + em.tokenPath
@@ -173,13 +173,13 @@ func (s *Sandbox) Close() {
 	s.MSGraph.Close()
 }
 
-func (s *Sandbox) serve(h http.Handler, logger *slog.Logger) (string, error) {
+func (s *Sandbox) serve(h http.Handler, shape faultShape, logger *slog.Logger) (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", fmt.Errorf("sandbox: listen on 127.0.0.1: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           s.delay(h),
+		Handler:           s.delay(h, shape),
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 	}
@@ -194,7 +194,7 @@ func (s *Sandbox) serve(h http.Handler, logger *slog.Logger) (string, error) {
 
 // delay adds the sandbox latency before h answers (not for the tenant's
 // key and discovery documents, which the gateway reads once).
-func (s *Sandbox) delay(h http.Handler) http.Handler {
+func (s *Sandbox) delay(h http.Handler, shape faultShape) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if d := time.Duration(s.latency.Load()); d > 0 && r.URL.Path != "/.well-known/jwks.json" && r.URL.Path != "/.well-known/openid-configuration" {
 			t := time.NewTimer(d)
@@ -205,7 +205,7 @@ func (s *Sandbox) delay(h http.Handler) http.Handler {
 				return
 			}
 		}
-		if s.faults.inject(w, r, h) {
+		if s.faults.inject(w, r, h, shape) {
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -213,11 +213,12 @@ func (s *Sandbox) delay(h http.Handler) http.Handler {
 }
 
 // emulator is a provider emulator as the sandbox wires it: its handler,
-// where its URL goes, and its OAuth token endpoint (path, accepted client;
-// empty when it has none).
+// where its URL goes, how InjectFaults shapes its errors, and its OAuth
+// token endpoint (path, accepted client; empty when it has none).
 type emulator struct {
 	handler                http.Handler
 	url                    *string
+	fault                  faultShape
 	tokenPath              string
 	clientID, clientSecret string
 }
@@ -227,14 +228,14 @@ type emulator struct {
 // new adapter without an emulator fails Start.
 func (s *Sandbox) emulators() map[string]emulator {
 	return map[string]emulator{
-		"github": {handler: s.GitHub, url: &s.GitHubURL},
-		"gitlab": {handler: s.GitLab, url: &s.GitLabURL, tokenPath: "/oauth/token",
+		"github": {handler: s.GitHub, url: &s.GitHubURL, fault: githubFault},
+		"gitlab": {handler: s.GitLab, url: &s.GitLabURL, fault: gitlabFault, tokenPath: "/oauth/token",
 			clientID: s.GitLab.ClientID, clientSecret: s.GitLab.ClientSecret},
-		"bitbucket": {handler: s.Bitbucket, url: &s.BitbucketURL, tokenPath: "/site/oauth2/access_token",
+		"bitbucket": {handler: s.Bitbucket, url: &s.BitbucketURL, fault: bitbucketFault, tokenPath: "/site/oauth2/access_token",
 			clientID: s.Bitbucket.ClientID, clientSecret: s.Bitbucket.ClientSecret},
-		"google": {handler: s.Google, url: &s.GoogleURL, tokenPath: "/token",
+		"google": {handler: s.Google, url: &s.GoogleURL, fault: googleFault, tokenPath: "/token",
 			clientID: s.Google.ClientID, clientSecret: s.Google.ClientSecret},
-		"msgraph": {handler: s.MSGraph, url: &s.MSGraphURL, tokenPath: "/common/oauth2/v2.0/token",
+		"msgraph": {handler: s.MSGraph, url: &s.MSGraphURL, fault: msgraphFault, tokenPath: "/common/oauth2/v2.0/token",
 			clientID: s.MSGraph.ClientID, clientSecret: s.MSGraph.ClientSecret},
 	}
 }

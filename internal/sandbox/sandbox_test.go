@@ -18,7 +18,14 @@ func TestStartWiresAnEmulatorPerAdapter(t *testing.T) {
 		t.Fatalf("Start() error = %v", err)
 	}
 	defer sb.Close()
+	emulators := sb.emulators()
 	for _, spec := range all.Specs() {
+		if em := emulators[spec.Adapter]; em.fault == nil {
+			t.Errorf("emulator of %s has no fault shape for InjectFaults", spec.Adapter)
+		}
+		if spec.Refreshes() && emulators[spec.Adapter].tokenPath == "" {
+			t.Errorf("adapter %s refreshes but its emulator has no token endpoint", spec.Adapter)
+		}
 		u := sb.Env[spec.APIEnv+"_API_URL"]
 		if !strings.HasPrefix(u, "http://127.0.0.1:") {
 			t.Errorf("%s_API_URL = %q; want a loopback emulator", spec.APIEnv, u)
