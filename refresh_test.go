@@ -183,9 +183,6 @@ func TestRefreshExpiredGoogleToken(t *testing.T) {
 	if got := e.sb.Google.Refreshes(); got != 1 {
 		t.Errorf("Google token endpoint calls = %d; want 1", got)
 	}
-	if got := e.gw.tokens.Refreshes(); got != 1 {
-		t.Errorf("gateway refresh exchanges = %d; want 1", got)
-	}
 	// Nothing else is refreshed: the other tokens were accepted.
 	if bb, ms := e.sb.Bitbucket.Refreshes(), e.sb.MSGraph.Refreshes(); bb != 0 || ms != 0 {
 		t.Errorf("Bitbucket, Microsoft token endpoint calls = %d, %d; want 0, 0", bb, ms)

@@ -31,6 +31,7 @@ import (
 	"github.com/idpgate/idpgate/internal/auth0"
 	"github.com/idpgate/idpgate/internal/authn"
 	"github.com/idpgate/idpgate/internal/config"
+	"github.com/idpgate/idpgate/internal/credentials"
 	"github.com/idpgate/idpgate/internal/graphiql"
 	"github.com/idpgate/idpgate/internal/guard"
 	"github.com/idpgate/idpgate/internal/httpmw"
@@ -207,7 +208,7 @@ type gateway struct {
 	handler http.Handler
 	users   *auth0.Client
 	loader  *identity.Loader
-	tokens  *identity.Tokens
+	tokens  *credentials.Broker
 	close   func()
 }
 
@@ -246,7 +247,7 @@ func newGateway(cfg config.Config, logger *slog.Logger, opts gatewayOptions) (*g
 		return nil, err
 	}
 	loader := identity.New(identity.Config{Logger: logger}, users)
-	tokens := identity.NewTokens(identity.TokensConfig{Logger: logger})
+	tokens := credentials.New(credentials.Config{Logger: logger})
 
 	registry, err := newRegistry(cfg, client)
 	if err != nil {
@@ -272,7 +273,7 @@ func newGateway(cfg config.Config, logger *slog.Logger, opts gatewayOptions) (*g
 	root := resolvers.New(resolvers.Deps{
 		Profiles:        loader,
 		Providers:       registry,
-		Tokens:          tokens,
+		Credentials:     tokens,
 		CursorKey:       cursorKey(cfg),
 		UserID:          authn.UserID,
 		UpstreamTimeout: cfg.UpstreamTimeout,
