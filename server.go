@@ -249,7 +249,7 @@ func newGateway(cfg config.Config, logger *slog.Logger, opts gatewayOptions) (*g
 	loader := identity.New(identity.Config{Logger: logger}, users)
 	tokens := credentials.New(credentials.Config{Logger: logger})
 
-	registry, err := newRegistry(cfg, client)
+	registry, err := newRegistry(cfg, client, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -402,12 +402,12 @@ func newTransport() *http.Transport {
 
 // newRegistry builds one adapter per provider from cfg, each with its own
 // HTTP client from client (retries 0 means the default).
-func newRegistry(cfg config.Config, client func(name string, retries int) *http.Client) (providers.Registry, error) {
+func newRegistry(cfg config.Config, client func(name string, retries int) *http.Client, logger *slog.Logger) (providers.Registry, error) {
 	gh, err := github.New(github.Config{BaseURL: cfg.GitHubAPIURL}, client("github", 0))
 	if err != nil {
 		return nil, fmt.Errorf("GITHUB_API_URL: %w", err)
 	}
-	gg, err := google.New(google.Config{BaseURL: cfg.GoogleAPIURL, TokenURL: cfg.GoogleTokenURL, ClientID: cfg.GoogleClientID, ClientSecret: cfg.GoogleClientSecret}, client("google-oauth2", 0))
+	gg, err := google.New(google.Config{BaseURL: cfg.GoogleAPIURL, TokenURL: cfg.GoogleTokenURL, ClientID: cfg.GoogleClientID, ClientSecret: cfg.GoogleClientSecret, Setting: "GOOGLE_CLIENT_ID/GOOGLE_CLIENT_SECRET/GOOGLE_TOKEN_URL", Logger: logger}, client("google-oauth2", 0))
 	if err != nil {
 		return nil, fmt.Errorf("GOOGLE_API_URL: %w", err)
 	}
@@ -415,7 +415,7 @@ func newRegistry(cfg config.Config, client func(name string, retries int) *http.
 	if err != nil {
 		return nil, fmt.Errorf("GITLAB_API_URL: %w", err)
 	}
-	bb, err := bitbucket.New(bitbucket.Config{BaseURL: cfg.BitbucketAPIURL, TokenURL: cfg.BitbucketTokenURL, ClientID: cfg.BitbucketClientID, ClientSecret: cfg.BitbucketClientSecret}, client("bitbucket", 0))
+	bb, err := bitbucket.New(bitbucket.Config{BaseURL: cfg.BitbucketAPIURL, TokenURL: cfg.BitbucketTokenURL, ClientID: cfg.BitbucketClientID, ClientSecret: cfg.BitbucketClientSecret, Setting: "BITBUCKET_CLIENT_ID/BITBUCKET_CLIENT_SECRET/BITBUCKET_TOKEN_URL", Logger: logger}, client("bitbucket", 0))
 	if err != nil {
 		return nil, fmt.Errorf("BITBUCKET_API_URL: %w", err)
 	}
@@ -429,7 +429,7 @@ func newRegistry(cfg config.Config, client func(name string, retries int) *http.
 	// read Microsoft Graph; they differ only in the name errors carry.
 	msClient := client("msgraph", 0) // one upstream, one breaker, for both names
 	for _, name := range []string{msgraph.ProviderLive, msgraph.ProviderAAD} {
-		ms, err := msgraph.New(msgraph.Config{Provider: name, BaseURL: cfg.MSGraphAPIURL, TokenURL: cfg.MicrosoftTokenURL, ClientID: cfg.MicrosoftClientID, ClientSecret: cfg.MicrosoftClientSecret}, msClient)
+		ms, err := msgraph.New(msgraph.Config{Provider: name, BaseURL: cfg.MSGraphAPIURL, TokenURL: cfg.MicrosoftTokenURL, ClientID: cfg.MicrosoftClientID, ClientSecret: cfg.MicrosoftClientSecret, Setting: "MICROSOFT_CLIENT_ID/MICROSOFT_CLIENT_SECRET/MICROSOFT_TOKEN_URL", Logger: logger}, msClient)
 		if err != nil {
 			return nil, fmt.Errorf("MSGRAPH_API_URL: %w", err)
 		}

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -263,4 +265,87 @@ func TestCheckTokenURL(t *testing.T) {
 			t.Errorf("CheckTokenURL(%q) ok = %v; want %v", tt.raw, got, tt.want)
 		}
 	}
+}
+
+// TestMisconfiguredClientIsRemembered: a token endpoint that rejects the
+// client is called once per period however many refreshes ask, the
+// answer names the setting to fix, and the failure is logged once per
+// period.
+func TestMisconfiguredClientIsRemembered(t *testing.T) {
+	for _, code := range []string{"invalid_client", "unauthorized_client", "invalid_request", "unsupported_grant_type"} {
+		t.Run(code, func(t *testing.T) {
+			var fixed atomic.Bool
+			ep, srv := newEndpoint(t, func(w http.ResponseWriter, r *http.Request) {
+				if fixed.Load() {
+					jsonAnswer(200, `{"access_token":"`+accessRaw+`","expires_in":60}`)(w, r)
+					return
+				}
+				jsonAnswer(401, `{"error":"`+code+`","error_description":"`+bodyMarker+`"}`)(w, r)
+			})
+			var now atomic.Int64
+			now.Store(epoch.Unix())
+			var logs strings.Builder
+			var logMu sync.Mutex
+			c := newClient(srv, false)
+			c.Now = func() time.Time { return time.Unix(now.Load(), 0) }
+			c.Setting = "CONNECTION_ACME_AZUREAD_CLIENT_ID/_CLIENT_SECRET/_TOKEN_URL"
+			c.Logger = slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, nil))
+
+			burst := func() []error {
+				errs := make([]error, 40)
+				var wg sync.WaitGroup
+				for i := range errs {
+					wg.Go(func() { _, errs[i] = c.Refresh(context.Background(), secret.New(refreshRaw)) })
+				}
+				wg.Wait()
+				return errs
+			}
+			// The first refresh learns the client is rejected.
+			_, err := c.Refresh(context.Background(), secret.New(refreshRaw))
+			assertNoLeak(t, err)
+			var pe *providers.Error
+			if !errors.As(err, &pe) || pe.Kind != providers.Unavailable || !strings.Contains(pe.Message, c.Setting) {
+				t.Fatalf("Refresh() = %v; want Unavailable naming %s", err, c.Setting)
+			}
+			for i, err := range burst() {
+				if k, _ := providers.KindOf(err); err == nil || k != providers.Unavailable {
+					t.Errorf("Refresh() #%d in the period = %v; want the remembered Unavailable", i, err)
+				}
+			}
+			if got := ep.calls.Load(); got != 1 {
+				t.Errorf("token endpoint calls in one period under 41 refreshes = %d; want 1", got)
+			}
+			// Next period: one probe, still rejected.
+			now.Add(61)
+			burst()
+			if got := ep.calls.Load(); got != 2 {
+				t.Errorf("token endpoint calls after two periods = %d; want 2", got)
+			}
+			logMu.Lock()
+			lines := strings.Count(logs.String(), "refreshing is suspended")
+			leaked := strings.Contains(logs.String(), bodyMarker) || strings.Contains(logs.String(), secretRaw) || strings.Contains(logs.String(), refreshRaw)
+			logMu.Unlock()
+			if lines != 2 || leaked {
+				t.Errorf("log lines = %d (leak %v); want 2, one per period, without body or secret", lines, leaked)
+			}
+			// Fixed configuration: the next probe succeeds and ends it.
+			fixed.Store(true)
+			now.Add(61)
+			burst()
+			if _, err := c.Refresh(context.Background(), secret.New(refreshRaw)); err != nil {
+				t.Errorf("Refresh() after the client was fixed = %v; want nil", err)
+			}
+		})
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
