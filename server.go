@@ -411,7 +411,7 @@ func newRegistry(cfg config.Config, client func(name string, retries int) *http.
 	if err != nil {
 		return nil, fmt.Errorf("GOOGLE_API_URL: %w", err)
 	}
-	gl, err := gitlab.New(gitlab.Config{BaseURL: cfg.GitLabAPIURL}, client("gitlab", 0))
+	gl, err := gitlab.New(gitlab.Config{BaseURL: cfg.GitLabAPIURL, TokenURL: cfg.GitLabTokenURL, ClientID: cfg.GitLabClientID, ClientSecret: cfg.GitLabClientSecret, Setting: "GITLAB_CLIENT_ID/GITLAB_CLIENT_SECRET/GITLAB_TOKEN_URL", Logger: logger}, client("gitlab", 0))
 	if err != nil {
 		return nil, fmt.Errorf("GITLAB_API_URL: %w", err)
 	}
@@ -421,7 +421,7 @@ func newRegistry(cfg config.Config, client func(name string, retries int) *http.
 	}
 	reg := providers.Registry{
 		"github":        {Repos: gh},
-		"gitlab":        {Repos: gl},
+		"gitlab":        {Repos: gl, Refresh: gl},
 		"bitbucket":     {Repos: bb, Refresh: bb},
 		"google-oauth2": {Calendar: gg, Refresh: gg},
 	}

@@ -44,6 +44,11 @@ type Config struct {
 	MicrosoftClientID     string
 	MicrosoftClientSecret secret.String
 	MicrosoftTokenURL     string
+	// GitLab's OAuth application, for its rotating refresh; an empty
+	// GitLabTokenURL means {GITLAB_API_URL}oauth/token.
+	GitLabClientID     string
+	GitLabClientSecret secret.String
+	GitLabTokenURL     string
 
 	// CursorSecret signs pagination cursors. Empty: derived from the M2M
 	// client secret, so every replica of one deployment agrees.
@@ -146,6 +151,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	r.str("BITBUCKET_CLIENT_ID", &c.BitbucketClientID)
 	r.secret("BITBUCKET_CLIENT_SECRET", &c.BitbucketClientSecret)
 	r.str("BITBUCKET_TOKEN_URL", &c.BitbucketTokenURL)
+	r.str("GITLAB_CLIENT_ID", &c.GitLabClientID)
+	r.secret("GITLAB_CLIENT_SECRET", &c.GitLabClientSecret)
+	r.str("GITLAB_TOKEN_URL", &c.GitLabTokenURL)
 	r.str("MICROSOFT_CLIENT_ID", &c.MicrosoftClientID)
 	r.secret("MICROSOFT_CLIENT_SECRET", &c.MicrosoftClientSecret)
 	r.str("MICROSOFT_TOKEN_URL", &c.MicrosoftTokenURL)
@@ -229,6 +237,11 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s: %v", u.name, err)
 		}
 	}
+	if c.GitLabTokenURL != "" {
+		if err := checkHTTPURL(c.GitLabTokenURL); err != nil {
+			return fmt.Errorf("GITLAB_TOKEN_URL: %v", err)
+		}
+	}
 	for _, p := range []struct {
 		prefix string
 		id     string
@@ -237,6 +250,7 @@ func (c *Config) Validate() error {
 		{"GOOGLE", c.GoogleClientID, c.GoogleClientSecret},
 		{"BITBUCKET", c.BitbucketClientID, c.BitbucketClientSecret},
 		{"MICROSOFT", c.MicrosoftClientID, c.MicrosoftClientSecret},
+		{"GITLAB", c.GitLabClientID, c.GitLabClientSecret},
 	} {
 		if (p.id == "") != p.secret.IsZero() {
 			return fmt.Errorf("%s_CLIENT_ID and %s_CLIENT_SECRET: set both or neither", p.prefix, p.prefix)

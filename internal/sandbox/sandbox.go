@@ -84,7 +84,7 @@ func Start(opts Options) (*Sandbox, error) {
 		Tenant:    &fakeauth0.Tenant{},
 		GitHub:    &fakegithub.Server{},
 		Google:    &fakegoogle.Server{ClientID: "sandbox-google-client", ClientSecret: SecretMarker + "-google-client-" + randomHex(8)},
-		GitLab:    &fakegitlab.Server{},
+		GitLab:    &fakegitlab.Server{ClientID: "sandbox-gitlab-client", ClientSecret: SecretMarker + "-gitlab-client-" + randomHex(8)},
 		Bitbucket: &fakebitbucket.Server{ClientID: "sandbox-bitbucket-client", ClientSecret: SecretMarker + "-bitbucket-client-" + randomHex(8)},
 		MSGraph:   &fakemsgraph.Server{ClientID: "sandbox-microsoft-client", ClientSecret: SecretMarker + "-microsoft-client-" + randomHex(8)},
 	}
@@ -132,6 +132,9 @@ func Start(opts Options) (*Sandbox, error) {
 		"GOOGLE_CLIENT_ID":        s.Google.ClientID,
 		"GOOGLE_CLIENT_SECRET":    s.Google.ClientSecret,
 		"GITLAB_API_URL":          s.GitLabURL + "/",
+		"GITLAB_TOKEN_URL":        s.GitLabURL + "/oauth/token",
+		"GITLAB_CLIENT_ID":        s.GitLab.ClientID,
+		"GITLAB_CLIENT_SECRET":    s.GitLab.ClientSecret,
 		"BITBUCKET_API_URL":       s.BitbucketURL + "/",
 		"BITBUCKET_TOKEN_URL":     s.BitbucketURL + "/site/oauth2/access_token",
 		"BITBUCKET_CLIENT_ID":     s.Bitbucket.ClientID,

@@ -52,10 +52,12 @@ func (s *Sandbox) seed(now time.Time) {
 	adaGH, adaGoogle, adaGoogleRT := tok("gho", "ada"), tok("ya29", "ada"), tok("google-rt", "ada")
 	adaGL, adaBB, adaBBRT := tok("glpat", "ada"), tok("bb", "ada"), tok("bb-rt", "ada")
 	adaMS, adaMSRT := tok("eyJ0eXAi-ms", "ada"), tok("ms-rt", "ada")
+	adaGLRT := tok("gl-rt", "ada")
 	s.GitHub.AddUser(adaGH, githubRepos("ada", 45, 9001, now))
 	s.Google.AddUser(adaGoogle, adaGoogleRT, googleEvents("ada", day, 12))
 	s.Google.ExpireAccessToken(adaGoogle)
 	s.GitLab.AddUser(adaGL, gitlabProjects("ada", 7, now))
+	s.GitLab.AddRefreshToken(adaGL, adaGLRT)
 	s.Bitbucket.AddUser(adaBB, adaBBRT, bitbucketRepos("ada", 5, now))
 	s.MSGraph.AddUser(adaMS, adaMSRT, msEvents(day))
 	s.addUser(fakeauth0.User{
@@ -65,7 +67,7 @@ func (s *Sandbox) seed(now time.Time) {
 			{Provider: "auth0", Connection: "Username-Password-Authentication", UserID: "ada"},
 			{Provider: "github", Connection: "github", UserID: 9001, IsSocial: true, AccessToken: adaGH},
 			{Provider: "google-oauth2", Connection: "google-oauth2", UserID: "100000000000000000001", IsSocial: true, AccessToken: adaGoogle, RefreshToken: adaGoogleRT, ExpiresIn: 3599},
-			{Provider: "gitlab", Connection: "gitlab", UserID: 4242, IsSocial: true, AccessToken: adaGL},
+			{Provider: "gitlab", Connection: "gitlab", UserID: 4242, IsSocial: true, AccessToken: adaGL, RefreshToken: adaGLRT, ExpiresIn: 7200},
 			{Provider: "bitbucket", Connection: "bitbucket", UserID: "{7b0f3b5e-0000-4000-8000-00000000ada1}", IsSocial: true, AccessToken: adaBB, RefreshToken: adaBBRT, ExpiresIn: 7200},
 			{Provider: "windowslive", Connection: "windowslive", UserID: "0123456789abcdef", IsSocial: true, AccessToken: adaMS, RefreshToken: adaMSRT, ExpiresIn: 3600},
 			{Provider: "facebook", Connection: "facebook", UserID: "10150000000000001", IsSocial: true, AccessToken: tok("fb", "ada")},

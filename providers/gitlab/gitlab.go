@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/idpgate/idpgate/internal/secret"
 	"github.com/idpgate/idpgate/providers"
+	"github.com/idpgate/idpgate/providers/internal/oauthrefresh"
 	"github.com/idpgate/idpgate/providers/internal/upstream"
 )
 
@@ -34,17 +36,34 @@ type Config struct {
 	// BaseURL is the instance's root URL; empty means DefaultBaseURL. A URL
 	// that already ends in /api/v4/ is accepted too.
 	BaseURL string
-	// Now is the clock for rate-limit resets; nil means time.Now.
+	// TokenURL is the instance's OAuth token endpoint; empty means
+	// {BaseURL}oauth/token.
+	TokenURL string
+	// ClientID and ClientSecret are the GitLab OAuth application of the
+	// Auth0 connection, needed only to refresh tokens. Without them
+	// Refresh answers ReauthRequired.
+	ClientID     string
+	ClientSecret secret.String
+	// Setting and Logger: see oauthrefresh.Client (the message naming the
+	// settings of a rejected client, logged once per period).
+	Setting string
+	Logger  *slog.Logger
+	// Now is the clock for rate-limit resets and token expiry; nil means
+	// time.Now.
 	Now func() time.Time
 }
 
 // Client talks to one GitLab instance. It is immutable and safe for
 // concurrent use.
 type Client struct {
-	api upstream.Client
+	api     upstream.Client
+	refresh oauthrefresh.Client
 }
 
-var _ providers.RepoLister = (*Client)(nil)
+var (
+	_ providers.RepoLister = (*Client)(nil)
+	_ providers.Refresher  = (*Client)(nil)
+)
 
 // New returns a Client for cfg. hc carries the timeouts; nil means a client
 // with a 30-second timeout.
@@ -67,7 +86,39 @@ func New(cfg Config, hc *http.Client) (*Client, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Client{api: upstream.Client{HTTP: hc, Base: base, Provider: Provider, Classify: classify, Now: now}}, nil
+	tokenURL := cfg.TokenURL
+	if tokenURL == "" {
+		tokenURL = base.String() + "oauth/token"
+	}
+	if err := oauthrefresh.CheckTokenURL(tokenURL); err != nil {
+		return nil, fmt.Errorf("gitlab: %w", err)
+	}
+	if (cfg.ClientID == "") != cfg.ClientSecret.IsZero() {
+		return nil, errors.New("gitlab: client ID and client secret must be set together")
+	}
+	return &Client{
+		api: upstream.Client{HTTP: hc, Base: base, Provider: Provider, Classify: classify, Now: now},
+		refresh: oauthrefresh.Client{
+			HTTP: hc, TokenURL: tokenURL, Provider: Provider, Name: "GitLab",
+			// GitLab's OAuth guide sends client_id and client_secret in the
+			// form (https://docs.gitlab.com/api/oauth2/#authorization-code-flow).
+			// Its refresh example also carries redirect_uri, which x/oauth2's
+			// refresh grant does not send; GitLab's token endpoint
+			// (Doorkeeper) checks the client and the refresh token only.
+			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+			Setting: cfg.Setting, Logger: cfg.Logger, Now: now,
+		},
+	}, nil
+}
+
+// Refresh exchanges a GitLab refresh token at {instance}/oauth/token
+// (https://docs.gitlab.com/api/oauth2/#authorization-code-flow). GitLab
+// access tokens live two hours, and a refresh ROTATES: it invalidates the
+// old access and refresh tokens and returns new ones (Token.RefreshToken),
+// so two refreshes of one token race and one loses — the credentials
+// broker runs one per identity at a time.
+func (c *Client) Refresh(ctx context.Context, refreshToken secret.String) (providers.Token, error) {
+	return c.refresh.Refresh(ctx, refreshToken)
 }
 
 // pageToken is a GitLab page number: a positive decimal without leading
