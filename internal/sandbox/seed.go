@@ -60,6 +60,8 @@ func (s *Sandbox) seed(now time.Time) {
 	s.GitLab.AddRefreshToken(adaGL, adaGLRT)
 	s.Bitbucket.AddUser(adaBB, adaBBRT, bitbucketRepos("ada", 5, now))
 	s.MSGraph.AddUser(adaMS, adaMSRT, msEvents(day))
+	// Microsoft binds a refresh token to the app and authority that got it.
+	s.MSGraph.BindRefreshToken(adaMSRT, s.MSGraph.ClientID, "common")
 	s.addUser(fakeauth0.User{
 		UserID: Ada, Name: "Ada Lovelace", Nickname: "ada", Email: "ada@example.com",
 		Picture: "https://example.com/ada.png",
