@@ -309,7 +309,19 @@ func (b *Broker) exchange(ctx context.Context, key string, r providers.Refresher
 		// keeps it valid, but the new one is what to send from now on.
 		b.markSpent(ctx, rt)
 	}
+	// This exchange holds the lease, so its pair is the newest: when the
+	// kept pair changed under it (evicted from a bounded store, or written
+	// by a replica whose lease expired), swap against what is there now
+	// rather than lose a rotated refresh token.
 	stored, err := b.store.CompareAndSwap(ctx, key, kept, hadKept, next)
+	if err == nil && !stored {
+		cur, ok, gerr := b.store.Get(ctx, key)
+		if gerr == nil {
+			stored, err = b.store.CompareAndSwap(ctx, key, cur, ok, next)
+		} else {
+			err = gerr
+		}
+	}
 	if err != nil || !stored {
 		b.cfg.Logger.Warn("credentials: keeping the refreshed token failed", "stored", stored, "err", err)
 	}

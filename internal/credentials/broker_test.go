@@ -559,3 +559,62 @@ func TestMemoryStoreLeaseExcludes(t *testing.T) {
 		}
 	})
 }
+
+// lostRaceStore is a MemoryStore whose kept pair vanishes between the
+// broker's read and its first compare-and-swap, as an LRU eviction would
+// do; getErr makes every Get fail instead.
+type lostRaceStore struct {
+	*MemoryStore
+	evictOnce atomic.Bool
+	getErr    error
+}
+
+func (s *lostRaceStore) Get(ctx context.Context, key string) (Pair, bool, error) {
+	if s.getErr != nil {
+		return Pair{}, false, s.getErr
+	}
+	return s.MemoryStore.Get(ctx, key)
+}
+
+func (s *lostRaceStore) CompareAndSwap(ctx context.Context, key string, old Pair, hadOld bool, next Pair) (bool, error) {
+	if s.evictOnce.CompareAndSwap(true, false) {
+		s.MemoryStore.pairs.Remove(key)
+	}
+	return s.MemoryStore.CompareAndSwap(ctx, key, old, hadOld, next)
+}
+
+// TestBrokerStoreTrouble: a kept pair evicted during the exchange does not
+// lose the rotated refresh token; a store that cannot be read falls back
+// to Auth0's tokens.
+func TestBrokerStoreTrouble(t *testing.T) {
+	t.Parallel()
+	t.Run("evicted during the exchange", func(t *testing.T) {
+		t.Parallel()
+		store := &lostRaceStore{MemoryStore: NewMemoryStore(10)}
+		key := Key("u", "gitlab", "oauth2|1")
+		_, _ = store.MemoryStore.CompareAndSwap(context.Background(), key, Pair{}, false, Pair{AccessToken: secret.New("at-kept"), RefreshToken: secret.New("rt-kept")})
+		store.evictOnce.Store(true)
+		w := &world{accepted: map[string]bool{}, refreshes: map[string]providers.Token{"rt-kept": tok("at-new", "rt-new", time.Hour)}}
+		b := New(Config{Store: store, Now: func() time.Time { return fixedNow }})
+		req := Request{UserID: "u", Connection: "gitlab", IdentityID: "oauth2|1", Provider: "oauth2",
+			Grant: Grant{AccessToken: secret.New("at-auth0"), RefreshToken: secret.New("rt-auth0")}, Refresher: w.refresher()}
+		if err := b.Do(context.Background(), req, w.call); err != nil {
+			t.Fatalf("Do() = %v; want nil", err)
+		}
+		got, ok, _ := store.Get(context.Background(), key)
+		if !ok || got.RefreshToken.Reveal() != "rt-new" {
+			t.Errorf("kept refresh token = %q (%v); want rt-new", got.RefreshToken.Reveal(), ok)
+		}
+	})
+	t.Run("unreadable store", func(t *testing.T) {
+		t.Parallel()
+		store := &lostRaceStore{MemoryStore: NewMemoryStore(10), getErr: errors.New("store down")}
+		w := &world{accepted: map[string]bool{"at-auth0": true}, refreshes: map[string]providers.Token{}}
+		b := New(Config{Store: store})
+		req := Request{UserID: "u", Connection: "c", IdentityID: "p|1", Provider: "p",
+			Grant: Grant{AccessToken: secret.New("at-auth0"), RefreshToken: secret.New("rt-auth0")}, Refresher: w.refresher()}
+		if err := b.Do(context.Background(), req, w.call); err != nil || fmt.Sprint(w.sent) != "[at-auth0]" {
+			t.Errorf("Do() = %v, sent %v; want nil, [at-auth0]", err, w.sent)
+		}
+	})
+}
