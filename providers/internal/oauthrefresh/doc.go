@@ -10,5 +10,9 @@
 // invalid_request, unsupported_grant_type) is the gateway's configuration,
 // not the user's token: the Client remembers it for MisconfiguredFor, answers
 // Unavailable naming the setting to fix, logs it once per period, and does
-// not call the token endpoint again until the period ends.
+// not call the token endpoint again until the period ends. While a client
+// is not known to work (before its first answer, after a period) one
+// refresh probes it and concurrent ones wait for that answer, so a
+// misconfigured client costs one request per period however many
+// identities refresh at once.
 package oauthrefresh

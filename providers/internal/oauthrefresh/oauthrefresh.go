@@ -74,9 +74,10 @@ type Client struct {
 	Now func() time.Time
 
 	mu       sync.Mutex
+	verified bool             // the endpoint accepted the client last time
 	badUntil time.Time        // end of the current misconfiguration period
 	badErr   *providers.Error // what the period answers
-	probing  bool             // one request is testing the client after a period
+	probe    chan struct{}    // closed when the probing exchange settles
 }
 
 // CheckTokenURL reports whether raw is usable as a TokenURL.
@@ -116,18 +117,19 @@ func (c *Client) Refresh(ctx context.Context, refresh secret.String) (providers.
 	if c.HTTP == nil {
 		return providers.Token{}, c.fail(providers.Unavailable, "", errors.New("oauthrefresh: no HTTP client"))
 	}
-	probe, err := c.admit()
+	probe, err := c.admit(ctx)
 	if err != nil {
 		return providers.Token{}, err
 	}
-	tok, err := c.exchange(ctx, refresh)
-	if probe || err != nil {
-		c.settle(err)
-	}
+	tok, answered, err := c.exchange(ctx, refresh)
+	c.settle(probe, answered, err)
 	return tok, err
 }
 
-func (c *Client) exchange(ctx context.Context, refresh secret.String) (providers.Token, error) {
+// exchange runs the refresh grant. answered reports whether the token
+// endpoint answered (a token or an OAuth error), as opposed to a transport
+// failure.
+func (c *Client) exchange(ctx context.Context, refresh secret.String) (tok providers.Token, answered bool, err error) {
 	style := oauth2.AuthStyleInParams
 	if c.BasicAuth {
 		style = oauth2.AuthStyleInHeader
@@ -151,15 +153,15 @@ func (c *Client) exchange(ctx context.Context, refresh secret.String) (providers
 	// the refresh grant once.
 	t, err := cfg.TokenSource(octx, &oauth2.Token{RefreshToken: refresh.Reveal()}).Token()
 	if err != nil {
-		return providers.Token{}, c.classify(ctx, err)
+		return providers.Token{}, errors.As(err, new(*oauth2.RetrieveError)), c.classify(ctx, err)
 	}
 	if len(t.AccessToken)+len(t.RefreshToken) > maxTokens {
-		return providers.Token{}, c.fail(providers.Unavailable, "token response too large", nil)
+		return providers.Token{}, true, c.fail(providers.Unavailable, "token response too large", nil)
 	}
 	if t.TokenType != "" && !strings.EqualFold(t.TokenType, "bearer") {
-		return providers.Token{}, c.fail(providers.Unavailable, "unexpected token type from the provider", errors.New("oauthrefresh: token_type is not bearer"))
+		return providers.Token{}, true, c.fail(providers.Unavailable, "unexpected token type from the provider", errors.New("oauthrefresh: token_type is not bearer"))
 	}
-	tok := providers.Token{AccessToken: secret.New(t.AccessToken)}
+	tok = providers.Token{AccessToken: secret.New(t.AccessToken)}
 	if t.RefreshToken != "" && t.RefreshToken != refresh.Reveal() {
 		tok.RefreshToken = secret.New(t.RefreshToken)
 	}
@@ -167,7 +169,7 @@ func (c *Client) exchange(ctx context.Context, refresh secret.String) (providers
 		// x/oauth2 computes Expiry with time.Now; use the injected clock.
 		tok.Expiry = c.now().Add(time.Duration(t.ExpiresIn) * time.Second)
 	}
-	return tok, nil
+	return tok, true, nil
 }
 
 // classify maps an error of x/oauth2's refresh to a *providers.Error. Only
@@ -224,39 +226,63 @@ func misconfigCode(code string) bool {
 	return false
 }
 
-// admit answers the remembered error during a misconfiguration period.
-// After the period one request (the probe) goes through while the others
-// keep getting the remembered error, so the endpoint sees at most one
-// request per period.
-func (c *Client) admit() (probe bool, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.badErr == nil {
-		return false, nil
+// admit decides whether an exchange may go to the token endpoint. While
+// the client is not known to work (before its first answer, and after a
+// misconfiguration period ends) one exchange probes it and the others wait
+// for its outcome; during a period every exchange gets the remembered
+// error. So a misconfigured client costs one request per period, however
+// many identities refresh at once.
+func (c *Client) admit(ctx context.Context) (probe bool, err error) {
+	for {
+		c.mu.Lock()
+		switch {
+		case c.badErr != nil && c.now().Before(c.badUntil):
+			e := *c.badErr
+			c.mu.Unlock()
+			return false, &e
+		case c.probe != nil:
+			ch := c.probe
+			c.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return false, c.fail(providers.Unavailable, "token request cancelled or timed out", ctx.Err())
+			}
+		case c.verified:
+			c.mu.Unlock()
+			return false, nil
+		default:
+			c.probe = make(chan struct{})
+			c.mu.Unlock()
+			return true, nil
+		}
 	}
-	if c.now().Before(c.badUntil) || c.probing {
-		e := *c.badErr
-		return false, &e
-	}
-	c.probing = true
-	return true, nil
 }
 
 // settle records the outcome of an exchange: a misconfiguration starts a
-// period (logged once), anything else ends one.
-func (c *Client) settle(err error) {
+// period (logged once); any other answer from the endpoint marks the
+// client verified. When the probe got no answer (transport failure) the
+// client stays unverified and the next exchange probes again.
+func (c *Client) settle(probe, answered bool, err error) {
 	var m *misconfigured
 	bad := errors.As(err, &m)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.probing = false
-	if !bad {
-		c.badErr = nil
-		return
+	if probe && c.probe != nil {
+		close(c.probe)
+		c.probe = nil
 	}
-	if c.badErr != nil && c.now().Before(c.badUntil) {
+	switch {
+	case !bad:
+		if answered {
+			c.verified, c.badErr = true, nil
+		}
+		return
+	case c.badErr != nil && c.now().Before(c.badUntil):
 		return // a concurrent exchange already started this period
 	}
+	c.verified = false
 	var pe *providers.Error
 	errors.As(err, &pe)
 	period := c.MisconfiguredFor

@@ -300,12 +300,17 @@ func TestMisconfiguredClientIsRemembered(t *testing.T) {
 				wg.Wait()
 				return errs
 			}
-			// The first refresh learns the client is rejected.
-			_, err := c.Refresh(context.Background(), secret.New(refreshRaw))
-			assertNoLeak(t, err)
-			var pe *providers.Error
-			if !errors.As(err, &pe) || pe.Kind != providers.Unavailable || !strings.Contains(pe.Message, c.Setting) {
-				t.Fatalf("Refresh() = %v; want Unavailable naming %s", err, c.Setting)
+			// A cold client under 40 concurrent refreshes: one probes, the
+			// others wait for its answer and share it.
+			for i, err := range burst() {
+				assertNoLeak(t, err)
+				var pe *providers.Error
+				if !errors.As(err, &pe) || pe.Kind != providers.Unavailable || !strings.Contains(pe.Message, c.Setting) {
+					t.Fatalf("cold Refresh() #%d = %v; want Unavailable naming %s", i, err, c.Setting)
+				}
+			}
+			if got := ep.calls.Load(); got != 1 {
+				t.Errorf("token endpoint calls for 40 cold refreshes = %d; want 1", got)
 			}
 			for i, err := range burst() {
 				if k, _ := providers.KindOf(err); err == nil || k != providers.Unavailable {
@@ -313,7 +318,7 @@ func TestMisconfiguredClientIsRemembered(t *testing.T) {
 				}
 			}
 			if got := ep.calls.Load(); got != 1 {
-				t.Errorf("token endpoint calls in one period under 41 refreshes = %d; want 1", got)
+				t.Errorf("token endpoint calls in one period under 80 refreshes = %d; want 1", got)
 			}
 			// Next period: one probe, still rejected.
 			now.Add(61)
@@ -331,9 +336,13 @@ func TestMisconfiguredClientIsRemembered(t *testing.T) {
 			// Fixed configuration: the next probe succeeds and ends it.
 			fixed.Store(true)
 			now.Add(61)
-			burst()
-			if _, err := c.Refresh(context.Background(), secret.New(refreshRaw)); err != nil {
-				t.Errorf("Refresh() after the client was fixed = %v; want nil", err)
+			for i, err := range burst() {
+				if err != nil {
+					t.Errorf("Refresh() #%d after the client was fixed = %v; want nil", i, err)
+				}
+			}
+			if got := ep.calls.Load(); got != 2+40 {
+				t.Errorf("token endpoint calls after the fix = %d; want 42 (the probe, then everyone)", got)
 			}
 		})
 	}
@@ -348,4 +357,50 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestProbeWaiterGivesUp: while the first exchange of a cold client is
+// under way, another caller waits for it, and stops waiting when its own
+// context ends; a probe without an answer (transport failure) leaves the
+// client unverified, so the next exchange probes again.
+func TestProbeWaiterGivesUp(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 4)
+	ep, srv := newEndpoint(t, func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+		jsonAnswer(200, `{"access_token":"`+accessRaw+`"}`)(w, r)
+	})
+	c := newClient(srv, false)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Refresh(context.Background(), secret.New(refreshRaw))
+		done <- err
+	}()
+	<-entered // the probe is at the endpoint
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.Refresh(ctx, secret.New(refreshRaw)); err == nil {
+		t.Error("waiting Refresh() with a cancelled context = nil; want an error")
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("probe Refresh() = %v; want nil", err)
+	}
+	if got := ep.calls.Load(); got != 1 {
+		t.Errorf("token endpoint calls = %d; want 1 (the waiter gave up without a request)", got)
+	}
+
+	// A transport failure: the client stays unverified.
+	dead := newClient(srv, false)
+	dead.TokenURL = "http://127.0.0.1:1/token"
+	if _, err := dead.Refresh(context.Background(), secret.New(refreshRaw)); err == nil {
+		t.Fatal("Refresh() at a closed port = nil; want an error")
+	}
+	dead.mu.Lock()
+	verified, probing := dead.verified, dead.probe != nil
+	dead.mu.Unlock()
+	if verified || probing {
+		t.Errorf("after a transport failure verified, probing = %v, %v; want false, false", verified, probing)
+	}
 }
