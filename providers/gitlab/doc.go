@@ -1,9 +1,15 @@
-// Package gitlab is the adapter for Auth0's "gitlab" social connection: it
-// lists the projects the token owner is a member of through the GitLab REST
-// API v4, on gitlab.com or a self-hosted instance.
+// Package gitlab is the adapter for GitLab sign-ins: it lists the projects
+// the token owner is a member of through the GitLab REST API v4, on
+// gitlab.com or a self-hosted instance, and refreshes GitLab OAuth tokens.
 //
 // GitLab paginates with page numbers and the X-Next-Page header; the page
-// token is that number. There is no Refresh: Auth0 documents stored refresh
-// tokens only for Bitbucket, Google, Azure AD, SharePoint and generic OAuth2
-// connections, so a rejected GitLab token means the user signs in again.
+// token is that number.
+//
+// Auth0 has no GitLab social connection: GitLab arrives through a custom
+// (generic OAuth2, strategy oauth2) connection, for which Auth0 stores a
+// refresh token. GitLab OAuth access tokens expire after two hours, and a
+// refresh at {instance}/oauth/token rotates: the old access and refresh
+// tokens stop working (https://docs.gitlab.com/api/oauth2/). The
+// credentials broker therefore refreshes once per identity at a time and
+// keeps the rotated refresh token.
 package gitlab
