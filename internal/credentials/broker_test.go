@@ -618,3 +618,44 @@ func TestBrokerStoreTrouble(t *testing.T) {
 		}
 	})
 }
+
+// TestBrokersSharingAStoreRefreshOnce: two Brokers (two replicas) over one
+// Store meet the same rejected token; the lease lets one exchange run, and
+// the other, after acquiring the lease, finds the new pair and uses it.
+func TestBrokersSharingAStoreRefreshOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		var exchanges atomic.Int32
+		r := refresherFunc(func(ctx context.Context, rt secret.String) (providers.Token, error) {
+			exchanges.Add(1)
+			<-release
+			return tok("at-new", "rt-new", time.Hour), nil
+		})
+		store := NewMemoryStore(10)
+		replicas := []*Broker{New(Config{Store: store}), New(Config{Store: store})}
+		req := Request{UserID: "u", Connection: "gitlab", IdentityID: "oauth2|1", Provider: "oauth2",
+			Grant: Grant{AccessToken: secret.New("at-old"), RefreshToken: secret.New("rt-old")}, Refresher: r}
+		call := func(_ context.Context, tok secret.String) error {
+			if tok.Reveal() == "at-new" {
+				return nil
+			}
+			return &providers.Error{Kind: providers.ReauthRequired}
+		}
+		errs := make([]error, len(replicas))
+		var wg sync.WaitGroup
+		for i, b := range replicas {
+			wg.Go(func() { errs[i] = b.Do(context.Background(), req, call) })
+		}
+		synctest.Wait()
+		close(release)
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("replica %d Do() = %v; want nil", i, err)
+			}
+		}
+		if got := exchanges.Load(); got != 1 {
+			t.Errorf("exchanges across two replicas = %d; want 1", got)
+		}
+	})
+}
