@@ -233,28 +233,3 @@ func TestMicrosoftConnectionsUseTheirOwnClients(t *testing.T) {
 		t.Errorf("acme token endpoint calls = %d; want 1 (acme-azuread)", got)
 	}
 }
-
-// TestGitLabRefreshRotatesOnceUnderLoad: Linus's GitLab access token has
-// expired (GitLab's last two hours). Forty requests at once refresh it once
-// at the instance's /oauth/token with the gitlab connection's client; no
-// request presents the rotated-away refresh token again, and every request
-// lists his projects.
-func TestGitLabRefreshRotatesOnceUnderLoad(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	e.sb.GitLab.ExpireAccessToken(e.sb.AccessToken(sandbox.Linus, "gitlab"))
-	token := e.sb.Token(sandbox.Linus)
-	if r := e.post(context.Background(), token, `{ me { id } }`, nil); len(r.Errors) > 0 { // load the profile once
-		t.Fatalf("warm-up = %s", r.Raw)
-	}
-	for i, r := range rfPostAll(e, 40, token, connQuery, window()) {
-		if r.Status != http.StatusOK || len(r.Errors) > 0 || len(connIdentities(t, r)["gitlab"].repoNames()) != 3 {
-			t.Fatalf("request %d = %d %s; want Linus's 3 projects", i, r.Status, r.Raw)
-		}
-	}
-	if got := e.sb.GitLab.Refreshes(); got != 1 {
-		t.Errorf("GitLab token endpoint calls = %d; want 1", got)
-	}
-	if got := e.sb.GitLab.SpentRefreshTokenUses(); got != 0 {
-		t.Errorf("spent GitLab refresh tokens presented = %d; want 0", got)
-	}
-}

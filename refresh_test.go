@@ -332,6 +332,8 @@ func TestRotatingRefreshTokenIsNeverReused(t *testing.T) {
 			func(sb *sandbox.Sandbox) (rotating, string) { return sb.Bitbucket, sb.BitbucketURL }},
 		{"windowslive", "MICROSOFT_TOKEN_URL", "/common/oauth2/v2.0/token", rfCalendarQuery, window(),
 			func(sb *sandbox.Sandbox) (rotating, string) { return sb.MSGraph, sb.MSGraphURL }},
+		{"gitlab", "GITLAB_TOKEN_URL", "/oauth/token", rfReposQuery, nil,
+			func(sb *sandbox.Sandbox) (rotating, string) { return sb.GitLab, sb.GitLabURL }},
 	}
 	const rounds, burst = 3, 8
 	for _, tc := range cases {

@@ -1,6 +1,7 @@
 package providers
 
 import (
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -21,6 +22,14 @@ type Settings struct {
 	// client (and, for Microsoft, the authority) that obtained it.
 	ClientID     string
 	ClientSecret secret.String
+	// Setting names the variables the OAuth client came from (the
+	// connection's own CONNECTION_<NAME>_CLIENT_ID… or the provider-level
+	// <ClientEnv>_CLIENT_ID…), for the message an operator sees when the
+	// provider rejects the client. config.Resolve sets it.
+	Setting string
+	// Logger receives an adapter's operator messages (a rejected OAuth
+	// client, logged once per period); nil discards them.
+	Logger *slog.Logger
 }
 
 // Match says which identities an adapter serves without configuration:

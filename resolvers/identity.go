@@ -7,22 +7,14 @@ import (
 
 	"github.com/idpgate/idpgate/graph/model"
 	"github.com/idpgate/idpgate/internal/auth0"
+	"github.com/idpgate/idpgate/internal/credentials"
 	"github.com/idpgate/idpgate/internal/secret"
 	"github.com/idpgate/idpgate/providers"
 )
 
-// refreshMargin: a refreshed token this close to its expiry is refreshed
-// again before use rather than sent and rejected.
-const refreshMargin = 30 * time.Second
-
-// withToken calls the provider with the identity's access token: the one
-// the gateway refreshed earlier when it keeps one, else Auth0's. When the
-// provider rejects it (or the kept one is known to have expired) it tries,
-// each at most once: re-reading the profile by id when it came from the
-// eventually consistent user search (Auth0 may hold a newer token), then
-// refreshing, then — before answering IDP_REAUTH_REQUIRED — re-reading by
-// id in case the user has signed in with the provider again since the
-// profile was cached. Anything else the call returns is passed through.
+// withToken calls the provider with the identity's access token through
+// the credentials broker, which owns which token to send and what to do
+// when the provider refuses it (re-read, refresh, last re-read).
 func (r *Resolver) withToken(ctx context.Context, userID string, obj *model.Identity, prov providers.Provider, call func(ctx context.Context, tok secret.String) error) error {
 	p, err := r.profile(ctx, userID)
 	if err != nil {
@@ -32,84 +24,28 @@ func (r *Resolver) withToken(ctx context.Context, userID string, obj *model.Iden
 	if !ok {
 		return &providers.Error{Kind: providers.ReauthRequired, Provider: obj.Provider, Message: "this identity is no longer linked to the user"}
 	}
-	key := userID + "\x00" + obj.Connection + "\x00" + obj.ID // the refresh state is per connection
-	tok, expired := idn.AccessToken, false
-	if r.deps.Tokens != nil {
-		if t, ok := r.deps.Tokens.Current(key); ok && !t.AccessToken.IsZero() {
-			tok = t.AccessToken
-			expired = !t.Expiry.IsZero() && r.deps.Now().Add(refreshMargin).After(t.Expiry)
-		}
+	req := credentials.Request{
+		UserID:     userID,
+		Connection: obj.Connection,
+		IdentityID: obj.ID,
+		Provider:   obj.Provider,
+		Grant:      credentials.Grant{AccessToken: idn.AccessToken, RefreshToken: idn.RefreshToken},
+		FromSearch: p.FromSearch,
+		Reread: func(ctx context.Context) (credentials.Grant, bool, error) {
+			fresh, err := r.reload(ctx, userID)
+			if err != nil {
+				return credentials.Grant{}, false, err
+			}
+			idn, ok := findIdentity(fresh.User, obj.ID)
+			return credentials.Grant{AccessToken: idn.AccessToken, RefreshToken: idn.RefreshToken}, ok, nil
+		},
+		Refresher: prov.Refresh,
 	}
-
-	attempt := func(tok secret.String) error {
-		if tok.IsZero() {
-			return &providers.Error{Kind: providers.ReauthRequired, Provider: obj.Provider, Message: "no valid access token is stored for this identity"}
-		}
+	return r.deps.Credentials.Do(ctx, req, func(ctx context.Context, tok secret.String) error {
 		cctx, cancel := context.WithTimeout(ctx, r.deps.UpstreamTimeout)
 		defer cancel()
 		return call(cctx, tok)
-	}
-	// refresh exchanges the refresh token after the provider refused (or
-	// would refuse) rejected, then calls again with the new token. Tokens
-	// hands back a newer token instead when another request already
-	// replaced rejected.
-	refresh := func(rejected, refreshToken secret.String, cause error) error {
-		if prov.Refresh == nil || r.deps.Tokens == nil {
-			return cause
-		}
-		t, rerr := r.deps.Tokens.Refresh(ctx, key, prov.Refresh, rejected, refreshToken)
-		if rerr != nil {
-			var pe *providers.Error
-			if errors.As(rerr, &pe) && pe.Provider == "" {
-				named := *pe // shared with the other waiters of the refresh: copy
-				named.Provider = obj.Provider
-				return &named
-			}
-			return rerr
-		}
-		return attempt(t.AccessToken)
-	}
-	// reread reads the profile by id and, when Auth0 now holds another
-	// token than the profile had, calls with it (refreshing it if refused).
-	// changed reports whether there was another token.
-	reread := func() (changed bool, err error) {
-		fresh, rerr := r.reload(ctx, userID)
-		if rerr != nil {
-			return false, nil
-		}
-		idn2, ok := findIdentity(fresh.User, obj.ID)
-		if !ok || idn2.AccessToken.IsZero() || idn2.AccessToken.Equal(idn.AccessToken) {
-			return false, nil
-		}
-		idn = idn2
-		if err := attempt(idn2.AccessToken); !isReauth(err) {
-			return true, err
-		}
-		return true, refresh(idn2.AccessToken, idn2.RefreshToken, err)
-	}
-
-	reread1 := false
-	if expired {
-		err = &providers.Error{Kind: providers.ReauthRequired, Provider: obj.Provider, Message: "the access token has expired"}
-	} else {
-		if err = attempt(tok); !isReauth(err) {
-			return err
-		}
-		if p.FromSearch {
-			reread1 = true
-			if changed, err := reread(); changed {
-				return err
-			}
-		}
-	}
-	err = refresh(tok, idn.RefreshToken, err)
-	if !isReauth(err) || reread1 {
-		return err
-	}
-	if changed, err2 := reread(); changed {
-		return err2
-	}
-	return err
+	})
 }
 
 // named gives a provider error the Auth0 provider and connection of the
@@ -123,11 +59,6 @@ func named(err error, obj *model.Identity) error {
 	out := *pe // may be shared with other waiters of a refresh: copy
 	out.Provider, out.Connection = obj.Provider, obj.Connection
 	return &out
-}
-
-func isReauth(err error) bool {
-	k, ok := providers.KindOf(err)
-	return ok && k == providers.ReauthRequired
 }
 
 func findIdentity(u *auth0.User, id string) (auth0.Identity, bool) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/idpgate/idpgate/internal/credentials"
 	"github.com/idpgate/idpgate/internal/identity"
 	"github.com/idpgate/idpgate/internal/secret"
 	"github.com/idpgate/idpgate/providers"
@@ -20,18 +21,10 @@ type Profiles interface {
 	Reload(ctx context.Context, userID string) (*identity.Profile, error)
 }
 
-// Tokens keeps provider tokens obtained by refreshing, keyed by identity,
-// and refreshes at most once per identity at a time. It is satisfied by
-// *identity.Tokens. A nil Tokens disables refreshing.
-type Tokens interface {
-	// Current returns the refreshed token of an identity while it is valid.
-	Current(key string) (providers.Token, bool)
-	// Refresh exchanges refreshToken through r; concurrent callers for the
-	// same key share one exchange. When the stored token already differs
-	// from rejected (another request refreshed it), that token is returned
-	// without a new exchange. The stored (possibly rotated) refresh token
-	// takes precedence over refreshToken, which is what Auth0 holds.
-	Refresh(ctx context.Context, key string, r providers.Refresher, rejected, refreshToken secret.String) (providers.Token, error)
+// Credentials hands out provider tokens per identity and handles the
+// provider refusing them. It is satisfied by *credentials.Broker.
+type Credentials interface {
+	Do(ctx context.Context, req credentials.Request, call func(ctx context.Context, tok secret.String) error) error
 }
 
 // Deps are the resolvers' dependencies.
@@ -40,7 +33,9 @@ type Deps struct {
 	// Providers maps an identity's connection to its adapter; nil means
 	// no connection has capabilities.
 	Providers *providers.Registry
-	Tokens    Tokens
+	// Credentials is the token broker; nil means one with an in-memory
+	// store.
+	Credentials Credentials
 	// CursorKey signs pagination cursors (at least 32 bytes).
 	CursorKey []byte
 	// UserID returns the authenticated caller (authn.UserID).
@@ -68,6 +63,9 @@ func New(deps Deps) *Resolver {
 	}
 	if deps.UpstreamTimeout <= 0 {
 		deps.UpstreamTimeout = 10 * time.Second
+	}
+	if deps.Credentials == nil {
+		deps.Credentials = credentials.New(credentials.Config{Now: deps.Now})
 	}
 	if len(deps.CursorKey) < 32 {
 		panic("resolvers: CursorKey must be at least 32 bytes")

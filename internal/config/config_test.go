@@ -169,18 +169,18 @@ func TestConnections(t *testing.T) {
 		{"github default", "github", providers.Settings{}, providers.Settings{APIURL: "https://api.github.com/"}},
 		{"github enterprise", "github", conns["GHE"].Settings, providers.Settings{APIURL: "https://ghe.acme.com/api/v3/"}},
 		{"gitlab default: token URL under the instance root", "gitlab", providers.Settings{},
-			providers.Settings{APIURL: "https://code.example.com/", TokenURL: "https://code.example.com/oauth/token", ClientID: "gl-app"}},
+			providers.Settings{APIURL: "https://code.example.com/", TokenURL: "https://code.example.com/oauth/token", ClientID: "gl-app", Setting: "GITLAB_CLIENT_ID/GITLAB_CLIENT_SECRET/GITLAB_TOKEN_URL"}},
 		{"second gitlab instance: its own token URL, the provider-level client", "gitlab", conns["GL_ACME"].Settings,
-			providers.Settings{APIURL: "https://gitlab.acme.com/api/v4/", TokenURL: "https://gitlab.acme.com/oauth/token", ClientID: "gl-app"}},
+			providers.Settings{APIURL: "https://gitlab.acme.com/api/v4/", TokenURL: "https://gitlab.acme.com/oauth/token", ClientID: "gl-app", Setting: "GITLAB_CLIENT_ID/GITLAB_CLIENT_SECRET/GITLAB_TOKEN_URL"}},
 		{"windowslive default: /common", "msgraph", providers.Settings{},
-			providers.Settings{APIURL: "https://graph.microsoft.com/", TokenURL: "https://login.microsoftonline.com/common/oauth2/v2.0/token", ClientID: "live-app"}},
+			providers.Settings{APIURL: "https://graph.microsoft.com/", TokenURL: "https://login.microsoftonline.com/common/oauth2/v2.0/token", ClientID: "live-app", Setting: "MICROSOFT_CLIENT_ID/MICROSOFT_CLIENT_SECRET/MICROSOFT_TOKEN_URL"}},
 		{"second Azure AD tenant", "msgraph", conns["ACME_AZUREAD"].Settings,
-			providers.Settings{APIURL: "https://graph.microsoft.com/", TokenURL: "https://login.microsoftonline.com/acme-tenant/oauth2/v2.0/token", ClientID: "acme-app"}},
+			providers.Settings{APIURL: "https://graph.microsoft.com/", TokenURL: "https://login.microsoftonline.com/acme-tenant/oauth2/v2.0/token", ClientID: "acme-app", Setting: "CONNECTION_ACME_AZUREAD_CLIENT_ID/CONNECTION_ACME_AZUREAD_CLIENT_SECRET/CONNECTION_ACME_AZUREAD_TOKEN_URL"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := c.Resolve(tc.adapter, tc.own)
-			if s.APIURL != tc.want.APIURL || s.TokenURL != tc.want.TokenURL || s.ClientID != tc.want.ClientID {
+			if s.APIURL != tc.want.APIURL || s.TokenURL != tc.want.TokenURL || s.ClientID != tc.want.ClientID || s.Setting != tc.want.Setting {
 				t.Errorf("Resolve(%q) = %+v; want %+v", tc.adapter, s, tc.want)
 			}
 			if (s.ClientID == "") != s.ClientSecret.IsZero() {

@@ -120,6 +120,9 @@ func (r *reader) readConnections(c *Config, names []string) {
 		conn := byKey[k]
 		v := connectionPrefix + k
 		r.pair(v+"_CLIENT_ID", v+"_CLIENT_SECRET", conn.Settings.ClientID, conn.Settings.ClientSecret)
+		if conn.Settings.ClientID != "" {
+			conn.Settings.Setting = clientSetting(v)
+		}
 		if spec, ok := all.Find(conn.Adapter); ok && !spec.Refreshes() {
 			for _, f := range []string{"TOKEN_URL", "CLIENT_ID", "CLIENT_SECRET"} {
 				if r.getenv(v+"_"+f) != "" {
@@ -145,7 +148,8 @@ func adapterNames() []string {
 // defaults. A connection with its own API_URL but no TOKEN_URL gets the
 // adapter's default token endpoint for that API (GitLab:
 // {API_URL}/oauth/token), not the provider-level one; a client id and
-// secret are taken as a pair.
+// secret are taken as a pair, and Setting names the variables they came
+// from.
 func (c Config) Resolve(adapter string, own providers.Settings) providers.Settings {
 	spec, _ := all.Find(adapter)
 	prov := c.Providers[adapter]
@@ -160,7 +164,7 @@ func (c Config) Resolve(adapter string, own providers.Settings) providers.Settin
 		s.APIURL = spec.DefaultAPIURL
 	}
 	if !spec.Refreshes() {
-		s.TokenURL, s.ClientID, s.ClientSecret = "", "", secret.String{}
+		s.TokenURL, s.ClientID, s.ClientSecret, s.Setting = "", "", secret.String{}, ""
 		return s
 	}
 	if s.TokenURL == "" {
@@ -168,8 +172,15 @@ func (c Config) Resolve(adapter string, own providers.Settings) providers.Settin
 	}
 	if s.ClientID == "" {
 		s.ClientID, s.ClientSecret = prov.ClientID, prov.ClientSecret
+		s.Setting = clientSetting(spec.ClientEnv)
 	}
 	return s
+}
+
+// clientSetting names the OAuth client variables with prefix p, for the
+// message an operator sees when the provider rejects the client.
+func clientSetting(p string) string {
+	return p + "_CLIENT_ID/" + p + "_CLIENT_SECRET/" + p + "_TOKEN_URL"
 }
 
 func (r *reader) url(name string, dst *string) {

@@ -13,6 +13,7 @@ import (
 	"github.com/idpgate/idpgate/internal/auth0"
 	"github.com/idpgate/idpgate/internal/authn"
 	"github.com/idpgate/idpgate/internal/config"
+	"github.com/idpgate/idpgate/internal/credentials"
 	"github.com/idpgate/idpgate/internal/graphiql"
 	"github.com/idpgate/idpgate/internal/httpmw"
 	"github.com/idpgate/idpgate/internal/identity"
@@ -94,7 +95,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 	root := resolvers.New(resolvers.Deps{
 		Profiles:        identity.New(identity.Config{Logger: logger, Now: opts.Now}, users),
 		Providers:       registry,
-		Tokens:          identity.NewTokens(identity.TokensConfig{Logger: logger}),
+		Credentials:     credentials.New(credentials.Config{Logger: logger}),
 		CursorKey:       cursorKey(cfg),
 		UserID:          authn.UserID,
 		UpstreamTimeout: cfg.UpstreamTimeout,

@@ -18,13 +18,19 @@ import (
 func newRegistry(cfg config.Config, client func(name string) *http.Client, logger *slog.Logger) (*providers.Registry, error) {
 	reg := &providers.Registry{}
 	specs := all.Specs()
+	// resolve layers a connection's settings; the adapter logs to logger.
+	resolve := func(adapter string, own providers.Settings) providers.Settings {
+		s := cfg.Resolve(adapter, own)
+		s.Logger = logger
+		return s
+	}
 	for _, spec := range specs {
 		for _, m := range spec.Serves {
 			name := m.Provider
 			if m.Connection != "" {
 				name = m.Connection
 			}
-			s := cfg.Resolve(spec.Adapter, providers.Settings{})
+			s := resolve(spec.Adapter, providers.Settings{})
 			p, err := spec.New(s, client(name))
 			if err != nil {
 				return nil, fmt.Errorf("%s_API_URL: %w", spec.APIEnv, err)
@@ -36,7 +42,7 @@ func newRegistry(cfg config.Config, client func(name string) *http.Client, logge
 	for _, conn := range cfg.Connections {
 		name, hc := conn.Name(), client(conn.Name())
 		build := func(spec providers.Spec) (providers.Connection, error) {
-			p, err := spec.New(cfg.Resolve(spec.Adapter, conn.Settings), hc)
+			p, err := spec.New(resolve(spec.Adapter, conn.Settings), hc)
 			if err != nil {
 				return providers.Connection{}, fmt.Errorf("CONNECTION_%s: %w", conn.Key, err)
 			}
@@ -49,7 +55,7 @@ func newRegistry(cfg config.Config, client func(name string) *http.Client, logge
 				return nil, err
 			}
 			reg.Add(c)
-			logConnection(logger, "connection", name, "", spec, cfg.Resolve(spec.Adapter, conn.Settings))
+			logConnection(logger, "connection", name, "", spec, resolve(spec.Adapter, conn.Settings))
 			continue
 		}
 		// No ADAPTER: the identities' provider chooses. Build every

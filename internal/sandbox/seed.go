@@ -60,9 +60,11 @@ func (s *Sandbox) seed(now time.Time) {
 	s.Google.AddUser(adaGoogle, adaGoogleRT, googleEvents("ada", day, 12))
 	s.Google.ExpireAccessToken(adaGoogle)
 	s.GitLab.AddUser(adaGL, gitlabProjects("ada", 7, now))
-	s.GitLab.AddRefreshToken(adaGLRT, adaGL)
+	s.GitLab.AddRefreshToken(adaGL, adaGLRT)
 	s.Bitbucket.AddUser(adaBB, adaBBRT, bitbucketRepos("ada", 5, now))
 	s.MSGraph.AddUser(adaMS, adaMSRT, msEvents(day))
+	// Microsoft binds a refresh token to the app and authority that got it.
+	s.MSGraph.BindRefreshToken(adaMSRT, s.MSGraph.ClientID, "common")
 	s.addUser(fakeauth0.User{
 		UserID: Ada, Name: "Ada Lovelace", Nickname: "ada", Email: "ada@example.com",
 		Picture: "https://example.com/ada.png",
@@ -92,7 +94,7 @@ func (s *Sandbox) seed(now time.Time) {
 	// Linus: GitLab only.
 	linusGL, linusGLRT := tok("gloa", "linus"), tok("glrt", "linus")
 	s.GitLab.AddUser(linusGL, gitlabProjects("linus", 3, now))
-	s.GitLab.AddRefreshToken(linusGLRT, linusGL)
+	s.GitLab.AddRefreshToken(linusGL, linusGLRT)
 	s.addUser(fakeauth0.User{
 		UserID: Linus, Name: "Linus", Nickname: "linus", Email: "linus@example.com",
 		Identities: []fakeauth0.Identity{

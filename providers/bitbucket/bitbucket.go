@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -37,6 +38,11 @@ type Config struct {
 	// Auth0 connection. Without ClientID, Refresh answers ReauthRequired.
 	ClientID     string
 	ClientSecret secret.String
+	// Setting names the configuration of the OAuth client in the message
+	// an operator sees when the provider rejects it; Logger receives that
+	// message once per period (nil discards it).
+	Setting string
+	Logger  *slog.Logger
 	// Now is the clock for Retry-After and token expiry; nil means time.Now.
 	Now func() time.Time
 }
@@ -83,7 +89,11 @@ func New(cfg Config, hc *http.Client) (*Client, error) {
 		api: upstream.Client{HTTP: hc, Base: base, Provider: Provider, Classify: classify, Now: now},
 		refresh: oauthrefresh.Client{
 			HTTP: hc, TokenURL: cfg.TokenURL, Provider: Provider, Name: "Bitbucket",
+			// Bitbucket's OAuth 2.0 guide sends the consumer key and secret
+			// with HTTP Basic (curl -u "client_id:secret")
+			// (https://developer.atlassian.com/cloud/bitbucket/oauth-2/).
 			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, BasicAuth: true,
+			Setting: cfg.Setting, Logger: cfg.Logger,
 			// Bitbucket has answered an unusable refresh token with
 			// invalid_request ("Invalid refresh_token") as well as
 			// invalid_grant.

@@ -17,7 +17,7 @@ func Spec() providers.Spec {
 		ClientEnv:       "BITBUCKET",
 		DefaultTokenURL: func(string) string { return DefaultTokenURL },
 		New: func(s providers.Settings, hc *http.Client) (providers.Provider, error) {
-			c, err := New(Config{BaseURL: s.APIURL, TokenURL: s.TokenURL, ClientID: s.ClientID, ClientSecret: s.ClientSecret}, hc)
+			c, err := New(Config{BaseURL: s.APIURL, TokenURL: s.TokenURL, ClientID: s.ClientID, ClientSecret: s.ClientSecret, Setting: s.Setting, Logger: s.Logger}, hc)
 			if err != nil {
 				return providers.Provider{}, err
 			}

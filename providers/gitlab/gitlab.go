@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -38,10 +39,15 @@ type Config struct {
 	// TokenURL is the instance's OAuth token endpoint; empty means
 	// TokenURL(BaseURL), {instance}/oauth/token.
 	TokenURL string
-	// ClientID and ClientSecret are the GitLab application of the Auth0
-	// connection. Without ClientID, Refresh answers ReauthRequired.
+	// ClientID and ClientSecret are the GitLab OAuth application of the
+	// Auth0 connection, needed only to refresh tokens. Without them
+	// Refresh answers ReauthRequired.
 	ClientID     string
 	ClientSecret secret.String
+	// Setting and Logger: see oauthrefresh.Client (the message naming the
+	// settings of a rejected client, logged once per period).
+	Setting string
+	Logger  *slog.Logger
 	// Now is the clock for rate-limit resets and token expiry; nil means
 	// time.Now.
 	Now func() time.Time
@@ -91,19 +97,25 @@ func New(cfg Config, hc *http.Client) (*Client, error) {
 	}
 	return &Client{
 		api: upstream.Client{HTTP: hc, Base: base, Provider: Provider, Classify: classify, Now: now},
-		// GitLab's token endpoint takes the client credentials in the form
-		// body (https://docs.gitlab.com/api/oauth2/) and rotates: the old
-		// access and refresh tokens stop working once it answers.
 		refresh: oauthrefresh.Client{
 			HTTP: hc, TokenURL: cfg.TokenURL, Provider: Provider, Name: "GitLab",
-			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Now: now,
+			// GitLab's OAuth guide sends client_id and client_secret in the
+			// form (https://docs.gitlab.com/api/oauth2/#authorization-code-flow).
+			// Its refresh example also carries redirect_uri, which x/oauth2's
+			// refresh grant does not send; GitLab's token endpoint
+			// (Doorkeeper) checks the client and the refresh token only.
+			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+			Setting: cfg.Setting, Logger: cfg.Logger, Now: now,
 		},
 	}, nil
 }
 
-// Refresh exchanges a refresh token at the instance's token endpoint. The
-// answer always carries a new refresh token: GitLab invalidates the one
-// presented.
+// Refresh exchanges a GitLab refresh token at {instance}/oauth/token
+// (https://docs.gitlab.com/api/oauth2/#authorization-code-flow). GitLab
+// access tokens live two hours, and a refresh ROTATES: it invalidates the
+// old access and refresh tokens and returns new ones (Token.RefreshToken),
+// so two refreshes of one token race and one loses — the credentials
+// broker runs one per identity at a time.
 func (c *Client) Refresh(ctx context.Context, refreshToken secret.String) (providers.Token, error) {
 	return c.refresh.Refresh(ctx, refreshToken)
 }

@@ -14,27 +14,24 @@ import (
 )
 
 const (
-	refreshRaw = "glrt-SEEKRIT-REFRESH-77aa"
-	clientSec  = "gloas-SEEKRIT-CLIENT-0b1c"
+	refreshRaw      = "glrt-REFRESH-SEEKRIT"
+	clientSecretRaw = "gloas-CLIENT-SEEKRIT"
 )
 
-// setupRefresh mounts the fake as a self-hosted instance under /gitlab/, so
-// the token endpoint the adapter derives (/gitlab/oauth/token) is checked to
-// sit under the instance root rather than its /api/v4/ path.
-func setupRefresh(t *testing.T, clientID string) (*fakegitlab.Server, *Client) {
+// refreshSetup serves a fakegitlab with one OAuth application under a
+// self-hosted prefix (/gitlab/), and a Client whose TokenURL defaults from
+// BaseURL: the derived endpoint (/gitlab/oauth/token) is checked to sit
+// under the instance root rather than its /api/v4/ path.
+func refreshSetup(t *testing.T, id, sec string) (*fakegitlab.Server, *Client) {
 	t.Helper()
-	fake := &fakegitlab.Server{Now: func() time.Time { return epoch }, ClientID: "gl-app", ClientSecret: clientSec}
+	fake := &fakegitlab.Server{Now: func() time.Time { return epoch }, ClientID: "gl-app", ClientSecret: clientSecretRaw}
 	fake.AddUser(accessRaw, seedProjects)
-	fake.AddRefreshToken(refreshRaw, accessRaw)
+	fake.AddRefreshToken(accessRaw, refreshRaw)
 	mux := http.NewServeMux()
 	mux.Handle("/gitlab/", http.StripPrefix("/gitlab", fake))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	cfg := Config{BaseURL: srv.URL + "/gitlab/api/v4/", Now: func() time.Time { return epoch }}
-	if clientID != "" {
-		cfg.ClientID, cfg.ClientSecret = clientID, secret.New(clientSec)
-	}
-	c, err := New(cfg, srv.Client())
+	c, err := New(Config{BaseURL: srv.URL + "/gitlab/api/v4/", ClientID: id, ClientSecret: secret.New(sec), Setting: "GITLAB_CLIENT_ID/GITLAB_CLIENT_SECRET", Now: func() time.Time { return epoch }}, &http.Client{Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatalf("New() = %v", err)
 	}
@@ -46,37 +43,38 @@ func assertNoSecret(t *testing.T, err error, extra ...string) {
 	if err == nil {
 		return
 	}
-	for _, s := range append([]string{accessRaw, refreshRaw, clientSec, "fakegitlab-access-", "fakegitlab-refresh-"}, extra...) {
+	for _, s := range append([]string{accessRaw, refreshRaw, clientSecretRaw, "fakegitlab-access-", "fakegitlab-refresh-"}, extra...) {
 		if strings.Contains(err.Error(), s) {
 			t.Errorf("error %q contains a secret", err)
 		}
 	}
 }
 
-// TestRefreshRotates: a refresh returns a new access token (which lists
-// projects) and a new refresh token, with GitLab's two-hour expiry; the
-// access and refresh tokens it replaced stop working.
+// TestRefreshRotates: a refresh at {instance}/oauth/token returns a new
+// access token (which lists projects) valid two hours and a new refresh
+// token; the access and refresh tokens it replaced stop working
+// (invalid_grant is ReauthRequired), and the rotated one refreshes again.
 func TestRefreshRotates(t *testing.T) {
-	fake, c := setupRefresh(t, "gl-app")
+	fake, c := refreshSetup(t, "gl-app", clientSecretRaw)
 	ctx := context.Background()
 	tok, err := c.Refresh(ctx, secret.New(refreshRaw))
 	if err != nil {
-		t.Fatalf("Refresh(seeded) = %v; want nil", err)
+		t.Fatalf("Refresh() = %v; want nil", err)
 	}
 	if tok.AccessToken.IsZero() || tok.RefreshToken.IsZero() || tok.RefreshToken.Reveal() == refreshRaw {
-		t.Fatalf("Refresh(seeded): access set %v, rotated %v; want both", !tok.AccessToken.IsZero(), !tok.RefreshToken.IsZero())
+		t.Fatalf("Refresh(): access set %v, rotated %v; want both", !tok.AccessToken.IsZero(), !tok.RefreshToken.IsZero())
 	}
 	if want := epoch.Add(2 * time.Hour); !tok.Expiry.Equal(want) {
-		t.Errorf("Refresh(seeded).Expiry = %v; want %v", tok.Expiry, want)
+		t.Errorf("Refresh() expiry = %v; want %v", tok.Expiry, want)
 	}
 	if page, err := c.ListRepos(ctx, tok.AccessToken, providers.PageRequest{Size: 10}); err != nil || len(page.Items) != len(seedProjects) {
 		t.Errorf("ListRepos(new token) = %d items, %v; want %d, nil", len(page.Items), err, len(seedProjects))
 	}
-	_, err = c.ListRepos(ctx, secret.New(accessRaw), providers.PageRequest{Size: 10})
-	wantKind(t, "ListRepos(replaced token)", err, providers.ReauthRequired)
+	_, err = c.ListRepos(ctx, secret.New(accessRaw), providers.PageRequest{Size: 2})
+	wantKind(t, "ListRepos(rotated-away token)", err, providers.ReauthRequired)
 
 	_, err = c.Refresh(ctx, secret.New(refreshRaw))
-	wantKind(t, "Refresh(spent)", err, providers.ReauthRequired)
+	wantKind(t, "Refresh(spent refresh token)", err, providers.ReauthRequired)
 	assertNoSecret(t, err, tok.RefreshToken.Reveal(), tok.AccessToken.Reveal())
 	if got := fake.SpentRefreshTokenUses(); got != 1 {
 		t.Errorf("SpentRefreshTokenUses() = %d; want 1", got)
@@ -89,28 +87,39 @@ func TestRefreshRotates(t *testing.T) {
 	}
 }
 
-// TestRefreshFailures: no client configured, a client the instance does
-// not know, and a revoked grant.
-func TestRefreshFailures(t *testing.T) {
-	ctx := context.Background()
-
-	_, noClient := setupRefresh(t, "")
-	if _, err := noClient.Refresh(ctx, secret.New(refreshRaw)); err == nil {
-		t.Error("Refresh without a client = nil; want an error")
-	} else {
-		wantKind(t, "Refresh without a client", err, providers.ReauthRequired)
+// TestRefreshWithWrongClient: invalid_client is the operator's problem:
+// Unavailable naming the setting, and the refresh token is not burnt.
+func TestRefreshWithWrongClient(t *testing.T) {
+	fake, c := refreshSetup(t, "gl-app", "wrong-secret")
+	_, err := c.Refresh(context.Background(), secret.New(refreshRaw))
+	pe := wantKind(t, "Refresh(wrong client secret)", err, providers.Unavailable)
+	if !strings.Contains(pe.Message, "GITLAB_CLIENT_ID") {
+		t.Errorf("message %q does not name the setting", pe.Message)
 	}
-
-	_, wrong := setupRefresh(t, "another-app")
-	_, err := wrong.Refresh(ctx, secret.New(refreshRaw))
-	if k, _ := providers.KindOf(err); err == nil || k == providers.ReauthRequired {
-		t.Errorf("Refresh with an unknown client = %v; want an error that is not ReauthRequired (the configuration is at fault)", err)
+	assertNoSecret(t, err, "wrong-secret", "Client authentication failed")
+	// Remembered: no second call in the period.
+	_, _ = c.Refresh(context.Background(), secret.New(refreshRaw))
+	if got := fake.Refreshes(); got != 1 {
+		t.Errorf("token endpoint calls = %d; want 1", got)
 	}
-	assertNoSecret(t, err)
+}
 
-	okFake, ok := setupRefresh(t, "gl-app")
-	okFake.Revoke(accessRaw)
-	_, err = ok.Refresh(ctx, secret.New(refreshRaw))
+// TestRefreshNotConfigured: without a client, nothing is sent.
+func TestRefreshNotConfigured(t *testing.T) {
+	fake, c := refreshSetup(t, "", "")
+	_, err := c.Refresh(context.Background(), secret.New(refreshRaw))
+	wantKind(t, "Refresh(no client)", err, providers.ReauthRequired)
+	if got := fake.Refreshes(); got != 0 {
+		t.Errorf("token endpoint calls = %d; want 0", got)
+	}
+}
+
+// TestRefreshRevokedGrant: revoking the authorization kills its refresh
+// token: ReauthRequired, without a secret in the error.
+func TestRefreshRevokedGrant(t *testing.T) {
+	fake, c := refreshSetup(t, "gl-app", clientSecretRaw)
+	fake.Revoke(accessRaw)
+	_, err := c.Refresh(context.Background(), secret.New(refreshRaw))
 	wantKind(t, "Refresh(revoked grant)", err, providers.ReauthRequired)
 	assertNoSecret(t, err)
 }

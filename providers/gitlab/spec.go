@@ -20,7 +20,7 @@ func Spec() providers.Spec {
 		ClientEnv:       "GITLAB",
 		DefaultTokenURL: TokenURL,
 		New: func(s providers.Settings, hc *http.Client) (providers.Provider, error) {
-			c, err := New(Config{BaseURL: s.APIURL, TokenURL: s.TokenURL, ClientID: s.ClientID, ClientSecret: s.ClientSecret}, hc)
+			c, err := New(Config{BaseURL: s.APIURL, TokenURL: s.TokenURL, ClientID: s.ClientID, ClientSecret: s.ClientSecret, Setting: s.Setting, Logger: s.Logger}, hc)
 			if err != nil {
 				return providers.Provider{}, err
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -44,6 +45,11 @@ type Config struct {
 	// reports ReauthRequired.
 	ClientID     string
 	ClientSecret secret.String
+	// Setting names the configuration of the OAuth client in the message
+	// an operator sees when the provider rejects it; Logger receives that
+	// message once per period (nil discards it).
+	Setting string
+	Logger  *slog.Logger
 	// Now is the clock for token expiry and Retry-After; nil means time.Now.
 	Now func() time.Time
 }
@@ -95,6 +101,7 @@ func New(cfg Config, hc *http.Client) (*Client, error) {
 		refresh: oauthrefresh.Client{
 			HTTP: hc, TokenURL: tokenURL, Provider: provider, Name: "Google",
 			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Now: cfg.Now,
+			Setting: cfg.Setting, Logger: cfg.Logger,
 		},
 	}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -49,6 +50,11 @@ type Config struct {
 	// connection. Without ClientID, Refresh answers ReauthRequired.
 	ClientID     string
 	ClientSecret secret.String
+	// Setting names the configuration of the OAuth client in the message
+	// an operator sees when the provider rejects it; Logger receives that
+	// message once per period (nil discards it).
+	Setting string
+	Logger  *slog.Logger
 	// Scope is sent with every refresh; empty means DefaultScope.
 	Scope string
 	// Now is the clock for Retry-After and token expiry; nil means time.Now.
@@ -109,6 +115,7 @@ func New(cfg Config, hc *http.Client) (*Client, error) {
 		refresh: oauthrefresh.Client{
 			HTTP: hc, TokenURL: cfg.TokenURL, Provider: cfg.Provider, Name: "Microsoft",
 			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Scope: cfg.Scope,
+			Setting: cfg.Setting, Logger: cfg.Logger,
 			Now: now,
 		},
 	}, nil
@@ -285,8 +292,11 @@ func nextToken(link string) (string, error) {
 
 // Refresh exchanges a Microsoft refresh token
 // (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#refresh-the-access-token).
-// Microsoft rotates refresh tokens: the new one is in Token.RefreshToken
-// and must replace the old.
+// Microsoft issues a new refresh token with each refresh (in
+// Token.RefreshToken, which the broker keeps) but does not revoke the old
+// one. A refresh token works only with the application (client id) and
+// the authority (/common, /consumers, /organizations or /{tenant} in
+// TokenURL) that got it, so each connection needs its own settings.
 func (c *Client) Refresh(ctx context.Context, refreshToken secret.String) (providers.Token, error) {
 	return c.refresh.Refresh(ctx, refreshToken)
 }

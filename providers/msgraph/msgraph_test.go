@@ -468,14 +468,67 @@ func TestRefreshRotates(t *testing.T) {
 	if tok2.RefreshToken.IsZero() || tok2.RefreshToken.Equal(tok1.RefreshToken) {
 		t.Errorf("Refresh(rotated) did not rotate the refresh token again")
 	}
-	_, err = e.c.Refresh(ctx, secret.New(refreshRaw))
-	wantKind(t, "Refresh(spent)", err, providers.ReauthRequired, ProviderLive)
-	assertNoLeak(t, err, tok1.RefreshToken.Reveal(), tok2.RefreshToken.Reveal())
+	// Microsoft does not revoke the replaced refresh token: it still works
+	// (the broker never sends it again; the fake counts the reuse).
+	if _, err = e.c.Refresh(ctx, secret.New(refreshRaw)); err != nil {
+		t.Errorf("Refresh(replaced) = %v; want nil (Microsoft keeps the old refresh token valid)", err)
+	}
 	if got := e.fake.SpentRefreshTokenUses(); got != 1 {
 		t.Errorf("SpentRefreshTokenUses() = %d; want 1", got)
 	}
 	if got := e.fake.Refreshes(); got != 3 {
 		t.Errorf("Refreshes() = %d; want 3", got)
+	}
+}
+
+// TestRefreshBoundToClientAndAuthority: a refresh token works only with
+// the application and authority that got it. Another application's token
+// is the user's to renew (ReauthRequired); an application used at an
+// authority it is not registered for is the operator's (Unavailable naming
+// the setting, remembered: one call).
+func TestRefreshBoundToClientAndAuthority(t *testing.T) {
+	const tenant = "33333333-cccc-4000-8000-000000000003"
+	tests := []struct {
+		name      string
+		app       fakemsgraph.App
+		bindTo    string // the app the seeded refresh token belongs to
+		authority string // in TokenURL
+		want      providers.Kind
+		ok        bool
+	}{
+		{"own app at its tenant", fakemsgraph.App{ClientID: "aad", ClientSecret: clientSec, Audience: fakemsgraph.AudienceMyOrg, Tenant: tenant}, "aad", tenant, 0, true},
+		{"single-tenant app at /common", fakemsgraph.App{ClientID: "aad", ClientSecret: clientSec, Audience: fakemsgraph.AudienceMyOrg, Tenant: tenant}, "aad", "common", providers.Unavailable, false},
+		{"personal app at /organizations", fakemsgraph.App{ClientID: "aad", ClientSecret: clientSec, Audience: fakemsgraph.AudiencePersonal}, "aad", "organizations", providers.Unavailable, false},
+		{"another app's refresh token", fakemsgraph.App{ClientID: "aad", ClientSecret: clientSec, Audience: fakemsgraph.AudienceMyOrg, Tenant: tenant}, "other-app", tenant, providers.ReauthRequired, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := setup(t, func(f *fakemsgraph.Server, c *Config) {
+				f.ClientID = ""
+				f.RegisterApp(tt.app)
+				f.BindRefreshToken(refreshRaw, tt.bindTo, tt.authority)
+				c.ClientID = tt.app.ClientID
+				c.TokenURL = strings.Replace(c.TokenURL, "/common/", "/"+tt.authority+"/", 1)
+				c.Setting = "CONNECTION_ACME_AZUREAD_CLIENT_ID/_CLIENT_SECRET/_TOKEN_URL"
+			})
+			_, err := e.c.Refresh(context.Background(), secret.New(refreshRaw))
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("Refresh() = %v; want nil", err)
+				}
+				return
+			}
+			pe := wantKind(t, "Refresh()", err, tt.want, ProviderLive)
+			if tt.want == providers.Unavailable {
+				if !strings.Contains(pe.Message, "CONNECTION_ACME_AZUREAD_CLIENT_ID") {
+					t.Errorf("message %q does not name the setting", pe.Message)
+				}
+				_, _ = e.c.Refresh(context.Background(), secret.New(refreshRaw))
+				if got := e.fake.Refreshes(); got != 1 {
+					t.Errorf("token endpoint calls after a misconfiguration = %d; want 1", got)
+				}
+			}
+		})
 	}
 }
 

@@ -10,6 +10,14 @@
 // rotates: each refresh invalidates the access and refresh token it
 // replaces (token.go names the documentation).
 //
+// OAuth access tokens expire two hours after they were issued (on the
+// fake's clock; Advance moves it), and POST /oauth/token serves the
+// refresh_token grant as GitLab documents it
+// (https://docs.gitlab.com/api/oauth2/#authorization-code-flow): the
+// client is authenticated, a refresh ROTATES — the old access token then
+// answers "Token was revoked" and the old refresh token invalid_grant —
+// and every presented refresh token is recorded for tests.
+//
 // Mount it at the root of a gitlab.com-like host or under a prefix like a
 // self-hosted instance (http.StripPrefix("/gitlab", s)); links keep the
 // prefix. It is test and sandbox code: production packages never import it.

@@ -1,6 +1,8 @@
 package fakegitlab
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -28,6 +30,11 @@ type Project struct {
 	WebURL            string
 }
 
+// AccessTokenLifetime is how long an OAuth access token lives: GitLab
+// expires every OAuth access token after two hours (expires_in 7200)
+// (https://docs.gitlab.com/integration/oauth_provider/#access-token-expiration).
+const AccessTokenLifetime = 2 * time.Hour
+
 // RateLimit is the authenticated API limit the fake advertises per token
 // per minute in RateLimit-* headers (GitLab.com's default).
 const RateLimit = 2000
@@ -42,33 +49,75 @@ type Server struct {
 	BaseURL string
 	// Latency delays every answer (cut short when the client gives up).
 	Latency time.Duration
-	// Now is the clock for RateLimit-Reset; nil means time.Now.
+	// Now is the clock for RateLimit-Reset and token expiry; nil means
+	// time.Now. Advance moves it forward.
 	Now func() time.Time
 	// ClientID and ClientSecret, when set, are the only OAuth application
-	// the token endpoint accepts; when empty it accepts any client id.
+	// the token endpoint accepts (and refresh tokens seeded with
+	// AddRefreshToken belong to it); when empty, any non-empty pair is
+	// accepted.
 	ClientID, ClientSecret string
 
-	mu        sync.Mutex
-	users     map[string][]Project // by access token
-	refresh   map[string]string    // live refresh token -> its access token
-	spent     map[string]bool      // refresh tokens already exchanged
-	spentUses int
-	observed  map[string]int // requests per token in the current minute
-	window    time.Time
-	states    fakeknobs.TokenStates // Revoke, ExpireAccessToken, DenyScope
-	knobs     fakeknobs.Knobs       // faults, counters, in flight, Close
+	mu       sync.Mutex
+	offset   time.Duration     // Advance
+	access   map[string]*grant // by access token
+	refresh  map[string]*grant // by refresh token, while valid
+	spent    map[string]bool   // refresh tokens rotation invalidated
+	seen     []string          // refresh tokens presented, in order
+	spentUse int               // presentations of a spent refresh token
+	observed map[string]int    // requests per token in the current minute
+	window   time.Time
+	states   fakeknobs.TokenStates // Revoke, ExpireAccessToken, DenyScope
+	knobs    fakeknobs.Knobs       // faults, counters, in flight, Close
 }
 
-// callProjects names GET /api/v4/projects in the knobs' call counters.
-const callProjects = "projects"
+// Names of the endpoints in the knobs' call counters.
+const (
+	callProjects = "projects"
+	callToken    = "token"
+)
+
+// grant is one access token (and the refresh token issued with it) of an
+// account.
+type grant struct {
+	projects []Project
+	created  time.Time
+	access   string
+	refresh  string
+	clientID string // the application it was issued to ("" for any)
+}
 
 func (s *Server) initLocked() {
-	if s.users == nil {
-		s.users = map[string][]Project{}
-		s.observed = map[string]int{}
-		s.refresh = map[string]string{}
+	if s.access == nil {
+		s.access = map[string]*grant{}
+		s.refresh = map[string]*grant{}
 		s.spent = map[string]bool{}
+		s.observed = map[string]int{}
 	}
+}
+
+func (s *Server) nowLocked() time.Time { return fakeknobs.Now(s.Now).Add(s.offset) }
+
+// Advance moves the fake's clock forward by d: access tokens older than
+// AccessTokenLifetime answer "Token is expired".
+func (s *Server) Advance(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.offset += d
+}
+
+// AddRefreshToken gives the account of a seeded access token the refresh
+// token Auth0 would hold for it. Refreshing it rotates both.
+func (s *Server) AddRefreshToken(accessToken, refreshToken string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	g := s.access[accessToken]
+	if g == nil {
+		panic("fakegitlab: AddRefreshToken for an unknown access token")
+	}
+	g.refresh, g.clientID = refreshToken, s.ClientID
+	s.refresh[refreshToken] = g
 }
 
 // AddUser seeds a user whose OAuth access token is accessToken and who is a
@@ -87,7 +136,7 @@ func (s *Server) AddUser(accessToken string, projects []Project) {
 		}
 		ps = append(ps, p)
 	}
-	s.users[accessToken] = ps
+	s.access[accessToken] = &grant{projects: ps, created: s.nowLocked(), access: accessToken}
 }
 
 // FailNext makes the next n API requests answer status with GitLab's body
@@ -114,11 +163,22 @@ func (s *Server) MalformedNext(n int) { s.knobs.Push(n, fakeknobs.Fault{Kind: fa
 // afterwards, but requests told to hang return at once.
 func (s *Server) Close() { s.knobs.Close() }
 
-// Revoke makes an access token answer 401 invalid_token "Token was revoked"
-// and drops its refresh tokens, as revoking the authorization does.
+// Revoke makes an access token answer 401 invalid_token "Token was
+// revoked". GitLab (Doorkeeper) keeps an access token and the refresh
+// token issued with it in one record, so its refresh token stops working
+// too (invalid_grant); Revoke of a refresh token does the same.
 func (s *Server) Revoke(token string) {
 	s.states.Revoke(token)
-	s.revokeGrant(token)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	if g := s.access[token]; g != nil && g.refresh != "" {
+		delete(s.refresh, g.refresh)
+	}
+	if g := s.refresh[token]; g != nil {
+		delete(s.refresh, token)
+		s.states.Revoke(g.access)
+	}
 }
 
 // ExpireAccessToken makes an access token answer 401 invalid_token "Token
@@ -130,6 +190,25 @@ func (s *Server) DenyScope(token string) { s.states.DenyScope(token) }
 
 // Calls returns how many /api/v4/projects requests were received.
 func (s *Server) Calls() int { return s.knobs.Calls(callProjects) }
+
+// Refreshes returns how many /oauth/token requests were received.
+func (s *Server) Refreshes() int { return s.knobs.Calls(callToken) }
+
+// PresentedRefreshTokens returns every refresh token presented at
+// /oauth/token, in order.
+func (s *Server) PresentedRefreshTokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.seen...)
+}
+
+// SpentRefreshTokenUses returns how many refresh requests presented a
+// refresh token a rotation had already invalidated.
+func (s *Server) SpentRefreshTokenUses() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.spentUse
+}
 
 // InFlight returns how many requests are being served now.
 func (s *Server) InFlight() int { return s.knobs.InFlight() }
@@ -144,7 +223,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.knobs.Delay(r.Context(), s.Latency) {
 		return
 	}
-	if isTokenPath(r.URL.Path) {
+	if r.URL.Path == "/oauth/token" {
+		if r.Method != http.MethodPost {
+			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "405 Method Not Allowed"})
+			return
+		}
 		s.serveToken(w, r)
 		return
 	}
@@ -161,11 +244,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) serveProjects(w http.ResponseWriter, r *http.Request) {
 	token := bearer(r)
-	now := fakeknobs.Now(s.Now)
 	s.knobs.Count(callProjects)
 	f := s.knobs.Next()
 	s.mu.Lock()
 	s.initLocked()
+	now := s.nowLocked()
 	// GitLab counts requests per user in a one-minute window.
 	if minute := now.Truncate(time.Minute); !minute.Equal(s.window) {
 		s.window, s.observed = minute, map[string]int{}
@@ -176,8 +259,13 @@ func (s *Server) serveProjects(w http.ResponseWriter, r *http.Request) {
 	if f.Kind == fakeknobs.RateLimit {
 		observed = RateLimit + 1
 	}
-	projects, known := s.users[token]
-	projects = append([]Project(nil), projects...)
+	g, known := s.access[token]
+	var projects []Project
+	expired := false
+	if known {
+		projects = append(projects, g.projects...)
+		expired = !s.nowLocked().Before(g.created.Add(AccessTokenLifetime))
+	}
 	s.mu.Unlock()
 	st := s.states.State(token)
 
@@ -211,7 +299,7 @@ func (s *Server) serveProjects(w http.ResponseWriter, r *http.Request) {
 	case st.Revoked:
 		writeInvalidToken(w, "Token was revoked. You have to re-authorize from the user.")
 		return
-	case st.Expired:
+	case st.Expired || expired:
 		writeInvalidToken(w, "Token is expired. You can either do re-authorization or token refresh.")
 		return
 	case st.ScopeDenied:
@@ -321,6 +409,87 @@ func (s *Server) serveProjects(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Set("Link", strings.Join(links, ", "))
 	writeJSON(w, http.StatusOK, out)
+}
+
+// Doorkeeper's error descriptions, which GitLab's token endpoint answers
+// (https://docs.gitlab.com/api/oauth2/; RFC 6749 §5.2 codes).
+const (
+	descInvalidClient = "Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method."
+	descInvalidGrant  = "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client."
+	descUnsupported   = "The authorization grant type is not supported by the authorization server."
+	descInvalidReq    = "Missing required parameter: refresh_token."
+)
+
+// serveToken is POST /oauth/token with grant_type=refresh_token, as
+// GitLab's OAuth guide documents it
+// (https://docs.gitlab.com/api/oauth2/#authorization-code-flow): the
+// client authenticates with client_id and client_secret (in the form, or
+// HTTP Basic, which Doorkeeper also accepts); a refresh invalidates the
+// existing access and refresh tokens and answers new ones with expires_in
+// 7200. redirect_uri, in the guide's example, is not checked by the
+// refresh grant.
+func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
+	s.knobs.Count(callToken)
+	if err := r.ParseForm(); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": descInvalidReq})
+		return
+	}
+	f := r.PostForm
+	id, sec := f.Get("client_id"), f.Get("client_secret")
+	if u, p, ok := r.BasicAuth(); ok {
+		id, sec = u, p
+	}
+	if id == "" || sec == "" || (s.ClientID != "" && (id != s.ClientID || sec != s.ClientSecret)) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="Doorkeeper", error="invalid_client", error_description="`+descInvalidClient+`"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_client", "error_description": descInvalidClient})
+		return
+	}
+	if f.Get("grant_type") != "refresh_token" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "unsupported_grant_type", "error_description": descUnsupported})
+		return
+	}
+	rt := f.Get("refresh_token")
+	if rt == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": descInvalidReq})
+		return
+	}
+	s.mu.Lock()
+	s.initLocked()
+	s.seen = append(s.seen, rt)
+	g := s.refresh[rt]
+	if g == nil || (g.clientID != "" && g.clientID != id) {
+		if s.spent[rt] {
+			s.spentUse++
+		}
+		s.mu.Unlock()
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant", "error_description": descInvalidGrant})
+		return
+	}
+	// Rotation: the old pair stops working.
+	delete(s.refresh, rt)
+	s.spent[rt] = true
+	old := g.access
+	now := s.nowLocked()
+	ng := &grant{projects: g.projects, created: now, access: "fakegitlab-access-" + randomHex(16), refresh: "fakegitlab-refresh-" + randomHex(16), clientID: id}
+	s.access[ng.access] = ng
+	s.refresh[ng.refresh] = ng
+	s.mu.Unlock()
+	s.states.Revoke(old)
+
+	writeJSON(w, http.StatusOK, map[string]any{
+		"access_token":  ng.access,
+		"token_type":    "Bearer",
+		"expires_in":    int(AccessTokenLifetime / time.Second),
+		"refresh_token": ng.refresh,
+		"scope":         "read_api",
+		"created_at":    now.Unix(),
+	})
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func render(base string, p Project, simple bool) map[string]any {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -203,5 +204,127 @@ func TestCloseReleasesHungRequestsAndMalformed(t *testing.T) {
 	resp, body := get(t, context.Background(), base+"api/v4/projects?membership=true", token)
 	if resp.StatusCode != 200 || json.Valid(body) {
 		t.Errorf("after MalformedNext = %d %q; want 200 with invalid JSON", resp.StatusCode, body)
+	}
+}
+
+func postToken(t *testing.T, base string, form url.Values, basic bool) (int, map[string]any) {
+	t.Helper()
+	if basic {
+		id, sec := form.Get("client_id"), form.Get("client_secret")
+		form.Del("client_id")
+		form.Del("client_secret")
+		defer func() { form.Set("client_id", id); form.Set("client_secret", sec) }()
+		req, _ := http.NewRequest(http.MethodPost, base+"oauth/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(id, sec)
+		return doJSON(t, req)
+	}
+	req, _ := http.NewRequest(http.MethodPost, base+"oauth/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return doJSON(t, req)
+}
+
+func doJSON(t *testing.T, req *http.Request) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST /oauth/token: %v", err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+// TestTokenEndpoint: GitLab's refresh grant rotates, checks the client and
+// answers Doorkeeper's errors.
+func TestTokenEndpoint(t *testing.T) {
+	refreshForm := func(rt, id, sec string) url.Values {
+		return url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {id}, "client_secret": {sec}, "redirect_uri": {"https://gw.example/cb"}}
+	}
+	tests := []struct {
+		name       string
+		form       func(rt string) url.Values
+		basic      bool
+		wantStatus int
+		wantError  string
+	}{
+		{"refresh in the form", func(rt string) url.Values { return refreshForm(rt, "app", "app-secret") }, false, 200, ""},
+		{"refresh with Basic", func(rt string) url.Values { return refreshForm(rt, "app", "app-secret") }, true, 200, ""},
+		{"wrong secret", func(rt string) url.Values { return refreshForm(rt, "app", "nope") }, false, 401, "invalid_client"},
+		{"other application", func(rt string) url.Values { return refreshForm(rt, "other", "app-secret") }, false, 401, "invalid_client"},
+		{"no client", func(rt string) url.Values { return refreshForm(rt, "", "") }, false, 401, "invalid_client"},
+		{"unknown refresh token", func(string) url.Values { return refreshForm("nope", "app", "app-secret") }, false, 400, "invalid_grant"},
+		{"other grant", func(rt string) url.Values {
+			f := refreshForm(rt, "app", "app-secret")
+			f.Set("grant_type", "password")
+			return f
+		}, false, 400, "unsupported_grant_type"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, base := seeded(t, 2)
+			s.ClientID, s.ClientSecret = "app", "app-secret"
+			s.AddRefreshToken(token, "fgl-test-refresh")
+			status, body := postToken(t, base, tc.form("fgl-test-refresh"), tc.basic)
+			if status != tc.wantStatus || (tc.wantError != "" && body["error"] != tc.wantError) {
+				t.Fatalf("POST /oauth/token = %d %v; want %d %q", status, body["error"], tc.wantStatus, tc.wantError)
+			}
+			if tc.wantError != "" {
+				if d, _ := body["error_description"].(string); d == "" {
+					t.Errorf("error body %v has no error_description", body)
+				}
+				if resp, _ := get(t, context.Background(), base+"api/v4/projects?membership=true", token); resp.StatusCode != 200 {
+					t.Errorf("old access token after a failed refresh = %d; want 200", resp.StatusCode)
+				}
+				return
+			}
+			at, _ := body["access_token"].(string)
+			rt, _ := body["refresh_token"].(string)
+			if body["expires_in"] != float64(7200) || at == "" || rt == "" || rt == "fgl-test-refresh" || body["token_type"] != "Bearer" {
+				t.Fatalf("token response = %v; want new Bearer tokens with expires_in 7200", body)
+			}
+			if resp, _ := get(t, context.Background(), base+"api/v4/projects?membership=true", at); resp.StatusCode != 200 {
+				t.Errorf("new access token = %d; want 200", resp.StatusCode)
+			}
+			resp, b := get(t, context.Background(), base+"api/v4/projects?membership=true", token)
+			if resp.StatusCode != 401 || !strings.Contains(string(b), "revoked") {
+				t.Errorf("old access token after rotation = %d %s; want 401 revoked", resp.StatusCode, b)
+			}
+			status, body = postToken(t, base, refreshForm("fgl-test-refresh", "app", "app-secret"), false)
+			if status != 400 || body["error"] != "invalid_grant" {
+				t.Errorf("old refresh token after rotation = %d %v; want 400 invalid_grant", status, body["error"])
+			}
+			if s.SpentRefreshTokenUses() != 1 || s.Refreshes() != 2 || len(s.PresentedRefreshTokens()) != 2 {
+				t.Errorf("SpentRefreshTokenUses, Refreshes, presented = %d, %d, %d; want 1, 2, 2", s.SpentRefreshTokenUses(), s.Refreshes(), len(s.PresentedRefreshTokens()))
+			}
+		})
+	}
+}
+
+// TestAccessTokensExpireAfterTwoHours: on the fake's clock.
+func TestAccessTokensExpireAfterTwoHours(t *testing.T) {
+	s, base := seeded(t, 1)
+	s.Advance(AccessTokenLifetime - time.Second)
+	if resp, _ := get(t, context.Background(), base+"api/v4/projects?membership=true", token); resp.StatusCode != 200 {
+		t.Fatalf("token 1s before expiry = %d; want 200", resp.StatusCode)
+	}
+	s.Advance(time.Second)
+	resp, b := get(t, context.Background(), base+"api/v4/projects?membership=true", token)
+	if resp.StatusCode != 401 || !strings.Contains(string(b), "Token is expired") {
+		t.Errorf("token at expiry = %d %s; want 401 Token is expired", resp.StatusCode, b)
+	}
+}
+
+// TestTokenEndpointOnlyPost: the token endpoint answers other methods 405.
+func TestTokenEndpointOnlyPost(t *testing.T) {
+	_, base := seeded(t, 1)
+	resp, err := http.Get(base + "oauth/token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET /oauth/token = %d; want 405", resp.StatusCode)
 	}
 }

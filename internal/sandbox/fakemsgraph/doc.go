@@ -12,8 +12,11 @@
 // zone the Prefer: outlook.timezone header asks for (UTC by default; all-day
 // events keep their own zone, as Outlook does), OData error bodies
 // {"error":{"code","message","innerError"}}, Retry-After on 429 and 503, and
-// a token endpoint whose errors carry AADSTS codes and which rotates the
-// refresh token on every use.
+// a token endpoint whose errors carry AADSTS codes, served at every
+// authority (/common, /consumers, /organizations, /{tenant}), which issues
+// a new refresh token on every use without revoking the old one (as
+// Microsoft does), and binds each refresh token to the application and the
+// authority that got it (RegisterApp, BindRefreshToken).
 //
 // It is test and sandbox code: production packages never import it.
 package fakemsgraph

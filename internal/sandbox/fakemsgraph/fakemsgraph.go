@@ -46,8 +46,9 @@ type Server struct {
 	// @odata.nextLink starts with it. When empty it is derived from each
 	// request (see fakeknobs.BaseURL).
 	BaseURL string
-	// ClientID and ClientSecret, when set, are the only application the
-	// token endpoint accepts.
+	// ClientID and ClientSecret, when set, are an application registered
+	// for every authority (signInAudience AudienceAny); RegisterApp adds
+	// others. With neither, any client with a secret is accepted.
 	ClientID, ClientSecret string
 	// UseSkip makes next links page with $skip=N instead of $skiptoken, as
 	// some Outlook collections do. Both are accepted either way.
@@ -62,8 +63,8 @@ type Server struct {
 
 	mu        sync.Mutex
 	access    map[string]*user
-	refresh   map[string]*user
-	spent     map[string]bool
+	refresh   map[string]*refreshGrant
+	apps      map[string]App
 	spentUses int
 	states    fakeknobs.TokenStates // Revoke, ExpireAccessToken, DenyScope
 	knobs     fakeknobs.Knobs       // faults, counters, in flight, Close
@@ -79,11 +80,67 @@ type user struct {
 	events []Event
 }
 
+// refreshGrant is a refresh token: whose it is, and the application and
+// authority that got it ("" for a seeded token not bound to either).
+type refreshGrant struct {
+	user      *user
+	clientID  string
+	authority string
+	replaced  bool // a refresh with it returned a newer refresh token
+}
+
+// The signInAudience values of a Microsoft Entra app registration
+// (https://learn.microsoft.com/entra/identity-platform/supported-accounts-validation):
+// which authorities (/common, /organizations, /consumers, /{tenant}) serve
+// the application.
+const (
+	AudienceAny      = "AzureADandPersonalMicrosoftAccount" // every authority
+	AudiencePersonal = "PersonalMicrosoftAccount"           // /consumers only
+	AudienceOrgs     = "AzureADMultipleOrgs"                // /organizations and any /{tenant}
+	AudienceMyOrg    = "AzureADMyOrg"                       // its own /{tenant} only
+)
+
+// App is an application registration the token endpoint knows.
+type App struct {
+	ClientID, ClientSecret string
+	// Audience is the registration's signInAudience; "" means AudienceAny.
+	Audience string
+	// Tenant is the home tenant (the /{tenant} path segment) of an
+	// AudienceMyOrg application.
+	Tenant string
+}
+
+// RegisterApp makes the token endpoint accept a; its refresh tokens work
+// only for a and at the authority that issued them.
+func (s *Server) RegisterApp(a App) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	if a.Audience == "" {
+		a.Audience = AudienceAny
+	}
+	s.apps[a.ClientID] = a
+}
+
+// BindRefreshToken binds a seeded refresh token to the application and
+// the authority (tenant path segment: common, consumers, organizations or
+// a tenant id) that would have got it at sign-in.
+func (s *Server) BindRefreshToken(refreshToken, clientID, authority string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	g := s.refresh[refreshToken]
+	if g == nil {
+		panic("fakemsgraph: BindRefreshToken for an unknown refresh token")
+	}
+	g.clientID, g.authority = clientID, authority
+}
+
 func (s *Server) initLocked() {
 	if s.access == nil {
 		s.access = map[string]*user{}
-		s.refresh = map[string]*user{}
-		s.spent = map[string]bool{}
+		s.refresh = map[string]*refreshGrant{}
+		s.apps = map[string]App{}
 	}
 }
 
@@ -104,7 +161,7 @@ func (s *Server) AddUser(accessToken, refreshToken string, events []Event) {
 		s.access[accessToken] = u
 	}
 	if refreshToken != "" {
-		s.refresh[refreshToken] = u
+		s.refresh[refreshToken] = &refreshGrant{user: u}
 	}
 }
 
@@ -156,7 +213,9 @@ func (s *Server) Calls() int { return s.knobs.Calls(callCalendarView) }
 func (s *Server) Refreshes() int { return s.knobs.Calls(callToken) }
 
 // SpentRefreshTokenUses returns how many refresh requests presented a
-// refresh token that had already been exchanged (and was refused).
+// refresh token that an earlier refresh had already replaced. Microsoft
+// accepts them (it does not revoke the old refresh token), but a client
+// that keeps the newest one never sends them.
 func (s *Server) SpentRefreshTokenUses() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -490,8 +549,23 @@ func decodeSkipToken(v string) (int, bool) {
 	return n, true
 }
 
+// serveToken is POST /{tenant}/oauth2/v2.0/token with the refresh_token
+// grant, as the identity platform documents it
+// (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#refresh-the-access-token):
+// client_id, client_secret (or HTTP Basic), grant_type, refresh_token and
+// scope. Each answer carries a new refresh token, and the old one stays
+// valid (Microsoft does not revoke it on use). A refresh token works only
+// for the application and the authority that got it. Errors carry the
+// AADSTS codes of Microsoft's reference
+// (https://learn.microsoft.com/entra/identity-platform/reference-error-codes):
+// 700016 (application not found in the directory), 50194 (single-tenant
+// application at /common or /organizations), 9002331 (personal-account
+// application outside /consumers), 7000215 (invalid secret), 70000
+// (invalid grant: unknown, or issued to another application or authority),
+// 50173 (revoked grant).
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	s.knobs.Count(callToken)
+	authority := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")[0]
 
 	if err := r.ParseForm(); err != nil {
 		s.tokenError(w, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.")
@@ -502,14 +576,49 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	if u, p, ok := r.BasicAuth(); ok {
 		id, sec = u, p
 	}
-	switch {
-	case id == "":
+	if id == "" {
 		s.tokenError(w, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'client_id'.")
 		return
-	case s.ClientID != "" && id != s.ClientID:
-		s.tokenError(w, http.StatusBadRequest, "unauthorized_client", 700016, "Application with identifier '"+id+"' was not found in the directory.")
+	}
+	s.mu.Lock()
+	s.initLocked()
+	app, known := s.apps[id]
+	anyClient := len(s.apps) == 0 && s.ClientID == ""
+	if !known && s.ClientID != "" && id == s.ClientID {
+		app, known = App{ClientID: s.ClientID, ClientSecret: s.ClientSecret, Audience: AudienceAny}, true
+	}
+	s.mu.Unlock()
+	if anyClient {
+		app, known = App{ClientID: id, ClientSecret: sec, Audience: AudienceAny}, true
+	}
+	if !known {
+		s.tokenError(w, http.StatusBadRequest, "unauthorized_client", 700016, "Application with identifier '"+id+"' was not found in the directory '"+authority+"'.")
 		return
-	case sec == "" || (s.ClientID != "" && sec != s.ClientSecret):
+	}
+	switch app.Audience {
+	case AudiencePersonal:
+		if authority != "consumers" {
+			s.tokenError(w, http.StatusBadRequest, "invalid_request", 9002331, "Application '"+id+"' is configured for use by Microsoft Account users only. Please use the /consumers endpoint to serve this request.")
+			return
+		}
+	case AudienceMyOrg:
+		switch authority {
+		case app.Tenant:
+		case "common", "organizations", "consumers":
+			s.tokenError(w, http.StatusBadRequest, "invalid_request", 50194, "Application '"+id+"' is not configured as a multi-tenant application. Usage of the /"+authority+" endpoint is not supported for such applications. Use a tenant-specific endpoint or configure the application to be multi-tenant.")
+			return
+		default:
+			s.tokenError(w, http.StatusBadRequest, "unauthorized_client", 700016, "Application with identifier '"+id+"' was not found in the directory '"+authority+"'.")
+			return
+		}
+	case AudienceOrgs:
+		if authority == "consumers" {
+			s.tokenError(w, http.StatusBadRequest, "unauthorized_client", 700016, "Application with identifier '"+id+"' was not found in the directory 'consumers'.")
+			return
+		}
+	}
+	switch {
+	case sec == "" || sec != app.ClientSecret:
 		s.tokenError(w, http.StatusUnauthorized, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.")
 		return
 	case f.Get("grant_type") != "refresh_token":
@@ -522,26 +631,33 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	rt := f.Get("refresh_token")
 
 	s.mu.Lock()
-	u := s.refresh[rt]
-	if u == nil {
-		spent, revoked := s.spent[rt], s.states.State(rt).Revoked
-		if spent {
-			s.spentUses++
-		}
+	g := s.refresh[rt]
+	switch {
+	case g == nil:
+		revoked := s.states.State(rt).Revoked
 		s.mu.Unlock()
-		switch {
-		case revoked:
+		if revoked {
 			s.tokenError(w, http.StatusBadRequest, "invalid_grant", 50173, "The provided grant has expired due to it being revoked, a fresh auth token is needed.")
-		default:
+		} else {
 			s.tokenError(w, http.StatusBadRequest, "invalid_grant", 70000, "The provided value for the 'refresh_token' is not valid.")
 		}
 		return
+	case g.clientID != "" && g.clientID != id:
+		s.mu.Unlock()
+		s.tokenError(w, http.StatusBadRequest, "invalid_grant", 70000, "Provided grant is invalid or malformed: the refresh token was issued to another application.")
+		return
+	case g.authority != "" && g.authority != authority:
+		s.mu.Unlock()
+		s.tokenError(w, http.StatusBadRequest, "invalid_grant", 70000, "Provided grant is invalid or malformed: the refresh token was issued by another authority.")
+		return
 	}
-	delete(s.refresh, rt)
-	s.spent[rt] = true
+	if g.replaced {
+		s.spentUses++
+	}
+	g.replaced = true // Microsoft keeps it valid: no delete.
 	at, nrt := "fakemsgraph-access-"+randomHex(12), "fakemsgraph-refresh-"+randomHex(12)
-	s.access[at] = u
-	s.refresh[nrt] = u
+	s.access[at] = g.user
+	s.refresh[nrt] = &refreshGrant{user: g.user, clientID: id, authority: authority}
 	s.mu.Unlock()
 
 	writeJSON(w, http.StatusOK, map[string]any{

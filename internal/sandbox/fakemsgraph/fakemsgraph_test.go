@@ -202,9 +202,10 @@ func TestTokenEndpoint(t *testing.T) {
 	if resp, _ := get(t, view(base, window), map[string]string{"Authorization": "Bearer " + at2}); resp.StatusCode != 200 {
 		t.Errorf("calendarView with the refreshed token = %d; want 200", resp.StatusCode)
 	}
-	code, body = postToken(t, base, form("fmg-rt-1"))
-	if codes, _ := body["error_codes"].([]any); code != 400 || body["error"] != "invalid_grant" || len(codes) != 1 || codes[0] != float64(70000) {
-		t.Errorf("spent refresh token = %d %v; want 400 invalid_grant AADSTS70000", code, body)
+	// Microsoft does not revoke the old refresh token: it still works,
+	// and the reuse is counted.
+	if code, body = postToken(t, base, form("fmg-rt-1")); code != 200 {
+		t.Errorf("replaced refresh token = %d %v; want 200 (Microsoft keeps it valid)", code, body)
 	}
 	s.Revoke(rt2)
 	code, body = postToken(t, base, form(rt2))
@@ -282,5 +283,80 @@ func TestHangCloseAndMalformed(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || json.Valid(b) {
 		t.Errorf("after MalformedNext = %d %q; want 200 with invalid JSON", resp.StatusCode, b)
+	}
+}
+
+func postTokenAt(t *testing.T, base, authority string, form url.Values) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.PostForm(base+authority+"/oauth2/v2.0/token", form)
+	if err != nil {
+		t.Fatalf("POST token: %v", err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, body
+}
+
+// TestTokenBinding: applications serve the authorities their
+// signInAudience allows, and a refresh token works only for the
+// application and the authority that got it.
+func TestTokenBinding(t *testing.T) {
+	const tenantA, tenantB = "11111111-aaaa-4000-8000-000000000001", "22222222-bbbb-4000-8000-000000000002"
+	tests := []struct {
+		name       string
+		seedClient string // the app the seeded refresh token belongs to
+		seedAuth   string // and its authority
+		client     string // who presents it
+		authority  string // where
+		wantStatus int
+		wantError  string
+		wantCode   float64
+	}{
+		{"own app, own tenant", "aad-a", tenantA, "aad-a", tenantA, 200, "", 0},
+		{"own app at /common", "aad-a", tenantA, "aad-a", "common", 400, "invalid_request", 50194},
+		{"own app at /organizations", "aad-a", tenantA, "aad-a", "organizations", 400, "invalid_request", 50194},
+		{"single-tenant app at another tenant", "aad-a", tenantA, "aad-a", tenantB, 400, "unauthorized_client", 700016},
+		{"token of app A presented by app B", "aad-a", tenantA, "aad-b", tenantB, 400, "invalid_grant", 70000},
+		{"personal app at /consumers", "msa", "consumers", "msa", "consumers", 200, "", 0},
+		{"personal app at /common", "msa", "consumers", "msa", "common", 400, "invalid_request", 9002331},
+		{"multi-tenant token from /common at a tenant", "any", "common", "any", tenantA, 400, "invalid_grant", 70000},
+		{"multi-tenant token at its own /common", "any", "common", "any", "common", 200, "", 0},
+		{"unknown application", "any", "common", "nobody", "common", 400, "unauthorized_client", 700016},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Server{}
+			s.RegisterApp(App{ClientID: "aad-a", ClientSecret: "sec-aad-a", Audience: AudienceMyOrg, Tenant: tenantA})
+			s.RegisterApp(App{ClientID: "aad-b", ClientSecret: "sec-aad-b", Audience: AudienceMyOrg, Tenant: tenantB})
+			s.RegisterApp(App{ClientID: "msa", ClientSecret: "sec-msa", Audience: AudiencePersonal})
+			s.RegisterApp(App{ClientID: "any", ClientSecret: "sec-any"})
+			s.AddUser("", "fmg-rt-bound", nil)
+			s.BindRefreshToken("fmg-rt-bound", tc.seedClient, tc.seedAuth)
+			base := serve(t, s)
+			form := url.Values{"client_id": {tc.client}, "client_secret": {"sec-" + tc.client}, "grant_type": {"refresh_token"}, "refresh_token": {"fmg-rt-bound"}, "scope": {"offline_access Calendars.Read"}}
+			code, body := postTokenAt(t, base, tc.authority, form)
+			if code != tc.wantStatus || (tc.wantError != "" && body["error"] != tc.wantError) {
+				t.Fatalf("POST /%s/oauth2/v2.0/token = %d %v; want %d %s", tc.authority, code, body["error"], tc.wantStatus, tc.wantError)
+			}
+			if tc.wantError != "" {
+				if codes, _ := body["error_codes"].([]any); len(codes) != 1 || codes[0] != tc.wantCode {
+					t.Errorf("error_codes = %v; want [%v]", body["error_codes"], tc.wantCode)
+				}
+				return
+			}
+			// The new refresh token is bound where it was issued.
+			rt2, _ := body["refresh_token"].(string)
+			form.Set("refresh_token", rt2)
+			if code, _ := postTokenAt(t, base, tc.authority, form); code != 200 {
+				t.Errorf("new refresh token at its own authority = %d; want 200", code)
+			}
+			other := url.Values{"client_id": {"any"}, "client_secret": {"sec-any"}, "grant_type": {"refresh_token"}, "refresh_token": {rt2}, "scope": {"offline_access"}}
+			if tc.client != "any" {
+				if code, body := postTokenAt(t, base, "common", other); code != 400 || body["error"] != "invalid_grant" {
+					t.Errorf("new refresh token presented by another app = %d %v; want 400 invalid_grant", code, body["error"])
+				}
+			}
+		})
 	}
 }

@@ -2,28 +2,35 @@ package oauthrefresh
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	"github.com/idpgate/idpgate/internal/secret"
 	"github.com/idpgate/idpgate/providers"
 	"github.com/idpgate/idpgate/providers/internal/upstream"
 )
 
-// maxBody bounds a token endpoint's answer; a token response is a few KB.
-const maxBody = 64 << 10
+// maxTokens bounds the tokens of one answer (x/oauth2 reads up to 1 MB);
+// real access and refresh tokens are a few KB.
+const maxTokens = 64 << 10
 
-// Client refreshes tokens at one provider's token endpoint. Fill the fields
-// before first use and do not change them afterwards; a Client is then safe
-// for concurrent use. Its zero value has no client credentials: Refresh
-// answers ReauthRequired without a request.
+// DefaultMisconfiguredFor is how long a rejected OAuth client is
+// remembered when Client.MisconfiguredFor is zero.
+const DefaultMisconfiguredFor = time.Minute
+
+// Client refreshes tokens at one connection's token endpoint. Fill the
+// fields before first use and do not change them afterwards; a Client is
+// then safe for concurrent use and must not be copied. Its zero value has
+// no client credentials: Refresh answers ReauthRequired without a request.
 type Client struct {
 	// HTTP sends the request. Redirects are not followed: a token endpoint
 	// that redirects would receive the client secret a second time.
@@ -40,18 +47,37 @@ type Client struct {
 	ClientID     string
 	ClientSecret secret.String
 	// BasicAuth sends the client credentials with HTTP Basic (RFC 6749
-	// §2.3.1, what Bitbucket expects); otherwise they go in the form body
-	// (what Microsoft and Google expect).
+	// §2.3.1, what Bitbucket documents); otherwise they go in the form body
+	// (what Google, Microsoft and GitLab document).
 	BasicAuth bool
-	// Scope, when non-empty, is sent as the scope parameter (Microsoft's v2
-	// endpoint wants it on every refresh).
+	// Scope, when non-empty, is sent as the scope parameter. Microsoft's v2
+	// endpoint wants it on every refresh, and x/oauth2's refresh grant sends
+	// no scope (golang/oauth2#540 is the open request), so a Client with a
+	// Scope adds it to the form on its way out; see scopeTransport.
 	Scope string
 	// ReauthCodes are extra OAuth error codes that mean the refresh token is
 	// unusable, beyond invalid_grant and the OpenID Connect interaction
-	// codes.
+	// codes. They win over the misconfiguration codes.
 	ReauthCodes []string
-	// Now is the clock for Token.Expiry; nil means time.Now.
+	// Setting names what an operator must fix when the provider rejects
+	// the client, for example "CONNECTION_ACME_AZUREAD_CLIENT_ID/_CLIENT_SECRET/_TOKEN_URL"
+	// or "GITLAB_CLIENT_ID/GITLAB_CLIENT_SECRET/GITLAB_TOKEN_URL".
+	Setting string
+	// MisconfiguredFor is how long a rejected client is remembered (zero
+	// means DefaultMisconfiguredFor).
+	MisconfiguredFor time.Duration
+	// Logger receives the once-per-period misconfiguration line; nil
+	// discards it.
+	Logger *slog.Logger
+	// Now is the clock for Token.Expiry and the misconfiguration period;
+	// nil means time.Now.
 	Now func() time.Time
+
+	mu       sync.Mutex
+	verified bool             // the endpoint accepted the client last time
+	badUntil time.Time        // end of the current misconfiguration period
+	badErr   *providers.Error // what the period answers
+	probe    chan struct{}    // closed when the probing exchange settles
 }
 
 // CheckTokenURL reports whether raw is usable as a TokenURL.
@@ -66,33 +92,6 @@ func CheckTokenURL(raw string) error {
 	return nil
 }
 
-// tokenResponse is RFC 6749 §5.1 plus §5.2's error fields.
-type tokenResponse struct {
-	AccessToken  secret.String `json:"access_token"`
-	RefreshToken secret.String `json:"refresh_token"`
-	TokenType    string        `json:"token_type"`
-	ExpiresIn    flexSeconds   `json:"expires_in"`
-	Error        string        `json:"error"`
-}
-
-// flexSeconds decodes expires_in sent as a number (the RFC) or as a string
-// (Azure AD's v1 endpoint and some proxies).
-type flexSeconds int64
-
-func (f *flexSeconds) UnmarshalJSON(b []byte) error {
-	s := strings.Trim(string(b), `"`)
-	if s == "" || s == "null" {
-		*f = 0
-		return nil
-	}
-	n, err := strconv.ParseFloat(s, 64)
-	if err != nil || n < 0 || n > 1<<31 {
-		return errors.New("expires_in is not a number of seconds")
-	}
-	*f = flexSeconds(n)
-	return nil
-}
-
 // Refresh exchanges refresh for a new access token. The returned
 // Token.RefreshToken is set only when the provider rotated the refresh token
 // (a new value the caller must store, because the old one may now be
@@ -101,8 +100,10 @@ func (f *flexSeconds) UnmarshalJSON(b []byte) error {
 //     interaction_required-style code: ReauthRequired;
 //   - invalid_scope: Forbidden (the user must consent again);
 //   - 429: RateLimited with the Retry-After the endpoint sent;
-//   - invalid_client and anything else: Unavailable (the gateway's own
-//     configuration or the provider is at fault, not the user).
+//   - invalid_client, unauthorized_client, invalid_request,
+//     unsupported_grant_type: Unavailable naming Setting, remembered for
+//     MisconfiguredFor;
+//   - 5xx, transport failures and anything else: Unavailable.
 func (c *Client) Refresh(ctx context.Context, refresh secret.String) (providers.Token, error) {
 	if refresh.IsZero() {
 		return providers.Token{}, c.fail(providers.ReauthRequired, "no refresh token is stored for this identity; "+c.signInAgain(), nil)
@@ -116,106 +117,229 @@ func (c *Client) Refresh(ctx context.Context, refresh secret.String) (providers.
 	if c.HTTP == nil {
 		return providers.Token{}, c.fail(providers.Unavailable, "", errors.New("oauthrefresh: no HTTP client"))
 	}
-
-	form := url.Values{
-		"grant_type":    {"refresh_token"},
-		"refresh_token": {refresh.Reveal()},
-	}
-	if c.Scope != "" {
-		form.Set("scope", c.Scope)
-	}
-	if !c.BasicAuth {
-		form.Set("client_id", c.ClientID)
-		if !c.ClientSecret.IsZero() {
-			form.Set("client_secret", c.ClientSecret.Reveal())
-		}
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.TokenURL, strings.NewReader(form.Encode()))
+	probe, err := c.admit(ctx)
 	if err != nil {
-		return providers.Token{}, c.fail(providers.Unavailable, "", errors.New("oauthrefresh: building request failed"))
+		return providers.Token{}, err
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	if c.BasicAuth {
-		// RFC 6749 §2.3.1: both parts are form-encoded before base64.
-		cred := url.QueryEscape(c.ClientID) + ":" + url.QueryEscape(c.ClientSecret.Reveal())
-		req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cred)))
-	}
-
-	hc := *c.HTTP
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err := hc.Do(req)
-	if err != nil {
-		return providers.Token{}, c.transportError(ctx, err)
-	}
-	defer resp.Body.Close()
-	body, err := upstream.ReadBounded(resp.Body, maxBody)
-	if err != nil {
-		if errors.Is(err, upstream.ErrTooLarge) {
-			return providers.Token{}, c.fail(providers.Unavailable, "token response too large", nil)
-		}
-		return providers.Token{}, c.transportError(ctx, err)
-	}
-	now := time.Now()
-	if c.Now != nil {
-		now = c.Now()
-	}
-
-	var tr tokenResponse
-	jsonErr := json.Unmarshal(body, &tr)
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		code := ""
-		if jsonErr == nil {
-			code = tr.Error
-		}
-		return providers.Token{}, c.classify(resp, code, now)
-	}
-	if jsonErr != nil {
-		return providers.Token{}, c.fail(providers.Unavailable, "malformed token response from the provider", errors.New("oauthrefresh: invalid JSON"))
-	}
-	if tr.Error != "" {
-		// A 200 that carries an error (seen with some gateways).
-		return providers.Token{}, c.classify(resp, tr.Error, now)
-	}
-	if tr.AccessToken.IsZero() {
-		return providers.Token{}, c.fail(providers.Unavailable, "malformed token response from the provider", errors.New("oauthrefresh: no access_token"))
-	}
-	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "bearer") {
-		return providers.Token{}, c.fail(providers.Unavailable, "unexpected token type from the provider", errors.New("oauthrefresh: token_type is not bearer"))
-	}
-	tok := providers.Token{AccessToken: tr.AccessToken}
-	if !tr.RefreshToken.IsZero() && !tr.RefreshToken.Equal(refresh) {
-		tok.RefreshToken = tr.RefreshToken
-	}
-	if tr.ExpiresIn > 0 {
-		tok.Expiry = now.Add(time.Duration(tr.ExpiresIn) * time.Second)
-	}
-	return tok, nil
+	tok, answered, err := c.exchange(ctx, refresh)
+	c.settle(probe, answered, err)
+	return tok, err
 }
 
-func (c *Client) classify(resp *http.Response, code string, now time.Time) *providers.Error {
-	cause := fmt.Errorf("oauthrefresh: token endpoint status %d", resp.StatusCode)
+// exchange runs the refresh grant. answered reports whether the token
+// endpoint answered (a token or an OAuth error), as opposed to a transport
+// failure.
+func (c *Client) exchange(ctx context.Context, refresh secret.String) (tok providers.Token, answered bool, err error) {
+	style := oauth2.AuthStyleInParams
+	if c.BasicAuth {
+		style = oauth2.AuthStyleInHeader
+	}
+	cfg := oauth2.Config{
+		ClientID:     c.ClientID,
+		ClientSecret: c.ClientSecret.Reveal(),
+		Endpoint:     oauth2.Endpoint{TokenURL: c.TokenURL, AuthStyle: style},
+	}
+	hc := *c.HTTP
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if c.Scope != "" {
+		base := hc.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		hc.Transport = scopeTransport{base: base, scope: c.Scope}
+	}
+	octx := context.WithValue(ctx, oauth2.HTTPClient, &hc)
+	// An oauth2.Token with only a refresh token is expired: Token() runs
+	// the refresh grant once.
+	t, err := cfg.TokenSource(octx, &oauth2.Token{RefreshToken: refresh.Reveal()}).Token()
+	if err != nil {
+		return providers.Token{}, errors.As(err, new(*oauth2.RetrieveError)), c.classify(ctx, err)
+	}
+	if len(t.AccessToken)+len(t.RefreshToken) > maxTokens {
+		return providers.Token{}, true, c.fail(providers.Unavailable, "token response too large", nil)
+	}
+	if t.TokenType != "" && !strings.EqualFold(t.TokenType, "bearer") {
+		return providers.Token{}, true, c.fail(providers.Unavailable, "unexpected token type from the provider", errors.New("oauthrefresh: token_type is not bearer"))
+	}
+	tok = providers.Token{AccessToken: secret.New(t.AccessToken)}
+	if t.RefreshToken != "" && t.RefreshToken != refresh.Reveal() {
+		tok.RefreshToken = secret.New(t.RefreshToken)
+	}
+	if t.ExpiresIn > 0 {
+		// x/oauth2 computes Expiry with time.Now; use the injected clock.
+		tok.Expiry = c.now().Add(time.Duration(t.ExpiresIn) * time.Second)
+	}
+	return tok, true, nil
+}
+
+// classify maps an error of x/oauth2's refresh to a *providers.Error. Only
+// the status, the registered error code and Retry-After are read from a
+// RetrieveError: its Error() and Body hold the endpoint's response.
+func (c *Client) classify(ctx context.Context, err error) *providers.Error {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return c.transportError(ctx, err)
+	}
+	status := 0
+	var header http.Header
+	if re.Response != nil {
+		status, header = re.Response.StatusCode, re.Response.Header
+	}
+	code := re.ErrorCode
+	cause := fmt.Errorf("oauthrefresh: token endpoint status %d", status)
 	if code != "" {
-		cause = fmt.Errorf("oauthrefresh: token endpoint status %d, error %s", resp.StatusCode, c.knownCode(code))
+		cause = fmt.Errorf("oauthrefresh: token endpoint status %d, error %s", status, c.knownCode(code))
 	}
 	switch {
 	case code == "invalid_grant" || code == "interaction_required" || code == "consent_required" || code == "login_required" || c.isReauthCode(code):
 		return c.fail(providers.ReauthRequired, "the token expired and cannot be refreshed; "+c.signInAgain(), cause)
 	case code == "invalid_scope":
 		return c.fail(providers.Forbidden, "the provider refused a scope; the user must sign in again and grant it", cause)
-	case resp.StatusCode == http.StatusTooManyRequests || code == "slow_down":
+	case status == http.StatusTooManyRequests || code == "slow_down":
 		e := c.fail(providers.RateLimited, "rate limited by the provider's token endpoint", cause)
-		e.RetryAfter = upstream.RetryAfter(resp.Header, now)
+		e.RetryAfter = upstream.RetryAfter(header, c.now())
 		return e
-	case code == "invalid_client" || code == "unauthorized_client":
-		return c.fail(providers.Unavailable, "the provider rejected the gateway's OAuth client", cause)
+	case misconfigCode(code):
+		e := c.fail(providers.Unavailable, "the provider rejected the gateway's OAuth client for this connection; an operator must check "+c.setting(), cause)
+		e.Err = &misconfigured{cause: cause}
+		return e
 	default:
 		e := c.fail(providers.Unavailable, "the provider's token endpoint failed", cause)
-		if resp.StatusCode == http.StatusServiceUnavailable {
-			e.RetryAfter = upstream.RetryAfter(resp.Header, now)
+		if status == http.StatusServiceUnavailable {
+			e.RetryAfter = upstream.RetryAfter(header, c.now())
 		}
 		return e
 	}
+}
+
+// misconfigured marks a classified error as the client's configuration.
+type misconfigured struct{ cause error }
+
+func (m *misconfigured) Error() string { return "oauth client misconfigured: " + m.cause.Error() }
+func (m *misconfigured) Unwrap() error { return m.cause }
+
+func misconfigCode(code string) bool {
+	switch code {
+	case "invalid_client", "unauthorized_client", "invalid_request", "unsupported_grant_type":
+		return true
+	}
+	return false
+}
+
+// admit decides whether an exchange may go to the token endpoint. While
+// the client is not known to work (before its first answer, and after a
+// misconfiguration period ends) one exchange probes it and the others wait
+// for its outcome; during a period every exchange gets the remembered
+// error. So a misconfigured client costs one request per period, however
+// many identities refresh at once.
+func (c *Client) admit(ctx context.Context) (probe bool, err error) {
+	for {
+		c.mu.Lock()
+		switch {
+		case c.badErr != nil && c.now().Before(c.badUntil):
+			e := *c.badErr
+			c.mu.Unlock()
+			return false, &e
+		case c.probe != nil:
+			ch := c.probe
+			c.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return false, c.fail(providers.Unavailable, "token request cancelled or timed out", ctx.Err())
+			}
+		case c.verified:
+			c.mu.Unlock()
+			return false, nil
+		default:
+			c.probe = make(chan struct{})
+			c.mu.Unlock()
+			return true, nil
+		}
+	}
+}
+
+// settle records the outcome of an exchange: a misconfiguration starts a
+// period (logged once); any other answer from the endpoint marks the
+// client verified. When the probe got no answer (transport failure) the
+// client stays unverified and the next exchange probes again.
+func (c *Client) settle(probe, answered bool, err error) {
+	var m *misconfigured
+	bad := errors.As(err, &m)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if probe && c.probe != nil {
+		close(c.probe)
+		c.probe = nil
+	}
+	switch {
+	case !bad:
+		if answered {
+			c.verified, c.badErr = true, nil
+		}
+		return
+	case c.badErr != nil && c.now().Before(c.badUntil):
+		return // a concurrent exchange already started this period
+	}
+	c.verified = false
+	var pe *providers.Error
+	errors.As(err, &pe)
+	period := c.MisconfiguredFor
+	if period <= 0 {
+		period = DefaultMisconfiguredFor
+	}
+	c.badErr, c.badUntil = pe, c.now().Add(period)
+	if c.Logger != nil {
+		c.Logger.Error("oauthrefresh: the token endpoint rejected the OAuth client; refreshing is suspended",
+			"provider", c.Provider, "setting", c.setting(), "cause", m.cause.Error(), "for", period.String())
+	}
+}
+
+// scopeTransport adds the scope parameter to the refresh request's form.
+// x/oauth2's refresh grant sends grant_type and refresh_token (and the
+// client credentials) only; Microsoft's identity platform documents scope
+// on the refresh request
+// (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#refresh-the-access-token).
+type scopeTransport struct {
+	base  http.RoundTripper
+	scope string
+}
+
+func (t scopeTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method != http.MethodPost || r.Body == nil {
+		return t.base.RoundTrip(r)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	r.Body.Close()
+	if err != nil {
+		return nil, errors.New("oauthrefresh: reading the token request failed")
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, errors.New("oauthrefresh: the token request is not a form")
+	}
+	form.Set("scope", t.scope)
+	enc := form.Encode()
+	r2 := r.Clone(r.Context())
+	r2.Body = io.NopCloser(strings.NewReader(enc))
+	r2.ContentLength = int64(len(enc))
+	r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(enc)), nil }
+	return t.base.RoundTrip(r2)
+}
+
+func (c *Client) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Client) setting() string {
+	if c.Setting != "" {
+		return c.Setting
+	}
+	return "the connection's CLIENT_ID, CLIENT_SECRET and TOKEN_URL settings"
 }
 
 func (c *Client) signInAgain() string {
@@ -256,17 +380,20 @@ func (c *Client) fail(kind providers.Kind, msg string, err error) *providers.Err
 	return &providers.Error{Kind: kind, Provider: c.Provider, Message: msg, Err: err}
 }
 
+// transportError classifies what is not a RetrieveError: the request
+// failed, or the answer was not a token response. Its text is not kept:
+// x/oauth2's parse errors quote the body.
 func (c *Client) transportError(ctx context.Context, err error) *providers.Error {
 	if ctx.Err() != nil {
 		return c.fail(providers.Unavailable, "token request cancelled or timed out", ctx.Err())
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		err = ue.Err
+		var t interface{ Timeout() bool }
+		if errors.As(ue.Err, &t) && t.Timeout() {
+			return c.fail(providers.Unavailable, "token request timed out", errors.New("oauthrefresh: timeout"))
+		}
+		return c.fail(providers.Unavailable, "token request failed", errors.New("oauthrefresh: transport error"))
 	}
-	var t interface{ Timeout() bool }
-	if errors.As(err, &t) && t.Timeout() {
-		return c.fail(providers.Unavailable, "token request timed out", err)
-	}
-	return c.fail(providers.Unavailable, "token request failed", err)
+	return c.fail(providers.Unavailable, "malformed token response from the provider", errors.New("oauthrefresh: unusable token response"))
 }

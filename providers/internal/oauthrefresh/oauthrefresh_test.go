@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -262,5 +264,143 @@ func TestCheckTokenURL(t *testing.T) {
 		if got := CheckTokenURL(tt.raw) == nil; got != tt.want {
 			t.Errorf("CheckTokenURL(%q) ok = %v; want %v", tt.raw, got, tt.want)
 		}
+	}
+}
+
+// TestMisconfiguredClientIsRemembered: a token endpoint that rejects the
+// client is called once per period however many refreshes ask, the
+// answer names the setting to fix, and the failure is logged once per
+// period.
+func TestMisconfiguredClientIsRemembered(t *testing.T) {
+	for _, code := range []string{"invalid_client", "unauthorized_client", "invalid_request", "unsupported_grant_type"} {
+		t.Run(code, func(t *testing.T) {
+			var fixed atomic.Bool
+			ep, srv := newEndpoint(t, func(w http.ResponseWriter, r *http.Request) {
+				if fixed.Load() {
+					jsonAnswer(200, `{"access_token":"`+accessRaw+`","expires_in":60}`)(w, r)
+					return
+				}
+				jsonAnswer(401, `{"error":"`+code+`","error_description":"`+bodyMarker+`"}`)(w, r)
+			})
+			var now atomic.Int64
+			now.Store(epoch.Unix())
+			var logs strings.Builder
+			var logMu sync.Mutex
+			c := newClient(srv, false)
+			c.Now = func() time.Time { return time.Unix(now.Load(), 0) }
+			c.Setting = "CONNECTION_ACME_AZUREAD_CLIENT_ID/_CLIENT_SECRET/_TOKEN_URL"
+			c.Logger = slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, nil))
+
+			burst := func() []error {
+				errs := make([]error, 40)
+				var wg sync.WaitGroup
+				for i := range errs {
+					wg.Go(func() { _, errs[i] = c.Refresh(context.Background(), secret.New(refreshRaw)) })
+				}
+				wg.Wait()
+				return errs
+			}
+			// A cold client under 40 concurrent refreshes: one probes, the
+			// others wait for its answer and share it.
+			for i, err := range burst() {
+				assertNoLeak(t, err)
+				var pe *providers.Error
+				if !errors.As(err, &pe) || pe.Kind != providers.Unavailable || !strings.Contains(pe.Message, c.Setting) {
+					t.Fatalf("cold Refresh() #%d = %v; want Unavailable naming %s", i, err, c.Setting)
+				}
+			}
+			if got := ep.calls.Load(); got != 1 {
+				t.Errorf("token endpoint calls for 40 cold refreshes = %d; want 1", got)
+			}
+			for i, err := range burst() {
+				if k, _ := providers.KindOf(err); err == nil || k != providers.Unavailable {
+					t.Errorf("Refresh() #%d in the period = %v; want the remembered Unavailable", i, err)
+				}
+			}
+			if got := ep.calls.Load(); got != 1 {
+				t.Errorf("token endpoint calls in one period under 80 refreshes = %d; want 1", got)
+			}
+			// Next period: one probe, still rejected.
+			now.Add(61)
+			burst()
+			if got := ep.calls.Load(); got != 2 {
+				t.Errorf("token endpoint calls after two periods = %d; want 2", got)
+			}
+			logMu.Lock()
+			lines := strings.Count(logs.String(), "refreshing is suspended")
+			leaked := strings.Contains(logs.String(), bodyMarker) || strings.Contains(logs.String(), secretRaw) || strings.Contains(logs.String(), refreshRaw)
+			logMu.Unlock()
+			if lines != 2 || leaked {
+				t.Errorf("log lines = %d (leak %v); want 2, one per period, without body or secret", lines, leaked)
+			}
+			// Fixed configuration: the next probe succeeds and ends it.
+			fixed.Store(true)
+			now.Add(61)
+			for i, err := range burst() {
+				if err != nil {
+					t.Errorf("Refresh() #%d after the client was fixed = %v; want nil", i, err)
+				}
+			}
+			if got := ep.calls.Load(); got != 2+40 {
+				t.Errorf("token endpoint calls after the fix = %d; want 42 (the probe, then everyone)", got)
+			}
+		})
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// TestProbeWaiterGivesUp: while the first exchange of a cold client is
+// under way, another caller waits for it, and stops waiting when its own
+// context ends; a probe without an answer (transport failure) leaves the
+// client unverified, so the next exchange probes again.
+func TestProbeWaiterGivesUp(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 4)
+	ep, srv := newEndpoint(t, func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+		jsonAnswer(200, `{"access_token":"`+accessRaw+`"}`)(w, r)
+	})
+	c := newClient(srv, false)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Refresh(context.Background(), secret.New(refreshRaw))
+		done <- err
+	}()
+	<-entered // the probe is at the endpoint
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.Refresh(ctx, secret.New(refreshRaw)); err == nil {
+		t.Error("waiting Refresh() with a cancelled context = nil; want an error")
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("probe Refresh() = %v; want nil", err)
+	}
+	if got := ep.calls.Load(); got != 1 {
+		t.Errorf("token endpoint calls = %d; want 1 (the waiter gave up without a request)", got)
+	}
+
+	// A transport failure: the client stays unverified.
+	dead := newClient(srv, false)
+	dead.TokenURL = "http://127.0.0.1:1/token"
+	if _, err := dead.Refresh(context.Background(), secret.New(refreshRaw)); err == nil {
+		t.Fatal("Refresh() at a closed port = nil; want an error")
+	}
+	dead.mu.Lock()
+	verified, probing := dead.verified, dead.probe != nil
+	dead.mu.Unlock()
+	if verified || probing {
+		t.Errorf("after a transport failure verified, probing = %v, %v; want false, false", verified, probing)
 	}
 }
