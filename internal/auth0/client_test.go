@@ -143,6 +143,7 @@ func (h *harness) client(t *testing.T, mod func(*Config)) (*Client, *syncBuffer)
 		HTTPClient:   &http.Client{Timeout: 5 * time.Second},
 		Now:          h.clock.Now,
 		Sleep:        h.clock.Sleep,
+		Rand:         func() float64 { return 0.5 }, // half of each backoff ceiling
 		Logger:       slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if mod != nil {
@@ -346,7 +347,7 @@ func TestRetries(t *testing.T) {
 		{
 			name:       "500 then success",
 			arrange:    func() { h.tenant.FailNext(1, 500) },
-			wantSleeps: []time.Duration{250 * time.Millisecond},
+			wantSleeps: []time.Duration{125 * time.Millisecond},
 			wantCalls:  2, wantFetches: 1,
 		},
 		{
@@ -354,7 +355,7 @@ func TestRetries(t *testing.T) {
 			arrange:    func() { h.tenant.FailNext(5, 500) },
 			wantErr:    ErrUnavailable,
 			wantStatus: 500,
-			wantSleeps: []time.Duration{250 * time.Millisecond, 500 * time.Millisecond},
+			wantSleeps: []time.Duration{125 * time.Millisecond, 250 * time.Millisecond},
 			wantCalls:  3, wantFetches: 1,
 		},
 		{
@@ -464,7 +465,7 @@ func TestRetries(t *testing.T) {
 		if !errors.Is(err, ErrUnavailable) {
 			t.Errorf("User(dead tenant) = %v; want ErrUnavailable", err)
 		}
-		if got, want := h.clock.TakeSleeps(), []time.Duration{250 * time.Millisecond, 500 * time.Millisecond}; !slices.Equal(got, want) {
+		if got, want := h.clock.TakeSleeps(), []time.Duration{125 * time.Millisecond, 250 * time.Millisecond}; !slices.Equal(got, want) {
 			t.Errorf("sleeps = %v; want %v", got, want)
 		}
 		if st := c.Stats(); st.TokenFetches != 4 || st.Calls != 0 {

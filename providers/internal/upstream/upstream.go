@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/idpgate/idpgate/internal/httpx"
 	"github.com/idpgate/idpgate/internal/secret"
 	"github.com/idpgate/idpgate/providers"
 )
@@ -32,7 +33,7 @@ type Classifier func(resp *http.Response, body []byte, now time.Time) *providers
 
 // MaxRetryAfter caps the wait RetryAfter reports: a larger or overflowing
 // header value is read as this.
-const MaxRetryAfter = 24 * time.Hour
+const MaxRetryAfter = httpx.MaxRetryAfter
 
 // defaultTimeout bounds a request when Client.HTTP is nil.
 const defaultTimeout = 30 * time.Second
@@ -245,12 +246,8 @@ func (c *Client) transportError(ctx context.Context, err error) *providers.Error
 	if ctx.Err() != nil {
 		return c.fail(providers.Unavailable, "request cancelled or timed out", ctx.Err())
 	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		// url.Error's text repeats the URL, which may carry a page token;
-		// keep only the cause.
-		err = ue.Err
-	}
+	// url.Error's text repeats the URL, which may carry a page token.
+	err = httpx.CleanTransportError(err)
 	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 		return c.fail(providers.Unavailable, "request timed out", err)
 	}
@@ -289,13 +286,8 @@ func Classify(provider string, resp *http.Response, now time.Time) *providers.Er
 // neither says. Negative values read as zero; the result is at most
 // MaxRetryAfter.
 func RetryAfter(h http.Header, now time.Time) time.Duration {
-	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
-		if s, err := strconv.ParseInt(v, 10, 64); err == nil && s >= 0 {
-			return seconds(s)
-		}
-		if t, err := http.ParseTime(v); err == nil {
-			return clamp(t.Sub(now))
-		}
+	if d, ok := httpx.ParseRetryAfter(h, now); ok {
+		return d
 	}
 	for _, k := range []string{"X-RateLimit-Reset", "RateLimit-Reset"} {
 		if v := strings.TrimSpace(h.Get(k)); v != "" {
@@ -304,29 +296,13 @@ func RetryAfter(h http.Header, now time.Time) time.Duration {
 					if s-now.Unix() > int64(MaxRetryAfter/time.Second) {
 						return MaxRetryAfter // also keeps time.Unix in range
 					}
-					return clamp(time.Unix(s, 0).Sub(now))
+					return httpx.Clamp(time.Unix(s, 0).Sub(now))
 				}
-				return seconds(s) // delta seconds (IETF draft)
+				return httpx.Seconds(s) // delta seconds (IETF draft)
 			}
 		}
 	}
 	return 0
-}
-
-// seconds converts a non-negative count of seconds without overflowing.
-func seconds(s int64) time.Duration {
-	if s > int64(MaxRetryAfter/time.Second) {
-		return MaxRetryAfter
-	}
-	return time.Duration(s) * time.Second
-}
-
-// clamp bounds d to [0, MaxRetryAfter] and rounds it to the second.
-func clamp(d time.Duration) time.Duration {
-	if d < 0 {
-		return 0
-	}
-	return min(d.Round(time.Second), MaxRetryAfter)
 }
 
 // ErrTooLarge is returned by ReadBounded when the body exceeds the bound.

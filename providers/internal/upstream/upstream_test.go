@@ -464,7 +464,7 @@ func TestRetryAfter(t *testing.T) {
 		{"negative delta reset", map[string]string{"RateLimit-Reset": "-5"}, 0},
 		{"negative Retry-After falls through", map[string]string{"Retry-After": "-5", "RateLimit-Reset": "7"}, 7 * time.Second},
 		{"overflowing seconds", map[string]string{"Retry-After": "99999999999"}, MaxRetryAfter},
-		{"seconds beyond int64", map[string]string{"Retry-After": "99999999999999999999999"}, 0},
+		{"seconds beyond int64", map[string]string{"Retry-After": "99999999999999999999999"}, MaxRetryAfter}, // httpx.ParseRetryAfter: too many digits is a long wait, not none
 		{"HTTP date far ahead", map[string]string{"Retry-After": now.AddDate(5, 0, 0).Format(http.TimeFormat)}, MaxRetryAfter},
 		{"unix reset far ahead", map[string]string{"X-RateLimit-Reset": "99999999999"}, MaxRetryAfter},
 		{"unix reset beyond time range", map[string]string{"X-RateLimit-Reset": "9223372036854775807"}, MaxRetryAfter},
