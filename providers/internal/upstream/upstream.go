@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"path"
@@ -60,6 +61,9 @@ type Client struct {
 	Header   http.Header // added to every request (Accept, API version); copied, never modified
 	Classify Classifier
 	Now      func() time.Time // nil means time.Now
+	// Logger receives the warning that an API is gone (410); nil means
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // ParseBase parses a configured base URL and makes sure it ends in "/".
@@ -138,6 +142,15 @@ func (c *Client) Get(ctx context.Context, token secret.String, path string, quer
 		// The status is the answer; a body that is too large or cut
 		// short does not change what it means.
 		body = nil
+	}
+	if resp.StatusCode == http.StatusGone {
+		// Checked before the adapter's classifier so that every provider
+		// reads it the same way: the endpoint was removed (Bitbucket's
+		// CHANGE-2770 answers 410 on the cross-workspace APIs), which no
+		// client input can fix; the operator must upgrade the gateway.
+		c.logger().WarnContext(ctx, "upstream: the provider's API is gone (410 Gone): the endpoint was removed and the adapter must move to its replacement",
+			"provider", c.Provider, "path", u.Path)
+		return nil, c.fail(providers.Unavailable, "the provider removed this API (410 Gone)", errors.New("status 410"))
 	}
 	now := time.Now()
 	if c.Now != nil {
@@ -238,6 +251,13 @@ func hasDotSegment(p string) bool {
 	return false
 }
 
+func (c *Client) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.Default()
+}
+
 func (c *Client) fail(kind providers.Kind, msg string, err error) *providers.Error {
 	return &providers.Error{Kind: kind, Provider: c.Provider, Message: msg, Err: err}
 }
@@ -261,7 +281,8 @@ func isTimeout(err error) bool {
 
 // Classify is the default mapping of a non-2xx status to an error:
 // 401 reauth, 403 forbidden, 429 rate limited (Retry-After or
-// X-RateLimit-Reset), 400/404/410/422 bad input, anything else unavailable.
+// X-RateLimit-Reset), 400/404/422 bad input, anything else unavailable.
+// (Client.Get answers 410 itself, before any classifier: unavailable.)
 func Classify(provider string, resp *http.Response, now time.Time) *providers.Error {
 	e := &providers.Error{Provider: provider, Err: fmt.Errorf("status %d", resp.StatusCode)}
 	switch code := resp.StatusCode; {
@@ -272,7 +293,7 @@ func Classify(provider string, resp *http.Response, now time.Time) *providers.Er
 	case code == http.StatusTooManyRequests:
 		e.Kind, e.Message = providers.RateLimited, "rate limited by the provider"
 		e.RetryAfter = RetryAfter(resp.Header, now)
-	case code == http.StatusBadRequest || code == http.StatusNotFound || code == http.StatusGone || code == http.StatusUnprocessableEntity:
+	case code == http.StatusBadRequest || code == http.StatusNotFound || code == http.StatusUnprocessableEntity:
 		e.Kind, e.Message = providers.BadInput, "the provider rejected the request"
 	default:
 		e.Kind, e.Message = providers.Unavailable, "the provider failed"
