@@ -34,6 +34,7 @@ import (
 	"github.com/idpgate/idpgate/internal/graphiql"
 	"github.com/idpgate/idpgate/internal/guard"
 	"github.com/idpgate/idpgate/internal/httpmw"
+	"github.com/idpgate/idpgate/internal/httpx"
 	"github.com/idpgate/idpgate/internal/identity"
 	"github.com/idpgate/idpgate/internal/loadtest"
 	"github.com/idpgate/idpgate/internal/resilience"
@@ -256,7 +257,7 @@ func newGateway(cfg config.Config, logger *slog.Logger, opts gatewayOptions) (*g
 	// authn bounds each JWKS fetch itself (detached, 10s): a short
 	// UPSTREAM_TIMEOUT must not fail the refetch after a key rotation,
 	// which would answer valid tokens 401 until the refetch interval ends.
-	jwksHTTP := &http.Client{Transport: pool}
+	jwksHTTP := &http.Client{Transport: httpx.UserAgentTransport{Base: pool}}
 	authenticator, err := authn.New(authn.Config{
 		Issuer:             cfg.Auth0Issuer,
 		Audience:           cfg.Auth0Audience,

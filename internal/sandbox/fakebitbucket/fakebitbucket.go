@@ -554,6 +554,8 @@ func writeStatusError(w http.ResponseWriter, status int) {
 		}})
 	case http.StatusNotFound:
 		writeError(w, status, "Resource not found")
+	case http.StatusGone:
+		writeGone(w)
 	case http.StatusTooManyRequests:
 		writeError(w, status, "Rate limit for this resource has been exceeded")
 	default:

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/idpgate/idpgate/internal/httpmw"
 	"github.com/idpgate/idpgate/internal/httpx"
 	"github.com/idpgate/idpgate/internal/secret"
 	"github.com/idpgate/idpgate/providers"
@@ -61,8 +62,8 @@ type Client struct {
 	Header   http.Header // added to every request (Accept, API version); copied, never modified
 	Classify Classifier
 	Now      func() time.Time // nil means time.Now
-	// Logger receives the warning that an API is gone (410); nil means
-	// slog.Default().
+	// Logger receives the warning that an API is gone (410); nil means the
+	// request's logger (httpmw.Logger: the gateway's, with the request id).
 	Logger *slog.Logger
 }
 
@@ -148,7 +149,7 @@ func (c *Client) Get(ctx context.Context, token secret.String, path string, quer
 		// reads it the same way: the endpoint was removed (Bitbucket's
 		// CHANGE-2770 answers 410 on the cross-workspace APIs), which no
 		// client input can fix; the operator must upgrade the gateway.
-		c.logger().WarnContext(ctx, "upstream: the provider's API is gone (410 Gone): the endpoint was removed and the adapter must move to its replacement",
+		c.logger(ctx).WarnContext(ctx, "upstream: the provider's API is gone (410 Gone): the endpoint was removed and the adapter must move to its replacement",
 			"provider", c.Provider, "path", u.Path)
 		return nil, c.fail(providers.Unavailable, "the provider removed this API (410 Gone)", errors.New("status 410"))
 	}
@@ -251,11 +252,11 @@ func hasDotSegment(p string) bool {
 	return false
 }
 
-func (c *Client) logger() *slog.Logger {
+func (c *Client) logger(ctx context.Context) *slog.Logger {
 	if c.Logger != nil {
 		return c.Logger
 	}
-	return slog.Default()
+	return httpmw.Logger(ctx)
 }
 
 func (c *Client) fail(kind providers.Kind, msg string, err error) *providers.Error {
