@@ -168,6 +168,15 @@ func (c *Client) Get(ctx context.Context, token secret.String, path string, quer
 	return nil, Classify(c.Provider, resp, now)
 }
 
+// OnBase reports whether raw is an absolute URL on the configured API:
+// Base's scheme and host, no user info, a path under Base's path without
+// dot segments or backslashes. Adapters check a provider's next link with
+// it before keeping it in a page token, and again when the token returns.
+func (c *Client) OnBase(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.IsAbs() && c.underBase(u)
+}
+
 // errRedirect is the cause of a refused redirect. Like every error here it
 // names no URL: a Location may carry a token.
 var errRedirect = errors.New("redirect outside the configured API refused")
