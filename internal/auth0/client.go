@@ -74,6 +74,10 @@ type Config struct {
 	// Rand is the backoff's jitter factor in [0, 1). Default:
 	// math/rand/v2.
 	Rand func() float64
+	// MaxSearchURI bounds the request target (path and query string) of
+	// one user search; SearchUsers sends smaller batches to stay within it.
+	// Default DefaultMaxSearchURI.
+	MaxSearchURI int
 	// Logger receives one debug line per call: method, path template,
 	// status, duration. Default: discard.
 	Logger *slog.Logger
@@ -89,6 +93,7 @@ type Client struct {
 	limiter      *rate.Limiter // nil: unlimited
 	maxRetries   int
 	maxRetryWait time.Duration
+	maxSearchURI int
 	now          func() time.Time
 	sleep        func(context.Context, time.Duration) error
 	rand         func() float64
@@ -127,6 +132,7 @@ func New(cfg Config) (*Client, error) {
 		http:         cfg.HTTPClient,
 		maxRetries:   cfg.MaxRetries,
 		maxRetryWait: cfg.MaxRetryWait,
+		maxSearchURI: cfg.MaxSearchURI,
 		now:          cfg.Now,
 		sleep:        cfg.Sleep,
 		rand:         cfg.Rand,
@@ -143,6 +149,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.maxRetryWait <= 0 {
 		c.maxRetryWait = DefaultMaxRetryWait
+	}
+	if c.maxSearchURI <= 0 {
+		c.maxSearchURI = DefaultMaxSearchURI
 	}
 	if c.now == nil {
 		c.now = time.Now
