@@ -198,6 +198,11 @@ func (c *Client) ListRepos(ctx context.Context, token secret.String, page provid
 	}
 	for skipped := 0; ; skipped++ {
 		items, more, err := c.workspaceRepos(ctx, token, workspace, pageNo, page.Size)
+		if errors.Is(err, errNotFound) && page.Token != "" {
+			// The user lost access to the workspace of the token (or it
+			// never existed): go on with the next one in slug order.
+			items, more, err = nil, false, nil
+		}
 		if err != nil {
 			return providers.Page[providers.Repository]{}, err
 		}
@@ -313,6 +318,9 @@ func (c *Client) workspaceRepos(ctx context.Context, token secret.String, worksp
 	return items, true, nil
 }
 
+// errNotFound marks a 404 from Bitbucket.
+var errNotFound = errors.New("bitbucket: not found")
+
 func malformed(err error) *providers.Error {
 	return &providers.Error{Kind: providers.Unavailable, Provider: Provider, Message: "malformed response from the provider", Err: err}
 }
@@ -369,7 +377,7 @@ func classify(resp *http.Response, body []byte, now time.Time) *providers.Error 
 		// workspaces listed come from it: a 404 means the configured base
 		// URL is wrong, or the user lost access to a workspace while
 		// paging (the client can start over).
-		return &providers.Error{Kind: providers.Unavailable, Message: "Bitbucket did not find the workspace or the API at the configured URL", Err: status}
+		return &providers.Error{Kind: providers.Unavailable, Message: "Bitbucket did not find the workspace or the API at the configured URL", Err: fmt.Errorf("%w: %w", errNotFound, status)}
 	}
 	return nil
 }

@@ -393,3 +393,19 @@ func TestNewValidatesConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestListReposSkipsAWorkspaceGone: a token naming a workspace the user is
+// no longer in (Bitbucket answers 404) continues with the next workspace.
+func TestListReposSkipsAWorkspaceGone(t *testing.T) {
+	fake, c := setup(t)
+	p, err := c.ListRepos(context.Background(), secret.New(accessRaw), providers.PageRequest{Size: 10, Token: "aaa-left/3"})
+	if err != nil {
+		t.Fatalf("ListRepos() = %v; want the next workspace's repositories", err)
+	}
+	if len(p.Items) != 3 || !strings.HasPrefix(p.Items[0].FullName, "acme/") || p.Next != "" {
+		t.Errorf("ListRepos() = %+v next %q; want acme's three repositories and no next", p.Items, p.Next)
+	}
+	if got := fake.Calls(); got != 2 {
+		t.Errorf("repository calls = %d; want 2 (the lost workspace, then acme)", got)
+	}
+}

@@ -120,6 +120,9 @@ func (c *Client) Get(ctx context.Context, token secret.String, path string, quer
 	if req.Header.Get("Accept") == "" {
 		req.Header.Set("Accept", "application/json")
 	}
+	// The resilience transport sets it too; this covers a client built
+	// without one.
+	req.Header.Set("User-Agent", httpx.UserAgent())
 	if c.Auth != nil {
 		c.Auth(req, token)
 	} else {
