@@ -168,3 +168,77 @@ func TestEveryUpstreamSeesTheUserAgent(t *testing.T) {
 		}
 	}
 }
+
+const apisCalendarQuery = `query($from: DateTime, $to: DateTime, $after: String) { me { identities { provider
+  calendar(from: $from, to: $to, first: 1, after: $after) { nodes { id } pageInfo { hasNextPage endCursor } } } } }`
+
+// TestGraphPagesThroughOpaqueNextLinks: Ada's Microsoft calendar paged one
+// event at a time through the gateway: each page follows Graph's
+// @odata.nextLink (whose $skiptoken only the emulator understands) to the
+// end, every event once.
+func TestGraphPagesThroughOpaqueNextLinks(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	token := e.sb.Token(sandbox.Ada)
+	vars := window()
+	seen := map[string]int{}
+	for pages := 1; ; pages++ {
+		if pages > 20 {
+			t.Fatal("no last page after 20 pages")
+		}
+		r := e.post(context.Background(), token, apisCalendarQuery, vars)
+		var data struct {
+			Me struct {
+				Identities []struct {
+					Provider string `json:"provider"`
+					Calendar *struct {
+						Nodes []struct {
+							ID string `json:"id"`
+						} `json:"nodes"`
+						PageInfo struct {
+							HasNextPage bool    `json:"hasNextPage"`
+							EndCursor   *string `json:"endCursor"`
+						} `json:"pageInfo"`
+					} `json:"calendar"`
+				} `json:"identities"`
+			} `json:"me"`
+		}
+		if err := json.Unmarshal(r.Data, &data); err != nil || r.Status != 200 {
+			t.Fatalf("page %d = %d %s", pages, r.Status, r.Raw)
+		}
+		var next string
+		found := false
+		for _, id := range data.Me.Identities {
+			if id.Provider != "windowslive" {
+				continue
+			}
+			if id.Calendar == nil {
+				t.Fatalf("page %d: windowslive calendar is null: %s", pages, r.Raw)
+			}
+			found = true
+			for _, n := range id.Calendar.Nodes {
+				seen[n.ID]++
+			}
+			if id.Calendar.PageInfo.HasNextPage && id.Calendar.PageInfo.EndCursor != nil {
+				next = *id.Calendar.PageInfo.EndCursor
+			}
+		}
+		if !found {
+			t.Fatalf("no windowslive identity in %s", r.Raw)
+		}
+		if next == "" {
+			break
+		}
+		vars["after"] = next
+	}
+	if len(seen) < 2 {
+		t.Fatalf("saw %d events; want several pages' worth", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("event %s listed %d times; want once", id, n)
+		}
+	}
+	if calls := e.sb.MSGraph.Calls(); calls != len(seen) {
+		t.Errorf("Graph calls = %d; want one per page (%d)", calls, len(seen))
+	}
+}
