@@ -43,9 +43,17 @@ type PageRequest struct {
 
 // Page is one upstream page. Next is the token of the following page, or ""
 // when this is the last one.
+//
+// Partial is set when the provider answered but said (or the adapter knows)
+// that the list leaves items out — GitHub omits the repositories of
+// organizations whose SAML SSO the token is not authorized for, and says
+// so in a header. PartialReason says why, in words safe to show a client
+// (no token, no upstream body). A partial page is still a success.
 type Page[T any] struct {
-	Items []T
-	Next  string
+	Items         []T
+	Next          string
+	Partial       bool
+	PartialReason string
 }
 
 // EventQuery asks for the events overlapping [From, To).

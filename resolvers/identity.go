@@ -5,6 +5,9 @@ import (
 	"errors"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
 	"github.com/idpgate/idpgate/graph/model"
 	"github.com/idpgate/idpgate/internal/auth0"
 	"github.com/idpgate/idpgate/internal/credentials"
@@ -151,6 +154,9 @@ func (r *Resolver) repos(ctx context.Context, obj *model.Identity, first *int, a
 	if err != nil {
 		return nil, named(err, obj)
 	}
+	if page.Partial {
+		addPartial(ctx, obj, page.PartialReason)
+	}
 	items, states, hasNext := slice(page, req, skip, size, cursorState{})
 	pi, cursors := r.pageInfo(userID, obj.ID, "repos", states, hasNext, after != nil)
 	conn := &model.RepositoryConnection{
@@ -256,4 +262,30 @@ func (r *Resolver) calendar(ctx context.Context, obj *model.Identity, from, to *
 		conn.Edges[i] = &model.CalendarEventEdge{Cursor: cursors[i], Node: n}
 	}
 	return conn, nil
+}
+
+// CodePartialResults marks a field answered with data the provider said is
+// incomplete (GitHub's X-GitHub-SSO: partial-results): the data is there,
+// the error beside it says what is missing.
+const CodePartialResults = "PARTIAL_RESULTS"
+
+// addPartial adds a PARTIAL_RESULTS error on the current field next to its
+// data, without failing it. reason is the adapter's, safe to show.
+func addPartial(ctx context.Context, obj *model.Identity, reason string) {
+	if reason == "" {
+		reason = "the provider answered with partial results"
+	}
+	name := obj.Connection // as other identity errors: the connection names it to the user
+	if name == "" {
+		name = obj.Provider
+	}
+	graphql.AddError(ctx, &gqlerror.Error{
+		Message: name + ": " + reason,
+		Path:    graphql.GetPath(ctx),
+		Extensions: map[string]any{
+			"code":       CodePartialResults,
+			"provider":   obj.Provider,
+			"connection": obj.Connection,
+		},
+	})
 }

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 	"golang.org/x/time/rate"
 
+	"github.com/idpgate/idpgate/internal/httpx"
 	"github.com/idpgate/idpgate/internal/secret"
 )
 
@@ -32,8 +33,10 @@ const (
 // maxBody bounds every response body read; a larger one is an error.
 const maxBody = 4 << 20
 
-// firstBackoff is the wait before the first retry of a 5xx or transport
-// failure; it doubles for each further retry, up to MaxRetryWait.
+// firstBackoff is the ceiling of the wait before the first retry of a 5xx
+// or transport failure; it doubles for each further retry, up to
+// MaxRetryWait, and the wait is drawn below it (httpx.Backoff, the one
+// retry policy of the gateway).
 const firstBackoff = 250 * time.Millisecond
 
 // m2mScopes are the only Management API scopes requested.
@@ -68,6 +71,13 @@ type Config struct {
 	// Sleep waits d or until ctx is done (retries, rate shaping). Default:
 	// a timer honouring ctx.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Rand is the backoff's jitter factor in [0, 1). Default:
+	// math/rand/v2.
+	Rand func() float64
+	// MaxSearchURI bounds the request target (path and query string) of
+	// one user search; SearchUsers sends smaller batches to stay within it.
+	// Default DefaultMaxSearchURI.
+	MaxSearchURI int
 	// Logger receives one debug line per call: method, path template,
 	// status, duration. Default: discard.
 	Logger *slog.Logger
@@ -83,8 +93,10 @@ type Client struct {
 	limiter      *rate.Limiter // nil: unlimited
 	maxRetries   int
 	maxRetryWait time.Duration
+	maxSearchURI int
 	now          func() time.Time
 	sleep        func(context.Context, time.Duration) error
+	rand         func() float64
 	log          *slog.Logger
 
 	stats struct {
@@ -120,8 +132,10 @@ func New(cfg Config) (*Client, error) {
 		http:         cfg.HTTPClient,
 		maxRetries:   cfg.MaxRetries,
 		maxRetryWait: cfg.MaxRetryWait,
+		maxSearchURI: cfg.MaxSearchURI,
 		now:          cfg.Now,
 		sleep:        cfg.Sleep,
+		rand:         cfg.Rand,
 		log:          cfg.Logger,
 	}
 	if c.http == nil {
@@ -135,6 +149,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.maxRetryWait <= 0 {
 		c.maxRetryWait = DefaultMaxRetryWait
+	}
+	if c.maxSearchURI <= 0 {
+		c.maxSearchURI = DefaultMaxSearchURI
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -243,7 +260,7 @@ func (c *Client) get(ctx context.Context, path, rel string, v any) error {
 		}
 		wait := o.wait
 		if wait < 0 {
-			wait = min(firstBackoff<<retries, c.maxRetryWait)
+			wait = httpx.Backoff{Base: firstBackoff, Max: c.maxRetryWait, Rand: c.rand}.Wait(retries)
 		}
 		if wait > c.maxRetryWait {
 			return o.err
@@ -284,7 +301,7 @@ func (c *Client) attempt(ctx context.Context, op, path, rawURL string, v any) ou
 	}
 	req.Header.Set("Authorization", "Bearer "+tok.Reveal())
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "idpgate")
+	req.Header.Set("User-Agent", httpx.UserAgent())
 
 	c.stats.calls.Add(1)
 	start := c.now()
@@ -295,11 +312,7 @@ func (c *Client) attempt(ctx context.Context, op, path, rawURL string, v any) ou
 			return outcome{err: &opError{op: op, kind: ctx.Err(), detail: "request"}}
 		}
 		// *url.Error repeats the URL; keep only the cause.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return outcome{err: &opError{op: op, kind: ErrUnavailable, detail: "transport", err: err}, retry: true, wait: -1}
+		return outcome{err: &opError{op: op, kind: ErrUnavailable, detail: "transport", err: httpx.CleanTransportError(err)}, retry: true, wait: -1}
 	}
 	body, readErr := readBounded(resp.Body)
 	resp.Body.Close()
@@ -330,7 +343,7 @@ func (c *Client) attempt(ctx context.Context, op, path, rawURL string, v any) ou
 		return outcome{err: apiErr, refused: tok}
 	case status >= 500:
 		wait := time.Duration(-1)
-		if d, ok := retryAfter(resp.Header, c.now()); ok {
+		if d, ok := httpx.ParseRetryAfter(resp.Header, c.now()); ok {
 			wait = d
 		}
 		return outcome{err: apiErr, retry: true, wait: wait}
@@ -403,7 +416,7 @@ func rateLimitFrom(h http.Header, now time.Time) *RateLimitError {
 	rl.Remaining, _ = strconv.Atoi(h.Get("X-RateLimit-Remaining"))
 	if s, err := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64); err == nil && s > 0 {
 		rl.Reset = time.Unix(s, 0)
-	} else if d, ok := retryAfter(h, now); ok {
+	} else if d, ok := httpx.ParseRetryAfter(h, now); ok {
 		rl.Reset = now.Add(d)
 	}
 	return rl
@@ -416,21 +429,6 @@ func untilReset(rl *RateLimitError, now time.Time) time.Duration {
 		return -1
 	}
 	return max(rl.Reset.Sub(now), 0)
-}
-
-// retryAfter parses Retry-After in seconds or as an HTTP date.
-func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

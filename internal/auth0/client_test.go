@@ -143,6 +143,7 @@ func (h *harness) client(t *testing.T, mod func(*Config)) (*Client, *syncBuffer)
 		HTTPClient:   &http.Client{Timeout: 5 * time.Second},
 		Now:          h.clock.Now,
 		Sleep:        h.clock.Sleep,
+		Rand:         func() float64 { return 0.5 }, // half of each backoff ceiling
 		Logger:       slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if mod != nil {
@@ -346,7 +347,7 @@ func TestRetries(t *testing.T) {
 		{
 			name:       "500 then success",
 			arrange:    func() { h.tenant.FailNext(1, 500) },
-			wantSleeps: []time.Duration{250 * time.Millisecond},
+			wantSleeps: []time.Duration{125 * time.Millisecond},
 			wantCalls:  2, wantFetches: 1,
 		},
 		{
@@ -354,7 +355,7 @@ func TestRetries(t *testing.T) {
 			arrange:    func() { h.tenant.FailNext(5, 500) },
 			wantErr:    ErrUnavailable,
 			wantStatus: 500,
-			wantSleeps: []time.Duration{250 * time.Millisecond, 500 * time.Millisecond},
+			wantSleeps: []time.Duration{125 * time.Millisecond, 250 * time.Millisecond},
 			wantCalls:  3, wantFetches: 1,
 		},
 		{
@@ -464,7 +465,7 @@ func TestRetries(t *testing.T) {
 		if !errors.Is(err, ErrUnavailable) {
 			t.Errorf("User(dead tenant) = %v; want ErrUnavailable", err)
 		}
-		if got, want := h.clock.TakeSleeps(), []time.Duration{250 * time.Millisecond, 500 * time.Millisecond}; !slices.Equal(got, want) {
+		if got, want := h.clock.TakeSleeps(), []time.Duration{125 * time.Millisecond, 250 * time.Millisecond}; !slices.Equal(got, want) {
 			t.Errorf("sleeps = %v; want %v", got, want)
 		}
 		if st := c.Stats(); st.TokenFetches != 4 || st.Calls != 0 {
@@ -778,5 +779,80 @@ func TestErrorTypes(t *testing.T) {
 	rl := &RateLimitError{Reset: epoch, op: "GET api/v2/users"}
 	if got, want := rl.Error(), "auth0: GET api/v2/users: rate limited until 2023-11-14T22:13:20Z"; got != want {
 		t.Errorf("RateLimitError.Error() = %q; want %q", got, want)
+	}
+}
+
+// TestSearchUsersBoundsTheURI: batches stay within MaxSearchURI as well as
+// 50 ids, so long ids make smaller batches and no search meets a 414.
+func TestSearchUsersBoundsTheURI(t *testing.T) {
+	h := newHarness(t)
+	const bound = 1024
+	h.tenant.MaxRequestURI = bound // a 414 would be an extra call
+	c, _ := h.client(t, func(cfg *Config) { cfg.MaxSearchURI = bound })
+	var ids []string
+	for i := range 30 {
+		id := fmt.Sprintf("oauth2|%s-%02d", strings.Repeat("x", 60), i)
+		ids = append(ids, id)
+		h.tenant.AddUser(fakeauth0.User{UserID: id})
+	}
+	users, err := c.SearchUsers(context.Background(), ids)
+	if err != nil || len(users) != len(ids) {
+		t.Fatalf("SearchUsers() = %d users, %v; want %d", len(users), err, len(ids))
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.queries) < 3 {
+		t.Errorf("%d searches; want several small ones", len(h.queries))
+	}
+	for _, q := range h.queries {
+		if n := len("/tenant/api/v2/users?") + len(q); n > bound {
+			t.Errorf("search request target of %d bytes; want at most %d", n, bound)
+		}
+	}
+	if got := h.tenant.Calls(); got.Search != len(h.queries) || got.UserByID != 0 {
+		t.Errorf("tenant calls = %+v; want %d searches, no reads by id", got, len(h.queries))
+	}
+}
+
+// TestSearchUsersSplitsOn414: a tenant whose limit is below the client's
+// bound answers 414; the batch is split in halves, recursively, with no
+// read by id. Calls are counted.
+func TestSearchUsersSplitsOn414(t *testing.T) {
+	var ids []string
+	for i := range 8 {
+		ids = append(ids, fmt.Sprintf("oauth2|%s-%d", strings.Repeat("y", 40), i))
+	}
+	// The request target for n of these ids is about 90 + 62n bytes.
+	tests := []struct {
+		name      string
+		tenantMax int
+		wantCalls int
+		wantFound int
+	}{
+		{"fits", 4096, 1, 8},
+		{"halves fit", 400, 3, 8},    // 8 → 414; 4 + 4
+		{"quarters fit", 250, 7, 8},  // 8, 4, 4 → 414; 2 × 4
+		{"nothing fits", 100, 15, 0}, // down to single ids, all 414
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.tenant.MaxRequestURI = tt.tenantMax
+			for _, id := range ids {
+				h.tenant.AddUser(fakeauth0.User{UserID: id})
+			}
+			c, _ := h.client(t, func(cfg *Config) { cfg.MaxSearchURI = 1 << 20 })
+			h.tenant.Reset()
+			users, err := c.SearchUsers(context.Background(), ids)
+			if err != nil {
+				t.Fatalf("SearchUsers() = %v; want nil", err)
+			}
+			if len(users) != tt.wantFound {
+				t.Errorf("SearchUsers() found %d; want %d", len(users), tt.wantFound)
+			}
+			if got := h.tenant.Calls(); got.Search != tt.wantCalls || got.UserByID != 0 {
+				t.Errorf("tenant calls = %+v; want %d searches and no read by id", got, tt.wantCalls)
+			}
+		})
 	}
 }

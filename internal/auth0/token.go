@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/idpgate/idpgate/internal/httpx"
 	"github.com/idpgate/idpgate/internal/secret"
 )
 
@@ -155,7 +156,7 @@ func tokenError(ctx context.Context, err error, now time.Time) error {
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return &opError{op: tokenOp, kind: ErrUnavailable, detail: "transport", err: ue.Err}
+		return &opError{op: tokenOp, kind: ErrUnavailable, detail: "transport", err: httpx.CleanTransportError(err)}
 	}
 	return &opError{op: tokenOp, kind: ErrUnavailable, detail: "malformed token response"}
 }

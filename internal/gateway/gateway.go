@@ -16,6 +16,7 @@ import (
 	"github.com/idpgate/idpgate/internal/credentials"
 	"github.com/idpgate/idpgate/internal/graphiql"
 	"github.com/idpgate/idpgate/internal/httpmw"
+	"github.com/idpgate/idpgate/internal/httpx"
 	"github.com/idpgate/idpgate/internal/identity"
 	"github.com/idpgate/idpgate/internal/resilience"
 	"github.com/idpgate/idpgate/resolvers"
@@ -85,7 +86,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 		Audience:           cfg.Auth0Audience,
 		JWKSURL:            cfg.Auth0BaseURL + "/.well-known/jwks.json",
 		MinRefetchInterval: cfg.JWKSMinRefetch,
-		HTTPClient:         &http.Client{Transport: pool},
+		HTTPClient:         &http.Client{Transport: httpx.UserAgentTransport{Base: pool}},
 		Logger:             slog.New(httpmw.ContextHandler(logger.Handler())),
 	})
 	if err != nil {

@@ -9,10 +9,11 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/idpgate/idpgate/internal/httpx"
 )
 
 // Defaults for the zero fields of a Policy.
@@ -187,7 +188,11 @@ func (t *Transport) CloseIdleConnections() {
 // RoundTrip implements http.RoundTripper. Errors it makes itself name the
 // upstream and the cause, never the URL or a header; errors of the base
 // transport are returned as they are.
+//
+// Every request leaves with the product User-Agent (httpx.UserAgent): this
+// is the one place all upstream traffic passes.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = httpx.WithUserAgent(req)
 	ctx := req.Context()
 	retryable := t.p.Retries > 0 && idempotent(req.Method) &&
 		(req.Body == nil || req.Body == http.NoBody || req.GetBody != nil)
@@ -252,7 +257,7 @@ func (t *Transport) retryAfter(ctx context.Context, attempt int, retryable bool,
 	}
 	wait := t.backoff(attempt)
 	if resp != nil && resp.StatusCode == http.StatusServiceUnavailable {
-		if ra, ok := parseRetryAfter(resp.Header.Get("Retry-After"), t.p.Now()); ok {
+		if ra, ok := httpx.ParseRetryAfter(resp.Header, t.p.Now()); ok {
 			if ra > t.p.MaxBackoff {
 				return 0, false // the upstream asks for longer than we wait
 			}
@@ -270,12 +275,7 @@ func (t *Transport) retryAfter(ctx context.Context, attempt int, retryable bool,
 
 // backoff is the full-jitter wait before retry attempt+1.
 func (t *Transport) backoff(attempt int) time.Duration {
-	ceiling := t.p.BaseBackoff
-	for i := 0; i < attempt && ceiling < t.p.MaxBackoff; i++ {
-		ceiling *= 2
-	}
-	ceiling = min(ceiling, t.p.MaxBackoff)
-	return time.Duration(t.p.Rand() * float64(ceiling))
+	return httpx.Backoff{Base: t.p.BaseBackoff, Max: t.p.MaxBackoff, Rand: t.p.Rand}.Wait(attempt)
 }
 
 // acquire takes a concurrency slot, or fails when ctx ends first.
@@ -367,27 +367,6 @@ func closeBody(req *http.Request, attempt int) {
 func drain(body io.ReadCloser) {
 	io.Copy(io.Discard, io.LimitReader(body, drainLimit))
 	body.Close()
-}
-
-// parseRetryAfter reads Retry-After as delta seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s < 0 {
-			return 0, false
-		}
-		if s > int64(24*time.Hour/time.Second) {
-			s = int64(24 * time.Hour / time.Second)
-		}
-		return time.Duration(s) * time.Second, true
-	}
-	if at, err := http.ParseTime(v); err == nil {
-		return max(at.Sub(now), 0), true
-	}
-	return 0, false
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/idpgate/idpgate/internal/httpx"
 )
 
 // Distinctive strings that must never appear in an error or a log line.
@@ -723,5 +725,40 @@ func TestDefaults(t *testing.T) {
 	}
 	if tr := NewTransport(nil, Policy{MaxConcurrent: -1, BreakerFailures: -1}); tr.slots != nil || tr.breaker.threshold > 0 {
 		t.Errorf("NewTransport(negative) kept a cap or a breaker; want none")
+	}
+}
+
+// TestUserAgent: every attempt, retries included, leaves with the product
+// User-Agent, whatever the caller set; the caller's request is unchanged.
+func TestUserAgent(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.UserAgent())
+		n++
+		first := n == 1
+		mu.Unlock()
+		if first {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	tr := NewTransport(srv.Client().Transport, Policy{Name: "ua", Sleep: func(context.Context, time.Duration) error { return nil }})
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	req.Header.Set("User-Agent", "curl/8")
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 2 || seen[0] != httpx.UserAgent() || seen[1] != httpx.UserAgent() {
+		t.Errorf("upstream saw User-Agents %q; want %q twice", seen, httpx.UserAgent())
+	}
+	if req.Header.Get("User-Agent") != "curl/8" {
+		t.Error("RoundTrip changed the caller's request")
 	}
 }

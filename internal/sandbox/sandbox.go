@@ -16,6 +16,7 @@ import (
 	"github.com/idpgate/idpgate/internal/sandbox/fakegithub"
 	"github.com/idpgate/idpgate/internal/sandbox/fakegitlab"
 	"github.com/idpgate/idpgate/internal/sandbox/fakegoogle"
+	"github.com/idpgate/idpgate/internal/sandbox/fakeknobs"
 	"github.com/idpgate/idpgate/internal/sandbox/fakemsgraph"
 	"github.com/idpgate/idpgate/providers/all"
 )
@@ -64,7 +65,8 @@ type Sandbox struct {
 	LoadUsers []string
 
 	latency atomic.Int64
-	faults  faultInjector // InjectFaults
+	faults  faultInjector                    // InjectFaults
+	agents  map[string]*fakeknobs.UserAgents // by emulator URL
 	servers []*http.Server
 	tokens  map[string]string // "<user>/<connection>" -> seeded access token
 }
@@ -93,6 +95,7 @@ func Start(opts Options) (*Sandbox, error) {
 		MSGraph:   &fakemsgraph.Server{ClientID: "sandbox-microsoft-client", ClientSecret: SecretMarker + "-microsoft-client-" + randomHex(8)},
 	}
 	s.tokens = map[string]string{}
+	s.agents = map[string]*fakeknobs.UserAgents{}
 	s.Tenant.ClientSecret = SecretMarker + "-m2m-" + randomHex(8)
 	s.latency.Store(int64(opts.Latency))
 
@@ -158,6 +161,15 @@ func (s *Sandbox) Token(userID string) string {
 	return s.Tenant.Mint(fakeauth0.TokenSpec{Subject: userID, IssuedAt: now, NotBefore: now, ExpiresAt: now.Add(24 * time.Hour), Scope: "openid profile email"})
 }
 
+// UserAgents returns, for the emulator served at baseURL (one of the
+// *URL fields), how many requests carried each User-Agent value.
+func (s *Sandbox) UserAgents(baseURL string) map[string]int {
+	if a := s.agents[baseURL]; a != nil {
+		return a.Seen()
+	}
+	return nil
+}
+
 // SetLatency changes the latency every emulator adds to its responses.
 func (s *Sandbox) SetLatency(d time.Duration) { s.latency.Store(int64(d)) }
 
@@ -178,8 +190,12 @@ func (s *Sandbox) serve(h http.Handler, shape faultShape, logger *slog.Logger) (
 	if err != nil {
 		return "", fmt.Errorf("sandbox: listen on 127.0.0.1: %w", err)
 	}
+	agents, delayed := &fakeknobs.UserAgents{}, s.delay(h, shape)
 	srv := &http.Server{
-		Handler:           s.delay(h, shape),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			agents.Record(r) // every emulator records who called it
+			delayed.ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 	}
@@ -189,7 +205,9 @@ func (s *Sandbox) serve(h http.Handler, shape faultShape, logger *slog.Logger) (
 			logger.Warn("sandbox: emulator stopped", "err", err)
 		}
 	}()
-	return "http://" + ln.Addr().String(), nil
+	u := "http://" + ln.Addr().String()
+	s.agents[u] = agents
+	return u, nil
 }
 
 // delay adds the sandbox latency before h answers (not for the tenant's

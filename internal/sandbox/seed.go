@@ -61,7 +61,7 @@ func (s *Sandbox) seed(now time.Time) {
 	s.Google.ExpireAccessToken(adaGoogle)
 	s.GitLab.AddUser(adaGL, gitlabProjects("ada", 7, now))
 	s.GitLab.AddRefreshToken(adaGL, adaGLRT)
-	s.Bitbucket.AddUser(adaBB, adaBBRT, bitbucketRepos("ada", 5, now))
+	s.Bitbucket.AddUser(adaBB, adaBBRT, bitbucketRepos("ada", 7, now))
 	s.MSGraph.AddUser(adaMS, adaMSRT, msEvents(day))
 	// Microsoft binds a refresh token to the app and authority that got it.
 	s.MSGraph.BindRefreshToken(adaMSRT, s.MSGraph.ClientID, "common")
@@ -209,18 +209,23 @@ func gitlabProjects(owner string, n int, now time.Time) []fakegitlab.Project {
 	return out
 }
 
+// bitbucketRepos seeds n repositories spread over the owner's personal
+// workspace and two shared ones, so that listing them walks three
+// workspaces (Bitbucket lists repositories per workspace since CHANGE-2770).
 func bitbucketRepos(owner string, n int, now time.Time) []fakebitbucket.Repo {
+	workspaces := []string{owner, owner + "-team", "analytical-engine"}
 	out := make([]fakebitbucket.Repo, n)
 	for i := range out {
+		ws := workspaces[i%len(workspaces)]
 		slug := fmt.Sprintf("%s-bb-%02d", owner, i+1)
 		out[i] = fakebitbucket.Repo{
 			UUID:        fmt.Sprintf("{00000000-0000-4000-8000-%012d}", i+1),
 			Name:        slug,
-			FullName:    owner + "/" + slug,
+			FullName:    ws + "/" + slug,
 			Private:     i%2 == 0,
 			Description: "Bitbucket demo repository " + slug,
 			UpdatedOn:   now.UTC().Truncate(time.Second).Add(-time.Duration(i) * 3 * time.Hour),
-			HTMLURL:     "https://bitbucket.org/" + owner + "/" + slug,
+			HTMLURL:     "https://bitbucket.org/" + ws + "/" + slug,
 		}
 	}
 	return out

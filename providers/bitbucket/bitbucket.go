@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/idpgate/idpgate/internal/secret"
@@ -103,9 +105,37 @@ func New(cfg Config, hc *http.Client) (*Client, error) {
 	}, nil
 }
 
-// pageToken is a Bitbucket page number: a positive decimal without leading
-// zeros, at most 9 digits.
-var pageToken = regexp.MustCompile(`^[1-9][0-9]{0,8}$`)
+// The page token is "<workspace slug>/<page number>": the workspace being
+// listed and Bitbucket's page number within it. Slugs are lower-case
+// letters, digits, "-", "_" and "."; page numbers positive decimals without
+// leading zeros, at most 9 digits.
+var (
+	workspaceSlug = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,99}$`)
+	pageNumber    = regexp.MustCompile(`^[1-9][0-9]{0,8}$`)
+)
+
+const (
+	// maxWorkspacePages bounds the GET /2.0/user/workspaces pages read
+	// (100 workspaces each).
+	maxWorkspacePages = 10
+	// maxEmptyWorkspaces bounds how many workspaces without a repository of
+	// the user one ListRepos call skips before it gives up (and says the
+	// page is partial) rather than answer an empty page that continues.
+	maxEmptyWorkspaces = 20
+)
+
+func parseToken(tok string) (workspace string, page int, ok bool) {
+	ws, p, found := strings.Cut(tok, "/")
+	if !found || !workspaceSlug.MatchString(ws) || !pageNumber.MatchString(p) {
+		return "", 0, false
+	}
+	n, _ := strconv.Atoi(p)
+	return ws, n, true
+}
+
+func makeToken(workspace string, page int) string {
+	return workspace + "/" + strconv.Itoa(page)
+}
 
 type repoList struct {
 	Next   string `json:"next"`
@@ -124,9 +154,31 @@ type repoList struct {
 	} `json:"values"`
 }
 
-// ListRepos lists the repositories the token owner is a member of, most
-// recently updated first
-// (https://developer.atlassian.com/cloud/bitbucket/rest/api-group-repositories/#api-repositories-get).
+// workspaceList is a page of GET /2.0/user/workspaces: workspace_access
+// objects naming each workspace.
+type workspaceList struct {
+	Next   string `json:"next"`
+	Values []struct {
+		Workspace struct {
+			Slug string `json:"slug"`
+		} `json:"workspace"`
+	} `json:"values"`
+}
+
+// ListRepos lists the repositories the token owner is a member of, in
+// every workspace they can access: workspace after workspace, in the
+// order of their slugs, and within one most recently updated first. A page
+// never mixes workspaces; its Next continues in the same workspace, or in
+// the next one when this one is done.
+//
+// Atlassian removed the cross-workspace GET /2.0/repositories under
+// CHANGE-2770 (https://developer.atlassian.com/cloud/bitbucket/changelog/#CHANGE-2770;
+// it answers 410 Gone) and points to GET /2.0/user/workspaces
+// (https://developer.atlassian.com/cloud/bitbucket/rest/api-group-workspaces/#api-user-workspaces-get,
+// CHANGE-3022) followed by GET /2.0/repositories/{workspace}
+// (https://developer.atlassian.com/cloud/bitbucket/rest/api-group-repositories/#api-repositories-workspace-get)
+// with the same role, sort and pagelen parameters.
+//
 // page.Size must be 1..MaxPageSize and page.Token "" or a Page.Next of this
 // adapter; anything else is BadInput and sends no request.
 func (c *Client) ListRepos(ctx context.Context, token secret.String, page providers.PageRequest) (providers.Page[providers.Repository], error) {
@@ -134,28 +186,126 @@ func (c *Client) ListRepos(ctx context.Context, token secret.String, page provid
 	if page.Size < 1 || page.Size > MaxPageSize {
 		return out, badInput(fmt.Sprintf("page size must be between 1 and %d", MaxPageSize))
 	}
-	if page.Token != "" && !pageToken.MatchString(page.Token) {
-		return out, badInput("invalid page token")
+	var (
+		workspace string
+		pageNo    = 1
+		all       []string // the user's workspaces, read when needed
+		err       error
+	)
+	if page.Token != "" {
+		var ok bool
+		if workspace, pageNo, ok = parseToken(page.Token); !ok {
+			return out, badInput("invalid page token")
+		}
+	} else {
+		if all, err = c.workspaces(ctx, token); err != nil {
+			return out, err
+		}
+		if len(all) == 0 {
+			return out, nil
+		}
+		workspace = all[0]
 	}
+	for skipped := 0; ; skipped++ {
+		items, more, err := c.workspaceRepos(ctx, token, workspace, pageNo, page.Size)
+		if errors.Is(err, errNotFound) && page.Token != "" {
+			// The user lost access to the workspace of the token (or it
+			// never existed): go on with the next one in slug order.
+			items, more, err = nil, false, nil
+		}
+		if err != nil {
+			return providers.Page[providers.Repository]{}, err
+		}
+		if more {
+			return providers.Page[providers.Repository]{Items: items, Next: makeToken(workspace, pageNo+1)}, nil
+		}
+		if all == nil {
+			if all, err = c.workspaces(ctx, token); err != nil {
+				return providers.Page[providers.Repository]{}, err
+			}
+		}
+		// The workspace after this one in slug order: also right when the
+		// user has left this workspace since the token was issued.
+		i, _ := slices.BinarySearch(all, workspace+"\x00")
+		next := ""
+		if i < len(all) {
+			next = all[i]
+		}
+		out = providers.Page[providers.Repository]{Items: items}
+		switch {
+		case next == "":
+			return out, nil
+		case len(items) > 0:
+			out.Next = makeToken(next, 1)
+			return out, nil
+		case skipped >= maxEmptyWorkspaces:
+			// Rather than an empty page that continues (a client would
+			// get no cursor to continue from), stop and say so.
+			out.Partial = true
+			out.PartialReason = fmt.Sprintf("stopped after %d Bitbucket workspaces without repositories", maxEmptyWorkspaces)
+			return out, nil
+		}
+		workspace, pageNo = next, 1
+	}
+}
+
+// workspaces returns the slugs of the workspaces the token owner can
+// access, sorted, without duplicates.
+func (c *Client) workspaces(ctx context.Context, token secret.String) ([]string, error) {
+	var slugs []string
+	q := url.Values{"pagelen": {strconv.Itoa(MaxPageSize)}}
+	for range maxWorkspacePages {
+		resp, err := c.api.Get(ctx, token, "2.0/user/workspaces", q)
+		if err != nil {
+			return nil, err
+		}
+		var body workspaceList
+		if err := upstream.Decode(Provider, resp.Body, &body); err != nil {
+			return nil, err
+		}
+		for _, v := range body.Values {
+			if !workspaceSlug.MatchString(v.Workspace.Slug) {
+				return nil, malformed(errors.New("bitbucket: workspace without a valid slug"))
+			}
+			slugs = append(slugs, v.Workspace.Slug)
+		}
+		if body.Next == "" {
+			break
+		}
+		// Only the page number of Bitbucket's next link is used: the
+		// request stays the one built here.
+		next, err := nextPage(body.Next)
+		if err != nil {
+			return nil, malformed(err)
+		}
+		q.Set("page", next)
+	}
+	slices.Sort(slugs)
+	return slices.Compact(slugs), nil
+}
+
+// workspaceRepos reads one page of the user's repositories in workspace
+// and reports whether the workspace has more.
+func (c *Client) workspaceRepos(ctx context.Context, token secret.String, workspace string, page, size int) ([]providers.Repository, bool, error) {
 	q := url.Values{
 		"role":    {"member"},
-		"pagelen": {strconv.Itoa(page.Size)},
+		"pagelen": {strconv.Itoa(size)},
 		"sort":    {"-updated_on"},
 	}
-	if page.Token != "" {
-		q.Set("page", page.Token)
+	if page > 1 {
+		q.Set("page", strconv.Itoa(page))
 	}
-	resp, err := c.api.Get(ctx, token, "2.0/repositories", q)
+	resp, err := c.api.Get(ctx, token, "2.0/repositories/"+url.PathEscape(workspace), q)
 	if err != nil {
-		return out, err
+		return nil, false, err
 	}
 	var body repoList
 	if err := upstream.Decode(Provider, resp.Body, &body); err != nil {
-		return out, err
+		return nil, false, err
 	}
-	out.Items = make([]providers.Repository, 0, len(body.Values))
+	items := make([]providers.Repository, 0, len(body.Values))
 	for _, v := range body.Values {
-		out.Items = append(out.Items, providers.Repository{
+		items = append(items, providers.Repository{
 			ID:          v.UUID,
 			Name:        v.Name,
 			FullName:    v.FullName,
@@ -165,14 +315,24 @@ func (c *Client) ListRepos(ctx context.Context, token secret.String, page provid
 			UpdatedAt:   v.UpdatedOn,
 		})
 	}
-	if body.Next != "" {
-		next, err := nextPage(body.Next)
-		if err != nil {
-			return providers.Page[providers.Repository]{}, &providers.Error{Kind: providers.Unavailable, Provider: Provider, Message: "malformed response from the provider", Err: err}
-		}
-		out.Next = next
+	if body.Next == "" {
+		return items, false, nil
 	}
-	return out, nil
+	next, err := nextPage(body.Next)
+	if err != nil {
+		return nil, false, malformed(err)
+	}
+	if next != strconv.Itoa(page+1) {
+		return nil, false, malformed(errors.New("bitbucket: next link does not point to the following page"))
+	}
+	return items, true, nil
+}
+
+// errNotFound marks a 404 from Bitbucket.
+var errNotFound = errors.New("bitbucket: not found")
+
+func malformed(err error) *providers.Error {
+	return &providers.Error{Kind: providers.Unavailable, Provider: Provider, Message: "malformed response from the provider", Err: err}
 }
 
 // nextPage extracts the page number of Bitbucket's next link.
@@ -182,7 +342,7 @@ func nextPage(link string) (string, error) {
 		return "", errors.New("bitbucket: unparsable next link")
 	}
 	p := u.Query().Get("page")
-	if !pageToken.MatchString(p) {
+	if !pageNumber.MatchString(p) {
 		return "", errors.New("bitbucket: next link without a page number")
 	}
 	return p, nil
@@ -223,9 +383,11 @@ func classify(resp *http.Response, body []byte, now time.Time) *providers.Error 
 	case http.StatusTooManyRequests:
 		return &providers.Error{Kind: providers.RateLimited, Message: "rate limited by Bitbucket", RetryAfter: upstream.RetryAfter(resp.Header, now), Err: status}
 	case http.StatusNotFound:
-		// The list endpoint exists on every Bitbucket Cloud; a 404 means
-		// the configured base URL is wrong.
-		return &providers.Error{Kind: providers.Unavailable, Message: "the Bitbucket API was not found at the configured URL", Err: status}
+		// The workspaces endpoint exists on every Bitbucket Cloud, and the
+		// workspaces listed come from it: a 404 means the configured base
+		// URL is wrong, or the user lost access to a workspace while
+		// paging (the client can start over).
+		return &providers.Error{Kind: providers.Unavailable, Message: "Bitbucket did not find the workspace or the API at the configured URL", Err: fmt.Errorf("%w: %w", errNotFound, status)}
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -114,55 +115,96 @@ func TestListReposPaginates(t *testing.T) {
 	if len(p1.Items) != 2 || p1.Items[0].FullName != "acme/newest" || p1.Items[1].FullName != "acme/middle" {
 		t.Errorf("ListRepos(page 1) = %+v; want newest, middle", p1.Items)
 	}
-	if p1.Next != "2" {
-		t.Fatalf("ListRepos(page 1).Next = %q; want %q", p1.Next, "2")
+	if p1.Next != "acme/2" {
+		t.Fatalf("ListRepos(page 1).Next = %q; want %q", p1.Next, "acme/2")
 	}
 	p2, err := c.ListRepos(ctx, tok, providers.PageRequest{Size: 2, Token: p1.Next})
 	if err != nil {
 		t.Fatalf("ListRepos(page 2) = %v", err)
 	}
-	if len(p2.Items) != 1 || p2.Items[0].FullName != "acme/oldest" || p2.Next != "" {
-		t.Errorf("ListRepos(page 2) = %+v next %q; want oldest and no next", p2.Items, p2.Next)
+	if len(p2.Items) != 1 || p2.Items[0].FullName != "acme/oldest" || p2.Next != "" || p2.Partial {
+		t.Errorf("ListRepos(page 2) = %+v next %q partial %v; want oldest, no next, complete", p2.Items, p2.Next, p2.Partial)
 	}
-	if got := fake.Calls(); got != 2 {
-		t.Errorf("fake calls = %d; want 2", got)
+	// Page 1 reads the workspaces and one repository page; page 2 reads
+	// its repository page and, the workspace being done, the workspaces.
+	if got, gotWS, gone := fake.Calls(), fake.WorkspaceCalls(), fake.GoneCalls(); got != 2 || gotWS != 2 || gone != 0 {
+		t.Errorf("fake calls = %d repositories, %d workspaces, %d removed; want 2, 2, 0", got, gotWS, gone)
 	}
 }
 
-func TestListReposRejectsInputWithoutCalling(t *testing.T) {
-	fake, c := setup(t)
-	tests := []struct {
-		name string
-		page providers.PageRequest
-	}{
-		{"size zero", providers.PageRequest{Size: 0}},
-		{"size negative", providers.PageRequest{Size: -1}},
-		{"size too big", providers.PageRequest{Size: MaxPageSize + 1}},
-		{"token zero", providers.PageRequest{Size: 10, Token: "0"}},
-		{"token negative", providers.PageRequest{Size: 10, Token: "-1"}},
-		{"token leading zero", providers.PageRequest{Size: 10, Token: "02"}},
-		{"token with query", providers.PageRequest{Size: 10, Token: "2&role=admin"}},
-		{"token url", providers.PageRequest{Size: 10, Token: "https://evil.example/2.0/repositories?page=2"}},
-		{"token path", providers.PageRequest{Size: 10, Token: "../../admin"}},
-		{"token exponent", providers.PageRequest{Size: 10, Token: "1e3"}},
-		{"token huge", providers.PageRequest{Size: 10, Token: "12345678901"}},
-		{"token space", providers.PageRequest{Size: 10, Token: " 2"}},
-		{"token newline", providers.PageRequest{Size: 10, Token: "2\n"}},
-		{"token fullwidth digit", providers.PageRequest{Size: 10, Token: "２"}},
+// TestListReposAcrossWorkspaces pages a user in four workspaces (one with
+// none of their repositories) to the end: every repository exactly once,
+// no page mixing workspaces, workspaces in slug order.
+func TestListReposAcrossWorkspaces(t *testing.T) {
+	fake := &fakebitbucket.Server{}
+	var repos []fakebitbucket.Repo
+	for i, ws := range []string{"zeta", "acme", "zeta", "mid-co", "acme", "zeta", "acme"} {
+		repos = append(repos, fakebitbucket.Repo{FullName: fmt.Sprintf("%s/r%d", ws, i), UpdatedOn: epoch.Add(-time.Duration(i) * time.Hour)})
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := c.ListRepos(context.Background(), secret.New(accessRaw), tt.page)
-			wantKind(t, fmt.Sprintf("ListRepos(%+v)", tt.page), err, providers.BadInput)
-		})
+	fake.AddUser(accessRaw, "", repos)
+	fake.JoinWorkspaces(accessRaw, "empty-ws")
+	srv := httptest.NewServer(http.StripPrefix("/bb", fake))
+	t.Cleanup(srv.Close)
+	c, err := New(Config{BaseURL: srv.URL + "/bb/"}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := fake.Calls(); got != 0 {
-		t.Errorf("fake calls = %d; want 0", got)
-	}
-	for _, size := range []int{1, MaxPageSize} {
-		if _, err := c.ListRepos(context.Background(), secret.New(accessRaw), providers.PageRequest{Size: size}); err != nil {
-			t.Errorf("ListRepos(size %d) = %v; want nil", size, err)
+	seen := map[string]int{}
+	var order []string
+	tok := ""
+	for pages := 0; ; pages++ {
+		if pages > 20 {
+			t.Fatal("no end after 20 pages")
 		}
+		p, err := c.ListRepos(context.Background(), secret.New(accessRaw), providers.PageRequest{Size: 2, Token: tok})
+		if err != nil {
+			t.Fatalf("ListRepos(%q) = %v", tok, err)
+		}
+		if len(p.Items) == 0 {
+			t.Fatalf("ListRepos(%q) = empty page (next %q); want items", tok, p.Next)
+		}
+		ws, _, _ := strings.Cut(p.Items[0].FullName, "/")
+		for _, it := range p.Items {
+			seen[it.FullName]++
+			if w, _, _ := strings.Cut(it.FullName, "/"); w != ws {
+				t.Errorf("page %q mixes workspaces %s and %s", tok, ws, w)
+			}
+		}
+		if len(order) == 0 || order[len(order)-1] != ws {
+			order = append(order, ws)
+		}
+		if tok = p.Next; tok == "" {
+			break
+		}
+	}
+	for _, r := range repos {
+		if seen[r.FullName] != 1 {
+			t.Errorf("%s listed %d times; want once", r.FullName, seen[r.FullName])
+		}
+	}
+	if want := []string{"acme", "mid-co", "zeta"}; !slices.Equal(order, want) {
+		t.Errorf("workspace order = %v; want %v", order, want)
+	}
+	if fake.GoneCalls() != 0 {
+		t.Errorf("the adapter called a removed endpoint %d times", fake.GoneCalls())
+	}
+}
+
+// TestListReposGivesUpOnManyEmptyWorkspaces: an empty page never claims a
+// continuation; after maxEmptyWorkspaces it stops and says it is partial.
+func TestListReposGivesUpOnManyEmptyWorkspaces(t *testing.T) {
+	fake, c := setup(t)
+	var empty []string
+	for i := range maxEmptyWorkspaces + 5 {
+		empty = append(empty, fmt.Sprintf("b-empty-%02d", i))
+	}
+	fake.JoinWorkspaces(accessRaw, empty...)
+	p, err := c.ListRepos(context.Background(), secret.New(accessRaw), providers.PageRequest{Size: 10, Token: "b-empty-00/1"})
+	if err != nil {
+		t.Fatalf("ListRepos() = %v", err)
+	}
+	if len(p.Items) != 0 || p.Next != "" || !p.Partial || p.PartialReason == "" {
+		t.Errorf("ListRepos() = %d items, next %q, partial %v %q; want an empty, final, partial page", len(p.Items), p.Next, p.Partial, p.PartialReason)
 	}
 }
 
@@ -184,6 +226,7 @@ func TestListReposMapsErrors(t *testing.T) {
 		{name: "429 with retry-after", arrange: func(f *fakebitbucket.Server) { f.RateLimitNext(1, 42*time.Second) }, want: providers.RateLimited, wantRetry: 42 * time.Second},
 		{name: "429 without retry-after", arrange: func(f *fakebitbucket.Server) { f.RateLimitNext(1, 0) }, want: providers.RateLimited},
 		{name: "404", arrange: func(f *fakebitbucket.Server) { f.FailNext(1, 404) }, want: providers.Unavailable},
+		{name: "410", arrange: func(f *fakebitbucket.Server) { f.FailNext(1, 410) }, want: providers.Unavailable, wantMsg: "410 Gone"},
 		{name: "400", arrange: func(f *fakebitbucket.Server) { f.FailNext(1, 400) }, want: providers.BadInput},
 		{name: "500", arrange: func(f *fakebitbucket.Server) { f.FailNext(1, 500) }, want: providers.Unavailable},
 		{name: "503", arrange: func(f *fakebitbucket.Server) { f.FailNext(1, 503) }, want: providers.Unavailable},
@@ -228,6 +271,8 @@ func TestListReposMalformedResponses(t *testing.T) {
 		{"bad date", `{"values":[{"uuid":"x","updated_on":"yesterday"}]}`},
 		{"next without page", `{"values":[],"next":"https://api.bitbucket.org/2.0/repositories?role=member"}`},
 		{"next with hostile page", `{"values":[],"next":"https://api.bitbucket.org/2.0/repositories?page=2%26x%3D1"}`},
+		{"workspace with hostile slug", `{"values":[{"workspace":{"slug":"../admin"}}]}`},
+		{"workspace next elsewhere", `{"values":[{"workspace":{"slug":"acme"}}],"next":"https://evil.example/2.0/user/workspaces"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -346,5 +391,21 @@ func TestNewValidatesConfig(t *testing.T) {
 		if (err == nil) != tt.ok {
 			t.Errorf("New(%s) = %v; want ok %v", tt.name, err, tt.ok)
 		}
+	}
+}
+
+// TestListReposSkipsAWorkspaceGone: a token naming a workspace the user is
+// no longer in (Bitbucket answers 404) continues with the next workspace.
+func TestListReposSkipsAWorkspaceGone(t *testing.T) {
+	fake, c := setup(t)
+	p, err := c.ListRepos(context.Background(), secret.New(accessRaw), providers.PageRequest{Size: 10, Token: "aaa-left/3"})
+	if err != nil {
+		t.Fatalf("ListRepos() = %v; want the next workspace's repositories", err)
+	}
+	if len(p.Items) != 3 || !strings.HasPrefix(p.Items[0].FullName, "acme/") || p.Next != "" {
+		t.Errorf("ListRepos() = %+v next %q; want acme's three repositories and no next", p.Items, p.Next)
+	}
+	if got := fake.Calls(); got != 2 {
+		t.Errorf("repository calls = %d; want 2 (the lost workspace, then acme)", got)
 	}
 }

@@ -4,8 +4,11 @@
 // (Bitbucket issues two-hour access tokens and Auth0 stores the refresh
 // token).
 //
-// Bitbucket paginates with numbered pages and an absolute "next" link; the
-// adapter keeps only the page number as its page token and rebuilds the
-// request, so a token never carries a URL. Bitbucket has no stars: Stars is
+// Since CHANGE-2770 Bitbucket lists repositories per workspace only: the
+// adapter reads the user's workspaces (GET /2.0/user/workspaces) and lists
+// them one after the other in slug order. Bitbucket paginates with
+// numbered pages and an absolute "next" link; the page token is
+// "<workspace>/<page>" and the request is rebuilt from it, so a token never
+// carries a URL. Bitbucket has no stars: Stars is
 // always 0.
 package bitbucket

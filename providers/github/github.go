@@ -127,6 +127,13 @@ func (c *Client) ListRepos(ctx context.Context, token secret.String, page provid
 			UpdatedAt:   r.UpdatedAt,
 		})
 	}
+	if n, ok := ssoPartial(resp.Header); ok {
+		out.Partial = true
+		out.PartialReason = fmt.Sprintf("GitHub left out the repositories of %d organization(s) that enforce SAML single sign-on and have not authorized this token", n)
+		if n == 0 {
+			out.PartialReason = "GitHub left out the repositories of organizations that enforce SAML single sign-on and have not authorized this token"
+		}
+	}
 	if next := upstream.NextLink(resp.Header); next != "" {
 		// Only the page number travels in the cursor, never a URL.
 		u, err := url.Parse(next)
@@ -140,6 +147,36 @@ func (c *Client) ListRepos(ctx context.Context, token secret.String, page provid
 		out.Next = strconv.Itoa(p)
 	}
 	return out, nil
+}
+
+// ssoPartial reads X-GitHub-SSO. When a request could return data from
+// several organizations, GitHub leaves out those that enforce SAML SSO and
+// have not authorized the token, and says so with
+// "X-GitHub-SSO: partial-results; organizations=21955855,20582480"
+// (https://docs.github.com/rest/authentication/authenticating-to-the-rest-api#personal-access-tokens-and-saml-sso).
+// It reports whether the list is partial and how many organization IDs the
+// header names (0 when it names none). A "required; url=…" value (a 403 on
+// one resource) is not a partial list.
+func ssoPartial(h http.Header) (orgs int, partial bool) {
+	for _, v := range h.Values("X-GitHub-SSO") {
+		kind, params, _ := strings.Cut(v, ";")
+		if !strings.EqualFold(strings.TrimSpace(kind), "partial-results") {
+			continue
+		}
+		for _, p := range strings.Split(params, ";") {
+			name, val, ok := strings.Cut(strings.TrimSpace(p), "=")
+			if !ok || !strings.EqualFold(name, "organizations") {
+				continue
+			}
+			for _, id := range strings.Split(val, ",") {
+				if strings.TrimSpace(id) != "" {
+					orgs++
+				}
+			}
+		}
+		return orgs, true
+	}
+	return 0, false
 }
 
 // pageNumber parses a positive page number written canonically ("7", not

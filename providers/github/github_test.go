@@ -446,3 +446,41 @@ func TestNew(t *testing.T) {
 		})
 	}
 }
+
+// TestListReposSSOPartialResults: X-GitHub-SSO partial-results makes the
+// page partial, not an error; other values of the header do not.
+func TestListReposSSOPartialResults(t *testing.T) {
+	e := setup(t)
+	page, err := e.client.ListRepos(context.Background(), secret.New(aliceToken), providers.PageRequest{Size: 10})
+	if err != nil || page.Partial || page.PartialReason != "" {
+		t.Fatalf("ListRepos() = partial %v %q, %v; want a complete page", page.Partial, page.PartialReason, err)
+	}
+	e.fake.WithholdSSO(aliceToken, 21955855, 20582480)
+	page, err = e.client.ListRepos(context.Background(), secret.New(aliceToken), providers.PageRequest{Size: 10})
+	if err != nil {
+		t.Fatalf("ListRepos() = %v; want the partial page", err)
+	}
+	if !page.Partial || !strings.Contains(page.PartialReason, "2 organization(s)") || !strings.Contains(page.PartialReason, "SAML") || len(page.Items) != 3 {
+		t.Errorf("ListRepos() = %d items, partial %v %q; want 3 items, partial naming 2 SAML organizations", len(page.Items), page.Partial, page.PartialReason)
+	}
+
+	for _, tc := range []struct {
+		header  string
+		orgs    int
+		partial bool
+	}{
+		{"partial-results; organizations=1", 1, true},
+		{"Partial-Results;organizations=1,2,3", 3, true},
+		{"partial-results", 0, true},
+		{"required; url=https://github.com/orgs/acme/sso?authorization_request=x", 0, false},
+		{"", 0, false},
+	} {
+		h := http.Header{}
+		if tc.header != "" {
+			h.Set("X-GitHub-SSO", tc.header)
+		}
+		if orgs, partial := ssoPartial(h); orgs != tc.orgs || partial != tc.partial {
+			t.Errorf("ssoPartial(%q) = %d, %v; want %d, %v", tc.header, orgs, partial, tc.orgs, tc.partial)
+		}
+	}
+}

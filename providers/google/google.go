@@ -316,7 +316,7 @@ func classify(resp *http.Response, body []byte, now time.Time) *providers.Error 
 	case code == http.StatusTooManyRequests:
 		e.Kind, e.Message = providers.RateLimited, "Google rate limit exceeded"
 		e.RetryAfter = upstream.RetryAfter(resp.Header, now)
-	case code == http.StatusBadRequest || code == http.StatusGone:
+	case code == http.StatusBadRequest: // a 410 never gets here: upstream.Client.Get answers it
 		e.Kind, e.Message = providers.BadInput, "Google rejected the request"
 		if a.has("timeRangeEmpty") {
 			e.Message = "the time window is empty"

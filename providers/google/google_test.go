@@ -332,7 +332,7 @@ func TestListEventsErrors(t *testing.T) {
 		{"429 with Retry-After", func(f *fakegoogle.Server) { f.RateLimitNext(1, 20*time.Second) }, aliceAccess, providers.RateLimited, 20 * time.Second, "rate limit"},
 		{"429 without Retry-After", func(f *fakegoogle.Server) { f.RateLimitNext(1, 0) }, aliceAccess, providers.RateLimited, 0, "rate limit"},
 		{"400", func(f *fakegoogle.Server) { f.FailNext(1, 400) }, aliceAccess, providers.BadInput, 0, "rejected"},
-		{"410", func(f *fakegoogle.Server) { f.FailNext(1, 410) }, aliceAccess, providers.BadInput, 0, "rejected"},
+		{"410", func(f *fakegoogle.Server) { f.FailNext(1, 410) }, aliceAccess, providers.Unavailable, 0, "410 Gone"},
 		{"404", func(f *fakegoogle.Server) { f.FailNext(1, 404) }, aliceAccess, providers.Unavailable, 0, "not found"},
 		{"500", func(f *fakegoogle.Server) { f.FailNext(1, 500) }, aliceAccess, providers.Unavailable, 0, "failed"},
 		{"503", func(f *fakegoogle.Server) { f.FailNext(1, 503) }, aliceAccess, providers.Unavailable, 0, "failed"},

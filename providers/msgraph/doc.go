@@ -17,7 +17,9 @@
 // that is not at midnight (a converted one) is rounded to the nearest UTC
 // midnight, which is right for every zone within ±12 hours of UTC.
 //
-// Paging. Graph's @odata.nextLink carries either $skiptoken or $skip; the
-// page token is the skiptoken itself, or "skip:N", and the request is
-// rebuilt with the same window, so a token never carries a URL.
+// Paging. The page token is Graph's @odata.nextLink itself, requested as
+// it is: Microsoft's paging guide (https://learn.microsoft.com/graph/paging)
+// says not to read or rebuild its $skip or $skiptoken. The link travels in
+// the gateway's signed cursor and is checked, when Graph sends it and when
+// it comes back, to be the calendarView of the configured Graph base.
 package msgraph

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -121,16 +120,13 @@ func New(cfg Config, hc *http.Client) (*Client, error) {
 	}, nil
 }
 
-var (
-	// skipTokenChars is what an opaque Graph $skiptoken is made of: URL-safe
-	// or standard base64 and a few punctuation marks, never ':' (which marks
-	// "skip:N"). validSkipToken also bounds its length.
-	skipTokenChars = regexp.MustCompile(`^[A-Za-z0-9+/=_.~!*-]+$`)
-	// skipCount is a $skip offset.
-	skipCount = regexp.MustCompile(`^(0|[1-9][0-9]{0,8})$`)
+const (
+	// calendarViewPath is the endpoint, relative to the base URL.
+	calendarViewPath = "v1.0/me/calendarView"
+	// maxNextLinkLen bounds an @odata.nextLink kept as a page token (the
+	// gateway's cursors carry at most 2048 bytes of page token).
+	maxNextLinkLen = 2048
 )
-
-func validSkipToken(s string) bool { return len(s) <= 2048 && skipTokenChars.MatchString(s) }
 
 const selectFields = "id,subject,start,end,isAllDay,webLink,showAs,isCancelled,responseStatus"
 
@@ -179,20 +175,23 @@ func (c *Client) ListEvents(ctx context.Context, token secret.String, q provider
 		"$orderby":      {"start/dateTime"},
 		"$select":       {selectFields},
 	}
-	if tok := q.Page.Token; tok != "" {
-		if n, ok := strings.CutPrefix(tok, "skip:"); ok {
-			if !skipCount.MatchString(n) {
-				return out, c.badInput("invalid page token")
-			}
-			params.Set("$skip", n)
-		} else {
-			if !validSkipToken(tok) {
-				return out, c.badInput("invalid page token")
-			}
-			params.Set("$skiptoken", tok)
+	var (
+		resp *upstream.Response
+		err  error
+	)
+	if link := q.Page.Token; link != "" {
+		// The token is Graph's own @odata.nextLink, taken whole: Graph's
+		// paging guide (https://learn.microsoft.com/graph/paging) says to
+		// request that URL as it is and never to read or rebuild its
+		// $skip/$skiptoken. It must still point at the calendarView of the
+		// configured Graph.
+		if !c.validNextLink(link) {
+			return out, c.badInput("invalid page token")
 		}
+		resp, err = c.api.Get(ctx, token, link, nil)
+	} else {
+		resp, err = c.api.Get(ctx, token, calendarViewPath, params)
 	}
-	resp, err := c.api.Get(ctx, token, "v1.0/me/calendarView", params)
 	if err != nil {
 		return out, err
 	}
@@ -210,11 +209,10 @@ func (c *Client) ListEvents(ctx context.Context, token secret.String, q provider
 		out.Items = append(out.Items, ev)
 	}
 	if body.NextLink != "" {
-		next, err := nextToken(body.NextLink)
-		if err != nil {
-			return providers.Page[providers.CalendarEvent]{}, c.malformed(err)
+		if !c.validNextLink(body.NextLink) {
+			return providers.Page[providers.CalendarEvent]{}, c.malformed(errors.New("msgraph: @odata.nextLink is not a calendarView URL of the configured Graph"))
 		}
-		out.Next = next
+		out.Next = body.NextLink
 	}
 	return out, nil
 }
@@ -268,26 +266,16 @@ func parseDateTime(v dateTimeTimeZone, allDay bool, zones map[string]*time.Locat
 	return t.UTC().Add(12 * time.Hour).Truncate(24 * time.Hour), nil
 }
 
-// nextToken extracts the page token from @odata.nextLink.
-func nextToken(link string) (string, error) {
+// validNextLink reports whether link is an absolute URL of the calendarView
+// under the configured Graph base (scheme, host, base path), with no
+// fragment, short enough to travel in a cursor.
+func (c *Client) validNextLink(link string) bool {
+	if len(link) > maxNextLinkLen || !c.api.OnBase(link) {
+		return false
+	}
 	u, err := url.Parse(link)
-	if err != nil {
-		return "", errors.New("msgraph: unparsable @odata.nextLink")
-	}
-	q := u.Query()
-	if v := q.Get("$skiptoken"); v != "" {
-		if !validSkipToken(v) {
-			return "", errors.New("msgraph: @odata.nextLink has an unexpected $skiptoken")
-		}
-		return v, nil
-	}
-	if v := q.Get("$skip"); v != "" {
-		if !skipCount.MatchString(v) {
-			return "", errors.New("msgraph: @odata.nextLink has an unexpected $skip")
-		}
-		return "skip:" + v, nil
-	}
-	return "", errors.New("msgraph: @odata.nextLink has neither $skiptoken nor $skip")
+	// Graph's paths are case-insensitive; the link may spell calendarview.
+	return err == nil && u.Fragment == "" && strings.EqualFold(u.Path, c.api.Base.Path+calendarViewPath)
 }
 
 // Refresh exchanges a Microsoft refresh token

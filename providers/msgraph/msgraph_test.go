@@ -144,8 +144,9 @@ func TestListEventsPaginates(t *testing.T) {
 			if len(p1.Items) != 3 || p1.Items[0].ID != "ev-standup" || p1.Items[2].ID != "ev-accepted-tentatively" || p1.Next == "" {
 				t.Fatalf("ListEvents(page 1) = %+v next %q; want the first three and a next token", p1.Items, p1.Next)
 			}
-			if got := strings.HasPrefix(p1.Next, "skip:"); got != useSkip {
-				t.Errorf("ListEvents(page 1).Next = %q; want skip form %v", p1.Next, useSkip)
+			// The token is Graph's @odata.nextLink itself, whatever it holds.
+			if !strings.HasPrefix(p1.Next, e.url+"/graph/v1.0/me/calendarView?") || strings.Contains(p1.Next, "%24skiptoken=") == useSkip {
+				t.Errorf("ListEvents(page 1).Next = %q; want the emulator's next link ($skip %v)", p1.Next, useSkip)
 			}
 			q.Page.Token = p1.Next
 			p2, err := e.c.ListEvents(ctx, tok, q)
@@ -180,16 +181,27 @@ func TestListEventsRejectsInputWithoutCalling(t *testing.T) {
 		{"to before from", with(func(q *providers.EventQuery) { q.From, q.To = q.To, q.From })},
 		{"empty window", with(func(q *providers.EventQuery) { q.To = q.From })},
 		{"token with ampersand", with(func(q *providers.EventQuery) { q.Page.Token = "abc&$top=1000" })},
-		{"token url", with(func(q *providers.EventQuery) { q.Page.Token = "https://evil.example/v1.0/me/calendarView" })},
-		{"token with colon", with(func(q *providers.EventQuery) { q.Page.Token = "a:b" })},
-		{"token with space", with(func(q *providers.EventQuery) { q.Page.Token = "abc def" })},
-		{"token with percent", with(func(q *providers.EventQuery) { q.Page.Token = "abc%26x" })},
-		{"token too long", with(func(q *providers.EventQuery) { q.Page.Token = strings.Repeat("A", 2049) })},
-		{"skip negative", with(func(q *providers.EventQuery) { q.Page.Token = "skip:-1" })},
-		{"skip empty", with(func(q *providers.EventQuery) { q.Page.Token = "skip:" })},
-		{"skip leading zero", with(func(q *providers.EventQuery) { q.Page.Token = "skip:01" })},
-		{"skip not a number", with(func(q *providers.EventQuery) { q.Page.Token = "skip:ten" })},
-		{"skip huge", with(func(q *providers.EventQuery) { q.Page.Token = "skip:12345678901" })},
+		{"token other host", with(func(q *providers.EventQuery) {
+			q.Page.Token = "https://evil.example/graph/v1.0/me/calendarView?$skiptoken=X'00'"
+		})},
+		{"token other scheme", with(func(q *providers.EventQuery) {
+			q.Page.Token = strings.Replace(e.url, "http:", "https:", 1) + "/graph/v1.0/me/calendarView?$skip=3"
+		})},
+		{"token other path", with(func(q *providers.EventQuery) { q.Page.Token = e.url + "/graph/v1.0/me/messages?$skip=3" })},
+		{"token outside base path", with(func(q *providers.EventQuery) { q.Page.Token = e.url + "/v1.0/me/calendarView?$skip=3" })},
+		{"token dot segments", with(func(q *providers.EventQuery) {
+			q.Page.Token = e.url + "/graph/v1.0/me/../../admin/calendarView?$skip=3"
+		})},
+		{"token user info", with(func(q *providers.EventQuery) {
+			q.Page.Token = strings.Replace(e.url, "http://", "http://user:pw@", 1) + "/graph/v1.0/me/calendarView?$skip=3"
+		})},
+		{"token fragment", with(func(q *providers.EventQuery) { q.Page.Token = e.url + "/graph/v1.0/me/calendarView?$skip=3#x" })},
+		{"token relative", with(func(q *providers.EventQuery) { q.Page.Token = "v1.0/me/calendarView?$skip=3" })},
+		{"token too long", with(func(q *providers.EventQuery) {
+			q.Page.Token = e.url + "/graph/v1.0/me/calendarView?$skiptoken=" + strings.Repeat("A", 2049)
+		})},
+		{"old skip form", with(func(q *providers.EventQuery) { q.Page.Token = "skip:20" })},
+		{"old skiptoken form", with(func(q *providers.EventQuery) { q.Page.Token = "abcDEF123" })},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -339,7 +351,6 @@ func TestListEventsSendsTheDocumentedRequest(t *testing.T) {
 	}
 	q := window
 	q.From = time.Date(2026, 11, 29, 1, 0, 0, 0, time.FixedZone("CET", 3600))
-	q.Page.Token = "skip:20"
 	if _, err := c.ListEvents(context.Background(), secret.New(accessRaw), q); err != nil {
 		t.Fatalf("ListEvents() = %v", err)
 	}
@@ -349,7 +360,6 @@ func TestListEventsSendsTheDocumentedRequest(t *testing.T) {
 		"$top":          {"50"},
 		"$orderby":      {"start/dateTime"},
 		"$select":       {selectFields},
-		"$skip":         {"20"},
 	}
 	if got.URL.Path != "/graph/v1.0/me/calendarView" || got.URL.Query().Encode() != want.Encode() {
 		t.Errorf("request = %s?%s; want /graph/v1.0/me/calendarView?%s", got.URL.Path, got.URL.Query().Encode(), want.Encode())
@@ -580,5 +590,41 @@ func TestNewValidatesConfig(t *testing.T) {
 		if _, err := New(tt.cfg, tt.hc); (err == nil) != tt.ok {
 			t.Errorf("New(%s) = %v; want ok %v", tt.name, err, tt.ok)
 		}
+	}
+}
+
+// TestListEventsFollowsTheNextLinkAsIs: the page token is requested exactly
+// as Graph wrote it (an opaque $skiptoken, unusual encodings kept), and a
+// next link Graph sends that leaves the configured base is refused.
+func TestListEventsFollowsTheNextLinkAsIs(t *testing.T) {
+	var gotURI string
+	var next string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotURI = r.URL.RequestURI()
+		fmt.Fprintf(w, `{"value":[],"@odata.nextLink":%q}`, next)
+	}))
+	defer srv.Close()
+	c, err := New(Config{BaseURL: srv.URL + "/graph/"}, srv.Client())
+	if err != nil {
+		t.Fatalf("New() = %v", err)
+	}
+	link := srv.URL + "/graph/v1.0/me/calendarView?startDateTime=2026-11-29T00%3A00%3A00Z&$top=3&$skiptoken=X%274453707402000100%27"
+	next = link
+	q := window
+	q.Page.Token = link
+	page, err := c.ListEvents(context.Background(), secret.New(accessRaw), q)
+	if err != nil {
+		t.Fatalf("ListEvents(next link) = %v", err)
+	}
+	if want := strings.TrimPrefix(link, srv.URL); gotURI != want {
+		t.Errorf("requested %s; want the next link as is, %s", gotURI, want)
+	}
+	if page.Next != link {
+		t.Errorf("Next = %q; want %q", page.Next, link)
+	}
+	for _, bad := range []string{"https://graph.evil.example/graph/v1.0/me/calendarView?$skip=3", srv.URL + "/graph/v1.0/me/mailFolders?$skip=3"} {
+		next = bad
+		_, err := c.ListEvents(context.Background(), secret.New(accessRaw), window)
+		wantKind(t, "ListEvents(next link "+bad+")", err, providers.Unavailable, ProviderLive)
 	}
 }

@@ -51,6 +51,11 @@ type Tenant struct {
 	// visible to user search. GET /api/v2/users/{id} always sees the
 	// current state. Zero means search is immediately consistent.
 	SearchIndexLag time.Duration
+	// MaxRequestURI bounds the request target (path and query string) of a
+	// user search; a longer one answers 414. Auth0 documents no number;
+	// the default, DefaultMaxRequestURI, is the common front-end proxy
+	// limit (nginx's large_client_header_buffers is 8k by default).
+	MaxRequestURI int
 	// RateLimit is the number of Management API calls allowed per second
 	// (of Now); further calls in the same second answer 429. Zero means
 	// unlimited.

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math/big"
 	"net/http"
@@ -541,5 +542,41 @@ func TestZeroValueDerivesIssuerFromHost(t *testing.T) {
 	}
 	if r := get(t, srv.URL+"/api/v2/users/x", m2mToken(t, &ten, srv)); r.status != 404 {
 		t.Errorf("GET users/x = %d %s; want 404", r.status, r.body)
+	}
+}
+
+// TestSearchPagingCapAndURILimit: without page, search answers at most 50
+// users whatever per_page says; with page, per_page (up to 100) applies. A
+// request target over MaxRequestURI answers 414.
+func TestSearchPagingCapAndURILimit(t *testing.T) {
+	ten, srv, _ := setup(t)
+	for i := range 120 {
+		ten.AddUser(User{UserID: fmt.Sprintf("auth0|%03d", i)})
+	}
+	tok := m2mToken(t, ten, srv)
+	for _, tc := range []struct {
+		query string
+		want  int
+	}{
+		{"", 50},
+		{"per_page=100", 50},
+		{"per_page=20", 20},
+		{"per_page=100&page=0", 100},
+		{"per_page=100&page=1", 20},
+	} {
+		r := get(t, srv.URL+"/api/v2/users?"+tc.query, tok)
+		if got := len(searchIDs(t, r)); r.status != 200 || got != tc.want {
+			t.Errorf("GET users?%s = %d with %d users; want 200 with %d", tc.query, r.status, got, tc.want)
+		}
+	}
+
+	ten.MaxRequestURI = 200
+	long := "q=" + url.QueryEscape(`user_id:"`+strings.Repeat("a", 200)+`"`)
+	r := get(t, srv.URL+"/api/v2/users?"+long, tok)
+	if m := r.json(t); r.status != http.StatusRequestURITooLong || m["statusCode"] != float64(414) {
+		t.Errorf("GET users with a %d-byte query = %d %s; want 414", len(long), r.status, r.body)
+	}
+	if r := get(t, srv.URL+"/api/v2/users?per_page=1", tok); r.status != 200 {
+		t.Errorf("GET users with a short query = %d; want 200", r.status)
 	}
 }

@@ -19,6 +19,12 @@ func (t *Tenant) serveManagement(w http.ResponseWriter, r *http.Request, rest st
 	switch {
 	case rest == "/users" && r.Method == http.MethodGet:
 		t.calls.search.Add(1)
+		if max := t.maxRequestURI(); len(r.URL.RequestURI()) > max {
+			// A query string too long for the front end: Auth0 answers
+			// 414 (its limit is undocumented; see MaxRequestURI).
+			writeAPIError(w, http.StatusRequestURITooLong, "Request-URI Too Large", "")
+			return
+		}
 		endpoint = func(w http.ResponseWriter, r *http.Request, scopes []string) { t.serveSearch(w, r, scopes) }
 	case strings.HasPrefix(rest, "/users/") && r.Method == http.MethodGet:
 		escaped := strings.TrimPrefix(rest, "/users/")
@@ -222,6 +228,12 @@ func (t *Tenant) serveSearch(w http.ResponseWriter, r *http.Request, scopes []st
 	}
 	t.mu.Unlock()
 
+	if !q.Has("page") {
+		// "When the page parameter is not set, we return a maximum of 50
+		// records, regardless of how many records exist"
+		// (https://auth0.com/docs/manage-users/user-search/view-search-results-by-page).
+		perPage = min(perPage, 50)
+	}
 	start := min(page*perPage, len(found))
 	end := min(start+perPage, len(found))
 	items := found[start:end]
@@ -236,6 +248,19 @@ func (t *Tenant) serveSearch(w http.ResponseWriter, r *http.Request, scopes []st
 		return
 	}
 	writeJSON(w, http.StatusOK, items)
+}
+
+// DefaultMaxRequestURI is the longest user-search request target the
+// Tenant accepts when MaxRequestURI is zero.
+const DefaultMaxRequestURI = 8192
+
+func (t *Tenant) maxRequestURI() int {
+	t.lock()
+	defer t.mu.Unlock()
+	if t.MaxRequestURI > 0 {
+		return t.MaxRequestURI
+	}
+	return DefaultMaxRequestURI
 }
 
 func intParam(q url.Values, name string, def int) (int, error) {

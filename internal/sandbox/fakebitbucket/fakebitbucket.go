@@ -2,11 +2,13 @@ package fakebitbucket
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -56,12 +58,25 @@ type Server struct {
 
 // Names of the endpoints in the knobs' call counters.
 const (
-	callRepos = "repositories"
-	callToken = "token"
+	callRepos      = "repositories"
+	callWorkspaces = "workspaces"
+	callGone       = "gone"
+	callToken      = "token"
 )
 
 type user struct {
-	repos []Repo
+	repos      []Repo
+	workspaces []string // slugs, in the order the user joined them
+}
+
+// join adds slug to u's workspaces unless it is there.
+func (u *user) join(slug string) {
+	for _, w := range u.workspaces {
+		if w == slug {
+			return
+		}
+	}
+	u.workspaces = append(u.workspaces, slug)
 }
 
 func (s *Server) initLocked() {
@@ -73,7 +88,8 @@ func (s *Server) initLocked() {
 }
 
 // AddUser seeds a user holding accessToken and refreshToken (either may be
-// empty) who is a member of repos.
+// empty) who is a member of repos, and of the workspace of each (the part
+// of FullName before "/"), in the order they first appear.
 func (s *Server) AddUser(accessToken, refreshToken string, repos []Repo) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -90,6 +106,9 @@ func (s *Server) AddUser(accessToken, refreshToken string, repos []Repo) {
 			r.HTMLURL = "https://bitbucket.org/" + r.FullName
 		}
 		u.repos = append(u.repos, r)
+		if ws, _, ok := strings.Cut(r.FullName, "/"); ok && ws != "" {
+			u.join(ws)
+		}
 	}
 	s.users = append(s.users, u)
 	if accessToken != "" {
@@ -97,6 +116,19 @@ func (s *Server) AddUser(accessToken, refreshToken string, repos []Repo) {
 	}
 	if refreshToken != "" {
 		s.refresh[refreshToken] = u
+	}
+}
+
+// JoinWorkspaces makes the user holding accessToken a member of the
+// workspaces slugs too (which may hold none of their repositories).
+func (s *Server) JoinWorkspaces(accessToken string, slugs ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	if u := s.access[accessToken]; u != nil {
+		for _, w := range slugs {
+			u.join(w)
+		}
 	}
 }
 
@@ -140,8 +172,17 @@ func (s *Server) ExpireAccessToken(token string) { s.states.Expire(token) }
 // DenyScope makes an access token lack the repository scope (403).
 func (s *Server) DenyScope(token string) { s.states.DenyScope(token) }
 
-// Calls returns how many repository requests were received.
+// Calls returns how many repository requests (GET
+// /2.0/repositories/{workspace}) were received.
 func (s *Server) Calls() int { return s.knobs.Calls(callRepos) }
+
+// WorkspaceCalls returns how many GET /2.0/user/workspaces requests were
+// received.
+func (s *Server) WorkspaceCalls() int { return s.knobs.Calls(callWorkspaces) }
+
+// GoneCalls returns how many requests reached a removed endpoint (and got
+// 410).
+func (s *Server) GoneCalls() int { return s.knobs.Calls(callGone) }
 
 // Refreshes returns how many token endpoint requests were received.
 func (s *Server) Refreshes() int { return s.knobs.Calls(callToken) }
@@ -167,14 +208,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.knobs.Delay(r.Context(), s.Latency) {
 		return
 	}
-	switch r.URL.Path {
-	case "/2.0/repositories":
-		if r.Method != http.MethodGet {
-			writeError(w, http.StatusMethodNotAllowed, "Method not allowed")
-			return
-		}
-		s.serveRepos(w, r)
-	case "/site/oauth2/access_token":
+	if r.Method != http.MethodGet && r.URL.Path != "/site/oauth2/access_token" {
+		writeError(w, http.StatusMethodNotAllowed, "Method not allowed")
+		return
+	}
+	switch path := r.URL.Path; {
+	case removed[path]:
+		s.knobs.Count(callGone)
+		writeGone(w)
+	case path == "/2.0/user/workspaces":
+		s.serveWorkspaces(w, r)
+	case strings.HasPrefix(path, "/2.0/repositories/") && workspaceSlug.MatchString(strings.TrimPrefix(path, "/2.0/repositories/")):
+		s.serveRepos(w, r, strings.TrimPrefix(path, "/2.0/repositories/"))
+	case path == "/site/oauth2/access_token":
 		if r.Method != http.MethodPost {
 			writeError(w, http.StatusMethodNotAllowed, "Method not allowed")
 			return
@@ -188,59 +234,96 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) serveRepos(w http.ResponseWriter, r *http.Request) {
-	s.knobs.Count(callRepos)
+// workspaceSlug is what the emulator accepts as a workspace in a path:
+// Bitbucket slugs are lower-case letters, digits, "-", "_" and ".".
+var workspaceSlug = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
+
+// removed are the cross-workspace endpoints Atlassian removed under
+// CHANGE-2770 (https://developer.atlassian.com/cloud/bitbucket/changelog/#CHANGE-2770,
+// enforced in April 2026): they answer 410 Gone. Their replacements
+// (CHANGE-3022) are GET /2.0/user/workspaces and the workspace-scoped
+// GET /2.0/repositories/{workspace}.
+var removed = map[string]bool{
+	"/2.0/repositories":                  true,
+	"/2.0/workspaces":                    true,
+	"/2.0/user/permissions/workspaces":   true,
+	"/2.0/user/permissions/repositories": true,
+}
+
+// writeGone writes the body Bitbucket answers on a removed endpoint, as
+// reported by its users since the removal (for example
+// ktrysmt/go-bitbucket issue 357): the error names the change and links to
+// the changelog, in the error object and beside it.
+func writeGone(w http.ResponseWriter) {
+	data := map[string]string{"announcement_url": "https://developer.atlassian.com/cloud/bitbucket/changelog#CHANGE-2770"}
+	writeJSON(w, http.StatusGone, map[string]any{
+		"type": "error",
+		"error": map[string]any{
+			"message": "CHANGE-2770 - Functionality has been deprecated",
+			"detail":  "Please read the changelog entry for more details.",
+			"data":    data,
+		},
+		"data": data,
+	})
+}
+
+// fault answers the next injected fault, if any, and reports whether it
+// did. Faults are taken by the API endpoints (workspaces and repositories)
+// in the order requests arrive.
+func (s *Server) fault(w http.ResponseWriter, r *http.Request) bool {
 	switch f := s.knobs.Next(); f.Kind {
 	case fakeknobs.Hang:
 		s.knobs.Hold(r.Context())
-		return
 	case fakeknobs.Malformed:
 		fakeknobs.WriteMalformed(w, "application/json", `{"pagelen": 10, "values": [{"uuid": "trunc`)
-		return
 	case fakeknobs.Fail:
 		writeStatusError(w, f.Status)
-		return
 	case fakeknobs.RateLimit:
 		fakeknobs.SetRetryAfter(w.Header(), f.RetryAfter)
 		writeStatusError(w, http.StatusTooManyRequests)
-		return
+	default:
+		return false
 	}
+	return true
+}
 
+// authenticate returns a copy of the user the request's Bearer token
+// belongs to, or answers the error Bitbucket gives and returns false.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (user, bool) {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || token == "" {
 		writeError(w, http.StatusUnauthorized, "This API is only accessible with the following authentication types: session, password, apppassword, repository_access_token, workspace_access_token, project_access_token, api_token")
-		return
+		return user{}, false
 	}
 	st := s.states.State(token)
 	s.mu.Lock()
 	u := s.access[token]
-	var repos []Repo
+	var cp user
 	if u != nil {
-		repos = append(repos, u.repos...)
+		cp = user{repos: append([]Repo(nil), u.repos...), workspaces: append([]string(nil), u.workspaces...)}
 	}
 	s.mu.Unlock()
 	switch {
 	case u == nil || st.Expired:
 		writeStatusError(w, http.StatusUnauthorized)
-		return
+		return user{}, false
 	case st.ScopeDenied:
 		writeStatusError(w, http.StatusForbidden)
-		return
+		return user{}, false
 	}
+	return cp, true
+}
 
-	q := r.URL.Query()
-	if q.Get("role") != "member" {
-		// Without role Bitbucket lists every public repository; the
-		// emulator only knows the member view, so fail loudly.
-		writeError(w, http.StatusBadRequest, "fakebitbucket: only role=member is emulated")
-		return
-	}
-	pagelen, page := 10, 1
+// paging reads pagelen (1..100, default 10) and page (from 1) as Bitbucket
+// documents them (https://developer.atlassian.com/cloud/bitbucket/rest/intro/#pagination),
+// or answers 400.
+func paging(w http.ResponseWriter, q url.Values) (pagelen, page int, ok bool) {
+	pagelen, page = 10, 1
 	if v := q.Get("pagelen"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 100 {
 			writeError(w, http.StatusBadRequest, "Invalid pagelen")
-			return
+			return 0, 0, false
 		}
 		pagelen = n
 	}
@@ -248,9 +331,125 @@ func (s *Server) serveRepos(w http.ResponseWriter, r *http.Request) {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
 			writeError(w, http.StatusBadRequest, "Invalid page")
-			return
+			return 0, 0, false
 		}
 		page = n
+	}
+	return pagelen, page, true
+}
+
+// pageBody is Bitbucket's paginated envelope {pagelen, page, size, values,
+// next, previous}, with absolute links built from base+path and q.
+func pageBody(base, path string, q url.Values, pagelen, page, size int, values []map[string]any) map[string]any {
+	body := map[string]any{"pagelen": pagelen, "page": page, "size": size, "values": values}
+	link := func(p int) string {
+		q2 := url.Values{}
+		for k, v := range q {
+			q2[k] = v
+		}
+		q2.Set("page", strconv.Itoa(p))
+		return base + path + "?" + q2.Encode()
+	}
+	if page*pagelen < size {
+		body["next"] = link(page + 1)
+	}
+	if page > 1 {
+		body["previous"] = link(page - 1)
+	}
+	return body
+}
+
+// serveWorkspaces answers GET /2.0/user/workspaces, the CHANGE-3022
+// replacement that lists the workspaces the caller can access
+// (https://developer.atlassian.com/cloud/bitbucket/rest/api-group-workspaces/#api-user-workspaces-get):
+// a paginated list of workspace_access objects, each naming the workspace
+// and whether the caller administers it. The emulator lists them in the
+// order the user joined, not sorted: clients must not rely on an order.
+func (s *Server) serveWorkspaces(w http.ResponseWriter, r *http.Request) {
+	s.knobs.Count(callWorkspaces)
+	if s.fault(w, r) {
+		return
+	}
+	u, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	pagelen, page, ok := paging(w, q)
+	if !ok {
+		return
+	}
+	base := fakeknobs.BaseURL(r, s.BaseURL)
+	start := min((page-1)*pagelen, len(u.workspaces))
+	end := min(start+pagelen, len(u.workspaces))
+	values := make([]map[string]any, 0, end-start)
+	for _, slug := range u.workspaces[start:end] {
+		values = append(values, map[string]any{
+			"type":          "workspace_access",
+			"administrator": false,
+			"workspace": map[string]any{
+				"type": "workspace_base",
+				"uuid": "{" + uuidFor(slug) + "}",
+				"slug": slug,
+				"name": slug,
+				"links": map[string]any{
+					"self": map[string]string{"href": base + "2.0/workspaces/" + slug},
+					"html": map[string]string{"href": "https://bitbucket.org/" + slug + "/"},
+				},
+			},
+		})
+	}
+	writeJSON(w, http.StatusOK, pageBody(base, "2.0/user/workspaces", q, pagelen, page, len(u.workspaces), values))
+}
+
+// uuidFor is a stable UUID for a workspace slug.
+func uuidFor(slug string) string {
+	h := sha256.Sum256([]byte(slug))
+	x := hex.EncodeToString(h[:16])
+	return fmt.Sprintf("%s-%s-%s-%s-%s", x[0:8], x[8:12], x[12:16], x[16:20], x[20:32])
+}
+
+// serveRepos answers GET /2.0/repositories/{workspace}
+// (https://developer.atlassian.com/cloud/bitbucket/rest/api-group-repositories/#api-repositories-workspace-get)
+// with the repositories of that workspace the caller is a member of
+// (role=member), sorted and paginated as asked.
+func (s *Server) serveRepos(w http.ResponseWriter, r *http.Request, workspace string) {
+	s.knobs.Count(callRepos)
+	if s.fault(w, r) {
+		return
+	}
+	u, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
+	member := false
+	for _, ws := range u.workspaces {
+		member = member || ws == workspace
+	}
+	if !member {
+		// Bitbucket does not tell a workspace the caller cannot see from
+		// one that does not exist.
+		writeError(w, http.StatusNotFound, "No workspace with identifier '"+workspace+"'.")
+		return
+	}
+	var repos []Repo
+	for _, repo := range u.repos {
+		if strings.HasPrefix(repo.FullName, workspace+"/") {
+			repos = append(repos, repo)
+		}
+	}
+
+	q := r.URL.Query()
+	if q.Get("role") != "member" {
+		// Without role Bitbucket lists every repository the caller can
+		// see in the workspace; the emulator only knows the member view,
+		// so fail loudly.
+		writeError(w, http.StatusBadRequest, "fakebitbucket: only role=member is emulated")
+		return
+	}
+	pagelen, page, ok := paging(w, q)
+	if !ok {
+		return
 	}
 	switch sortKey := q.Get("sort"); sortKey {
 	case "":
@@ -276,22 +475,7 @@ func (s *Server) serveRepos(w http.ResponseWriter, r *http.Request) {
 	for _, repo := range repos[start:end] {
 		values = append(values, renderRepo(base, repo))
 	}
-	body := map[string]any{"pagelen": pagelen, "page": page, "size": len(repos), "values": values}
-	link := func(p int) string {
-		q2 := url.Values{}
-		for k, v := range q {
-			q2[k] = v
-		}
-		q2.Set("page", strconv.Itoa(p))
-		return base + "2.0/repositories?" + q2.Encode()
-	}
-	if end < len(repos) {
-		body["next"] = link(page + 1)
-	}
-	if page > 1 {
-		body["previous"] = link(page - 1)
-	}
-	writeJSON(w, http.StatusOK, body)
+	writeJSON(w, http.StatusOK, pageBody(base, "2.0/repositories/"+workspace, q, pagelen, page, len(repos), values))
 }
 
 func renderRepo(base string, r Repo) map[string]any {
@@ -370,6 +554,8 @@ func writeStatusError(w http.ResponseWriter, status int) {
 		}})
 	case http.StatusNotFound:
 		writeError(w, status, "Resource not found")
+	case http.StatusGone:
+		writeGone(w)
 	case http.StatusTooManyRequests:
 		writeError(w, status, "Rate limit for this resource has been exceeded")
 	default:

@@ -56,11 +56,11 @@ func TestZeroValueServes(t *testing.T) {
 	if resp.StatusCode != 404 || body["type"] != "error" || errMessage(body) != "Resource not found" {
 		t.Errorf("GET unknown path = %d %v; want 404 Bitbucket error", resp.StatusCode, body)
 	}
-	resp, body = get(t, base+"2.0/repositories?role=member", "")
+	resp, body = get(t, base+"2.0/repositories/ws?role=member", "")
 	if resp.StatusCode != 401 || body["type"] != "error" {
 		t.Errorf("GET without token = %d %v; want 401 Bitbucket error", resp.StatusCode, body)
 	}
-	resp, _ = get(t, base+"2.0/repositories?role=member", "unknown")
+	resp, _ = get(t, base+"2.0/repositories/ws?role=member", "unknown")
 	if resp.StatusCode != 401 {
 		t.Errorf("GET with unknown token = %d; want 401", resp.StatusCode)
 	}
@@ -78,12 +78,12 @@ func TestNextLinkKeepsMountPrefixAndParams(t *testing.T) {
 			repos = append(repos, Repo{FullName: "ws/r" + string(rune('a'+i)), UpdatedOn: time.Date(2026, 1, 1+i, 0, 0, 0, 0, time.UTC)})
 		}
 		s.AddUser(token, "", repos)
-		resp, body := get(t, base+"2.0/repositories?role=member&pagelen=2&sort=-updated_on", token)
+		resp, body := get(t, base+"2.0/repositories/ws?role=member&pagelen=2&sort=-updated_on", token)
 		if resp.StatusCode != 200 || body["size"] != float64(5) || body["page"] != float64(1) || body["pagelen"] != float64(2) {
 			t.Fatalf("page 1 = %d %v; want 200 with size 5, page 1, pagelen 2", resp.StatusCode, body)
 		}
 		next, _ := body["next"].(string)
-		if !strings.HasPrefix(next, base+"2.0/repositories?") {
+		if !strings.HasPrefix(next, base+"2.0/repositories/ws?") {
 			t.Fatalf("next = %q; want it under %q", next, base)
 		}
 		u, _ := url.Parse(next)
@@ -102,9 +102,10 @@ func TestNextLinkKeepsMountPrefixAndParams(t *testing.T) {
 func TestRejectsWhatItDoesNotEmulate(t *testing.T) {
 	s := &Server{}
 	s.AddUser(token, "", nil)
+	s.JoinWorkspaces(token, "ws")
 	base := serve(t, s)
 	for _, q := range []string{"", "role=admin", "role=member&pagelen=101", "role=member&pagelen=0", "role=member&page=0", "role=member&page=x", "role=member&sort=size"} {
-		resp, body := get(t, base+"2.0/repositories?"+q, token)
+		resp, body := get(t, base+"2.0/repositories/ws?"+q, token)
 		if resp.StatusCode != 400 || body["type"] != "error" {
 			t.Errorf("GET ?%s = %d %v; want 400 Bitbucket error", q, resp.StatusCode, body)
 		}
@@ -131,6 +132,7 @@ func postToken(t *testing.T, base, user, pass string, form url.Values) (int, map
 func TestTokenEndpoint(t *testing.T) {
 	s := &Server{ClientID: "cid", ClientSecret: "csec"}
 	s.AddUser(token, "fbb-rt-1", nil)
+	s.JoinWorkspaces(token, "ws")
 	base := serve(t, s)
 	grant := func(rt string) url.Values { return url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}} }
 
@@ -149,7 +151,7 @@ func TestTokenEndpoint(t *testing.T) {
 	if code != 200 || rt2 == "" || rt2 == "fbb-rt-1" || at2 == "" || body["expires_in"] != float64(7200) || body["token_type"] != "bearer" {
 		t.Fatalf("refresh = %d %v; want 200 with a rotated refresh token", code, body)
 	}
-	if resp, _ := get(t, base+"2.0/repositories?role=member", at2); resp.StatusCode != 200 {
+	if resp, _ := get(t, base+"2.0/repositories/ws?role=member", at2); resp.StatusCode != 200 {
 		t.Errorf("GET with the refreshed access token = %d; want 200", resp.StatusCode)
 	}
 	if code, body := postToken(t, base, "cid", "csec", grant("fbb-rt-1")); code != 400 || body["error"] != "invalid_grant" {
@@ -169,8 +171,9 @@ func TestTokenEndpoint(t *testing.T) {
 func TestKnobs(t *testing.T) {
 	s := &Server{}
 	s.AddUser(token, "", nil)
+	s.JoinWorkspaces(token, "ws")
 	base := serve(t, s)
-	list := base + "2.0/repositories?role=member"
+	list := base + "2.0/repositories/ws?role=member"
 
 	s.FailNext(2, 503)
 	for i := range 2 {
@@ -198,6 +201,7 @@ func TestKnobs(t *testing.T) {
 func TestHangCountsInFlight(t *testing.T) {
 	s := &Server{}
 	s.AddUser(token, "", nil)
+	s.JoinWorkspaces(token, "ws")
 	base := serve(t, s)
 	s.Hang(2)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -206,7 +210,7 @@ func TestHangCountsInFlight(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"2.0/repositories?role=member", nil)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"2.0/repositories/ws?role=member", nil)
 			req.Header.Set("Authorization", "Bearer "+token)
 			if resp, err := http.DefaultClient.Do(req); err == nil {
 				resp.Body.Close()
@@ -221,7 +225,7 @@ func TestHangCountsInFlight(t *testing.T) {
 	if got := s.MaxInFlight(); got != 2 {
 		t.Errorf("MaxInFlight() = %d; want 2", got)
 	}
-	if resp, _ := get(t, base+"2.0/repositories?role=member", token); resp.StatusCode != 200 {
+	if resp, _ := get(t, base+"2.0/repositories/ws?role=member", token); resp.StatusCode != 200 {
 		t.Errorf("request after the hung ones = %d; want 200", resp.StatusCode)
 	}
 }
@@ -241,11 +245,12 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestCloseReleasesHungRequestsAndMalformed(t *testing.T) {
 	s := &Server{}
 	s.AddUser(token, "", nil)
+	s.JoinWorkspaces(token, "ws")
 	base := serve(t, s)
 	s.Hang(1)
 	done := make(chan int)
 	go func() {
-		req, _ := http.NewRequest(http.MethodGet, base+"2.0/repositories?role=member", nil)
+		req, _ := http.NewRequest(http.MethodGet, base+"2.0/repositories/ws?role=member", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -260,7 +265,7 @@ func TestCloseReleasesHungRequestsAndMalformed(t *testing.T) {
 	<-done
 	s.Close() // idempotent
 	raw := func() (int, []byte) {
-		req, _ := http.NewRequest(http.MethodGet, base+"2.0/repositories?role=member", nil)
+		req, _ := http.NewRequest(http.MethodGet, base+"2.0/repositories/ws?role=member", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -277,5 +282,71 @@ func TestCloseReleasesHungRequestsAndMalformed(t *testing.T) {
 	s.MalformedNext(1)
 	if code, b := raw(); code != 200 || json.Valid(b) {
 		t.Errorf("after MalformedNext = %d %q; want 200 with invalid JSON", code, b)
+	}
+}
+
+// TestRemovedEndpointsAnswerGone: the cross-workspace endpoints removed
+// under CHANGE-2770 answer 410 with Bitbucket's body, token or not.
+func TestRemovedEndpointsAnswerGone(t *testing.T) {
+	s := &Server{}
+	s.AddUser(token, "", []Repo{{FullName: "ws/a"}})
+	base := serve(t, s)
+	for _, path := range []string{"2.0/repositories?role=member", "2.0/repositories", "2.0/workspaces", "2.0/user/permissions/workspaces"} {
+		for _, bearer := range []string{"", token} {
+			resp, body := get(t, base+path, bearer)
+			e, _ := body["error"].(map[string]any)
+			data, _ := e["data"].(map[string]any)
+			if resp.StatusCode != http.StatusGone || body["type"] != "error" ||
+				errMessage(body) != "CHANGE-2770 - Functionality has been deprecated" ||
+				!strings.HasSuffix(data["announcement_url"].(string), "#CHANGE-2770") {
+				t.Errorf("GET %s = %d %v; want 410 with the CHANGE-2770 error", path, resp.StatusCode, body)
+			}
+		}
+	}
+	if got := s.GoneCalls(); got != 8 {
+		t.Errorf("GoneCalls() = %d; want 8", got)
+	}
+}
+
+func TestUserWorkspaces(t *testing.T) {
+	s := &Server{}
+	s.AddUser(token, "", []Repo{{FullName: "zeta/a"}, {FullName: "acme/b"}, {FullName: "zeta/c"}})
+	s.JoinWorkspaces(token, "empty", "acme")
+	base := serve(t, s)
+	var slugs []string
+	next := base + "2.0/user/workspaces?pagelen=2"
+	for next != "" {
+		resp, body := get(t, next, token)
+		if resp.StatusCode != 200 || body["size"] != float64(3) || body["pagelen"] != float64(2) {
+			t.Fatalf("GET %s = %d %v; want 200, size 3, pagelen 2", next, resp.StatusCode, body)
+		}
+		vals, _ := body["values"].([]any)
+		for _, v := range vals {
+			access, _ := v.(map[string]any)
+			ws, _ := access["workspace"].(map[string]any)
+			if access["type"] != "workspace_access" || ws["type"] != "workspace_base" {
+				t.Errorf("value %v; want a workspace_access naming a workspace_base", access)
+			}
+			slugs = append(slugs, ws["slug"].(string))
+		}
+		next, _ = body["next"].(string)
+	}
+	if got := strings.Join(slugs, ","); got != "zeta,acme,empty" {
+		t.Errorf("workspaces = %s; want zeta,acme,empty (the order joined)", got)
+	}
+	if resp, _ := get(t, base+"2.0/user/workspaces", ""); resp.StatusCode != 401 {
+		t.Errorf("GET without token = %d; want 401", resp.StatusCode)
+	}
+	// A workspace the user is not in: Bitbucket's 404.
+	if resp, body := get(t, base+"2.0/repositories/other?role=member", token); resp.StatusCode != 404 || body["type"] != "error" {
+		t.Errorf("GET another workspace = %d %v; want 404 Bitbucket error", resp.StatusCode, body)
+	}
+	// The workspace-scoped list holds only that workspace's repositories.
+	_, body := get(t, base+"2.0/repositories/zeta?role=member", token)
+	if body["size"] != float64(2) {
+		t.Errorf("GET zeta = %v; want its 2 repositories", body)
+	}
+	if got := s.WorkspaceCalls(); got != 3 {
+		t.Errorf("WorkspaceCalls() = %d; want 3", got)
 	}
 }

@@ -85,6 +85,7 @@ type Server struct {
 
 type user struct {
 	repos       []Repo
+	ssoOrgs     []int64 // organizations whose SAML SSO the token lacks
 	revoked     bool
 	used        int
 	windowStart time.Time
@@ -107,6 +108,21 @@ func (s *Server) AddUser(token string, repos []Repo) {
 	defer s.mu.Unlock()
 	s.initLocked()
 	s.users[token] = &user{repos: append([]Repo(nil), repos...)}
+}
+
+// WithholdSSO makes token's repository lists partial, as GitHub answers
+// for a token not authorized for the SAML SSO of organizations orgIDs:
+// the repositories of those organizations are left out (the emulator has
+// none; seed only the rest) and every answer carries
+// "X-GitHub-SSO: partial-results; organizations=<ids>"
+// (https://docs.github.com/rest/authentication/authenticating-to-the-rest-api#personal-access-tokens-and-saml-sso).
+func (s *Server) WithholdSSO(token string, orgIDs ...int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	if u, ok := s.users[token]; ok {
+		u.ssoOrgs = append([]int64(nil), orgIDs...)
+	}
 }
 
 // Revoke makes token answer 401 Bad credentials from now on.
@@ -264,6 +280,13 @@ func (s *Server) listRepos(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-RateLimit-Remaining", strconv.Itoa(limit-u.used))
 	h.Set("X-RateLimit-Used", strconv.Itoa(u.used))
 	repos := append([]Repo(nil), u.repos...)
+	if len(u.ssoOrgs) > 0 {
+		ids := make([]string, len(u.ssoOrgs))
+		for i, id := range u.ssoOrgs {
+			ids[i] = strconv.FormatInt(id, 10)
+		}
+		h.Set("X-GitHub-SSO", "partial-results; organizations="+strings.Join(ids, ","))
+	}
 	s.mu.Unlock()
 
 	q := r.URL.Query()

@@ -199,3 +199,33 @@ func WriteMalformed(w http.ResponseWriter, contentType, body string) {
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write([]byte(body))
 }
+
+// UserAgents counts the User-Agent headers an emulator received, so tests
+// can check that every request named its product (GitHub requires a
+// User-Agent: https://docs.github.com/rest/using-the-rest-api/getting-started-with-the-rest-api#user-agent).
+// The zero value is ready to use; it is safe for concurrent use.
+type UserAgents struct {
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+// Record counts r's User-Agent ("" when it sent none).
+func (u *UserAgents) Record(r *http.Request) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.seen == nil {
+		u.seen = map[string]int{}
+	}
+	u.seen[r.Header.Get("User-Agent")]++
+}
+
+// Seen returns a copy of the counts by User-Agent value.
+func (u *UserAgents) Seen() map[string]int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	out := make(map[string]int, len(u.seen))
+	for k, v := range u.seen {
+		out[k] = v
+	}
+	return out
+}

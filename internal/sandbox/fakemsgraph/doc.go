@@ -7,8 +7,8 @@
 // base URL.
 //
 // It follows the documented shapes: the required startDateTime/endDateTime
-// window, $top, $orderby, $select, @odata.nextLink paging with $skiptoken
-// (or $skip, see Server.UseSkip), dateTimeTimeZone values rendered in the
+// window, $top, $orderby, $select, @odata.nextLink paging with an opaque
+// $skiptoken only this Server can resolve (or $skip, see Server.UseSkip), dateTimeTimeZone values rendered in the
 // zone the Prefer: outlook.timezone header asks for (UTC by default; all-day
 // events keep their own zone, as Outlook does), OData error bodies
 // {"error":{"code","message","innerError"}}, Retry-After on 429 and 503, and

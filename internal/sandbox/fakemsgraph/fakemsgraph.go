@@ -2,7 +2,6 @@ package fakemsgraph
 
 import (
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -66,8 +65,12 @@ type Server struct {
 	refresh   map[string]*refreshGrant
 	apps      map[string]App
 	spentUses int
-	states    fakeknobs.TokenStates // Revoke, ExpireAccessToken, DenyScope
-	knobs     fakeknobs.Knobs       // faults, counters, in flight, Close
+	// skipTokens maps the opaque $skiptoken values issued to offsets;
+	// skipTokenOrder is their issue order, to forget the oldest.
+	skipTokens     map[string]int
+	skipTokenOrder []string
+	states         fakeknobs.TokenStates // Revoke, ExpireAccessToken, DenyScope
+	knobs          fakeknobs.Knobs       // faults, counters, in flight, Close
 }
 
 // Names of the endpoints in the knobs' call counters.
@@ -335,7 +338,7 @@ func (s *Server) serveCalendarView(w http.ResponseWriter, r *http.Request) {
 	}
 	offset := 0
 	if v := q.Get("$skiptoken"); v != "" {
-		n, ok := decodeSkipToken(v)
+		n, ok := s.skipOffset(v)
 		if !ok {
 			s.graphError(w, http.StatusBadRequest, "ErrorInvalidUrlQuery", "The skip token is invalid.")
 			return
@@ -420,7 +423,7 @@ func (s *Server) serveCalendarView(w http.ResponseWriter, r *http.Request) {
 		if s.UseSkip {
 			nq.Set("$skip", strconv.Itoa(end))
 		} else {
-			nq.Set("$skiptoken", encodeSkipToken(end))
+			nq.Set("$skiptoken", s.newSkipToken(end))
 		}
 		body["@odata.nextLink"] = base + "v1.0/me/calendarView?" + nq.Encode()
 	}
@@ -533,20 +536,38 @@ func location(name string) (*time.Location, bool) {
 	return loc, err == nil
 }
 
-func encodeSkipToken(offset int) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("fakemsgraph-offset:" + strconv.Itoa(offset)))
+// maxSkipTokens bounds the $skiptoken values the emulator remembers; past
+// it the oldest are forgotten (and answer 400, as an expired skip token
+// does at Graph).
+const maxSkipTokens = 10000
+
+// newSkipToken returns an opaque $skiptoken for offset. Graph's paging
+// guide (https://learn.microsoft.com/graph/paging) says a client must take
+// @odata.nextLink whole and never read or build $skiptoken; the emulator
+// makes that a requirement: its tokens are random, and only it knows the
+// offset behind one.
+func (s *Server) newSkipToken(offset int) string {
+	tok := "X'" + randomHex(24) + "'"
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.skipTokens == nil {
+		s.skipTokens = map[string]int{}
+	}
+	if len(s.skipTokenOrder) >= maxSkipTokens {
+		delete(s.skipTokens, s.skipTokenOrder[0])
+		s.skipTokenOrder = s.skipTokenOrder[1:]
+	}
+	s.skipTokens[tok] = offset
+	s.skipTokenOrder = append(s.skipTokenOrder, tok)
+	return tok
 }
 
-func decodeSkipToken(v string) (int, bool) {
-	b, err := base64.RawURLEncoding.DecodeString(v)
-	if err != nil {
-		return 0, false
-	}
-	n, err := strconv.Atoi(strings.TrimPrefix(string(b), "fakemsgraph-offset:"))
-	if err != nil || n < 0 || !strings.HasPrefix(string(b), "fakemsgraph-offset:") {
-		return 0, false
-	}
-	return n, true
+// skipOffset returns the offset behind a $skiptoken this Server issued.
+func (s *Server) skipOffset(tok string) (int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.skipTokens[tok]
+	return n, ok
 }
 
 // serveToken is POST /{tenant}/oauth2/v2.0/token with the refresh_token

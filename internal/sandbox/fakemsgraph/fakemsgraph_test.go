@@ -360,3 +360,29 @@ func TestTokenBinding(t *testing.T) {
 		})
 	}
 }
+
+// TestSkipTokenIsOpaque: the $skiptoken of a next link means something to
+// this Server only; a forged or another Server's token is a 400.
+func TestSkipTokenIsOpaque(t *testing.T) {
+	s := &Server{}
+	base := seeded(t, s)
+	_, body := get(t, view(base, window+"&$top=2"), auth)
+	u, _ := url.Parse(body.NextLink)
+	tok := u.Query().Get("$skiptoken")
+	if tok == "" || strings.Contains(tok, "2") && len(tok) < 8 {
+		t.Fatalf("$skiptoken = %q; want an opaque token", tok)
+	}
+	if _, page2 := get(t, body.NextLink, auth); len(page2.Value) != 2 || page2.Value[0].ID != "ev3" {
+		t.Errorf("following the next link = %+v; want ev3, ev4", page2.Value)
+	}
+	other := &Server{}
+	otherBase := seeded(t, other)
+	for _, forged := range []string{tok + "x", "X'2'", "2"} {
+		if resp, _ := get(t, view(base, window+"&$top=2&$skiptoken="+url.QueryEscape(forged)), auth); resp.StatusCode != 400 {
+			t.Errorf("forged $skiptoken %q = %d; want 400", forged, resp.StatusCode)
+		}
+	}
+	if resp, _ := get(t, view(otherBase, window+"&$top=2&$skiptoken="+url.QueryEscape(tok)), auth); resp.StatusCode != 400 {
+		t.Errorf("another Server's $skiptoken = %d; want 400", resp.StatusCode)
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/idpgate/idpgate/internal/httpx"
 	"github.com/idpgate/idpgate/internal/secret"
 	"github.com/idpgate/idpgate/providers"
 	"github.com/idpgate/idpgate/providers/internal/upstream"
@@ -381,19 +382,21 @@ func (c *Client) fail(kind providers.Kind, msg string, err error) *providers.Err
 }
 
 // transportError classifies what is not a RetrieveError: the request
-// failed, or the answer was not a token response. Its text is not kept:
-// x/oauth2's parse errors quote the body.
+// failed (its cause kept through httpx.CleanTransportError, which drops
+// the URL), or the answer was not a token response, whose text is not
+// kept: x/oauth2's parse errors quote the body.
 func (c *Client) transportError(ctx context.Context, err error) *providers.Error {
 	if ctx.Err() != nil {
 		return c.fail(providers.Unavailable, "token request cancelled or timed out", ctx.Err())
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
+		cause := httpx.CleanTransportError(ue)
 		var t interface{ Timeout() bool }
-		if errors.As(ue.Err, &t) && t.Timeout() {
-			return c.fail(providers.Unavailable, "token request timed out", errors.New("oauthrefresh: timeout"))
+		if errors.As(cause, &t) && t.Timeout() {
+			return c.fail(providers.Unavailable, "token request timed out", cause)
 		}
-		return c.fail(providers.Unavailable, "token request failed", errors.New("oauthrefresh: transport error"))
+		return c.fail(providers.Unavailable, "token request failed", cause)
 	}
 	return c.fail(providers.Unavailable, "malformed token response from the provider", errors.New("oauthrefresh: unusable token response"))
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"path"
@@ -18,6 +19,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/idpgate/idpgate/internal/httpmw"
+	"github.com/idpgate/idpgate/internal/httpx"
 	"github.com/idpgate/idpgate/internal/secret"
 	"github.com/idpgate/idpgate/providers"
 )
@@ -32,7 +35,7 @@ type Classifier func(resp *http.Response, body []byte, now time.Time) *providers
 
 // MaxRetryAfter caps the wait RetryAfter reports: a larger or overflowing
 // header value is read as this.
-const MaxRetryAfter = 24 * time.Hour
+const MaxRetryAfter = httpx.MaxRetryAfter
 
 // defaultTimeout bounds a request when Client.HTTP is nil.
 const defaultTimeout = 30 * time.Second
@@ -59,6 +62,9 @@ type Client struct {
 	Header   http.Header // added to every request (Accept, API version); copied, never modified
 	Classify Classifier
 	Now      func() time.Time // nil means time.Now
+	// Logger receives the warning that an API is gone (410); nil means the
+	// request's logger (httpmw.Logger: the gateway's, with the request id).
+	Logger *slog.Logger
 }
 
 // ParseBase parses a configured base URL and makes sure it ends in "/".
@@ -114,6 +120,9 @@ func (c *Client) Get(ctx context.Context, token secret.String, path string, quer
 	if req.Header.Get("Accept") == "" {
 		req.Header.Set("Accept", "application/json")
 	}
+	// The resilience transport sets it too; this covers a client built
+	// without one.
+	req.Header.Set("User-Agent", httpx.UserAgent())
 	if c.Auth != nil {
 		c.Auth(req, token)
 	} else {
@@ -138,6 +147,15 @@ func (c *Client) Get(ctx context.Context, token secret.String, path string, quer
 		// short does not change what it means.
 		body = nil
 	}
+	if resp.StatusCode == http.StatusGone {
+		// Checked before the adapter's classifier so that every provider
+		// reads it the same way: the endpoint was removed (Bitbucket's
+		// CHANGE-2770 answers 410 on the cross-workspace APIs), which no
+		// client input can fix; the operator must upgrade the gateway.
+		c.logger(ctx).WarnContext(ctx, "upstream: the provider's API is gone (410 Gone): the endpoint was removed and the adapter must move to its replacement",
+			"provider", c.Provider, "path", u.Path)
+		return nil, c.fail(providers.Unavailable, "the provider removed this API (410 Gone)", errors.New("status 410"))
+	}
 	now := time.Now()
 	if c.Now != nil {
 		now = c.Now()
@@ -151,6 +169,15 @@ func (c *Client) Get(ctx context.Context, token secret.String, path string, quer
 		}
 	}
 	return nil, Classify(c.Provider, resp, now)
+}
+
+// OnBase reports whether raw is an absolute URL on the configured API:
+// Base's scheme and host, no user info, a path under Base's path without
+// dot segments or backslashes. Adapters check a provider's next link with
+// it before keeping it in a page token, and again when the token returns.
+func (c *Client) OnBase(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.IsAbs() && c.underBase(u)
 }
 
 // errRedirect is the cause of a refused redirect. Like every error here it
@@ -237,6 +264,13 @@ func hasDotSegment(p string) bool {
 	return false
 }
 
+func (c *Client) logger(ctx context.Context) *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return httpmw.Logger(ctx)
+}
+
 func (c *Client) fail(kind providers.Kind, msg string, err error) *providers.Error {
 	return &providers.Error{Kind: kind, Provider: c.Provider, Message: msg, Err: err}
 }
@@ -245,12 +279,8 @@ func (c *Client) transportError(ctx context.Context, err error) *providers.Error
 	if ctx.Err() != nil {
 		return c.fail(providers.Unavailable, "request cancelled or timed out", ctx.Err())
 	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		// url.Error's text repeats the URL, which may carry a page token;
-		// keep only the cause.
-		err = ue.Err
-	}
+	// url.Error's text repeats the URL, which may carry a page token.
+	err = httpx.CleanTransportError(err)
 	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 		return c.fail(providers.Unavailable, "request timed out", err)
 	}
@@ -264,7 +294,8 @@ func isTimeout(err error) bool {
 
 // Classify is the default mapping of a non-2xx status to an error:
 // 401 reauth, 403 forbidden, 429 rate limited (Retry-After or
-// X-RateLimit-Reset), 400/404/410/422 bad input, anything else unavailable.
+// X-RateLimit-Reset), 400/404/422 bad input, anything else unavailable.
+// (Client.Get answers 410 itself, before any classifier: unavailable.)
 func Classify(provider string, resp *http.Response, now time.Time) *providers.Error {
 	e := &providers.Error{Provider: provider, Err: fmt.Errorf("status %d", resp.StatusCode)}
 	switch code := resp.StatusCode; {
@@ -275,7 +306,7 @@ func Classify(provider string, resp *http.Response, now time.Time) *providers.Er
 	case code == http.StatusTooManyRequests:
 		e.Kind, e.Message = providers.RateLimited, "rate limited by the provider"
 		e.RetryAfter = RetryAfter(resp.Header, now)
-	case code == http.StatusBadRequest || code == http.StatusNotFound || code == http.StatusGone || code == http.StatusUnprocessableEntity:
+	case code == http.StatusBadRequest || code == http.StatusNotFound || code == http.StatusUnprocessableEntity:
 		e.Kind, e.Message = providers.BadInput, "the provider rejected the request"
 	default:
 		e.Kind, e.Message = providers.Unavailable, "the provider failed"
@@ -289,13 +320,8 @@ func Classify(provider string, resp *http.Response, now time.Time) *providers.Er
 // neither says. Negative values read as zero; the result is at most
 // MaxRetryAfter.
 func RetryAfter(h http.Header, now time.Time) time.Duration {
-	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
-		if s, err := strconv.ParseInt(v, 10, 64); err == nil && s >= 0 {
-			return seconds(s)
-		}
-		if t, err := http.ParseTime(v); err == nil {
-			return clamp(t.Sub(now))
-		}
+	if d, ok := httpx.ParseRetryAfter(h, now); ok {
+		return d
 	}
 	for _, k := range []string{"X-RateLimit-Reset", "RateLimit-Reset"} {
 		if v := strings.TrimSpace(h.Get(k)); v != "" {
@@ -304,29 +330,13 @@ func RetryAfter(h http.Header, now time.Time) time.Duration {
 					if s-now.Unix() > int64(MaxRetryAfter/time.Second) {
 						return MaxRetryAfter // also keeps time.Unix in range
 					}
-					return clamp(time.Unix(s, 0).Sub(now))
+					return httpx.Clamp(time.Unix(s, 0).Sub(now))
 				}
-				return seconds(s) // delta seconds (IETF draft)
+				return httpx.Seconds(s) // delta seconds (IETF draft)
 			}
 		}
 	}
 	return 0
-}
-
-// seconds converts a non-negative count of seconds without overflowing.
-func seconds(s int64) time.Duration {
-	if s > int64(MaxRetryAfter/time.Second) {
-		return MaxRetryAfter
-	}
-	return time.Duration(s) * time.Second
-}
-
-// clamp bounds d to [0, MaxRetryAfter] and rounds it to the second.
-func clamp(d time.Duration) time.Duration {
-	if d < 0 {
-		return 0
-	}
-	return min(d.Round(time.Second), MaxRetryAfter)
 }
 
 // ErrTooLarge is returned by ReadBounded when the body exceeds the bound.

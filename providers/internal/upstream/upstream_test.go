@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -341,7 +342,7 @@ func TestGetDefaultClassify(t *testing.T) {
 		{429, nil, providers.RateLimited, 0},
 		{400, nil, providers.BadInput, 0},
 		{404, nil, providers.BadInput, 0},
-		{410, nil, providers.BadInput, 0},
+		{410, nil, providers.Unavailable, 0},
 		{422, nil, providers.BadInput, 0},
 		{500, nil, providers.Unavailable, 0},
 		{502, nil, providers.Unavailable, 0},
@@ -464,7 +465,7 @@ func TestRetryAfter(t *testing.T) {
 		{"negative delta reset", map[string]string{"RateLimit-Reset": "-5"}, 0},
 		{"negative Retry-After falls through", map[string]string{"Retry-After": "-5", "RateLimit-Reset": "7"}, 7 * time.Second},
 		{"overflowing seconds", map[string]string{"Retry-After": "99999999999"}, MaxRetryAfter},
-		{"seconds beyond int64", map[string]string{"Retry-After": "99999999999999999999999"}, 0},
+		{"seconds beyond int64", map[string]string{"Retry-After": "99999999999999999999999"}, MaxRetryAfter}, // httpx.ParseRetryAfter: too many digits is a long wait, not none
 		{"HTTP date far ahead", map[string]string{"Retry-After": now.AddDate(5, 0, 0).Format(http.TimeFormat)}, MaxRetryAfter},
 		{"unix reset far ahead", map[string]string{"X-RateLimit-Reset": "99999999999"}, MaxRetryAfter},
 		{"unix reset beyond time range", map[string]string{"X-RateLimit-Reset": "9223372036854775807"}, MaxRetryAfter},
@@ -544,5 +545,30 @@ func TestReadBounded(t *testing.T) {
 		if tc.wantErr != errors.Is(err, ErrTooLarge) || (!tc.wantErr && string(b) != tc.in) {
 			t.Errorf("ReadBounded(%q, %d) = %q, %v; want error %v", tc.in, tc.limit, b, err, tc.wantErr)
 		}
+	}
+}
+
+// TestGetGone: a 410 is Unavailable for every provider, whatever the
+// adapter's classifier would say, and the log says the API is gone.
+func TestGetGone(t *testing.T) {
+	c, _, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusGone)
+		fmt.Fprint(w, `{"type":"error","error":{"message":"CHANGE-2770 - Functionality has been deprecated"}}`)
+	})
+	c.Classify = func(*http.Response, []byte, time.Time) *providers.Error {
+		return &providers.Error{Kind: providers.BadInput}
+	}
+	var logs strings.Builder
+	c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	_, err := c.Get(context.Background(), secret.New(token), "x", url.Values{"page": {"2"}})
+	if !isKind(err, providers.Unavailable) {
+		t.Errorf("Get(410) = %v; want Unavailable", err)
+	}
+	if strings.Contains(err.Error(), "CHANGE-2770") {
+		t.Errorf("Get(410) = %q; want no upstream body", err)
+	}
+	if got := logs.String(); !strings.Contains(got, "API is gone") || !strings.Contains(got, "level=WARN") || strings.Contains(got, "page=") || strings.Contains(got, token) {
+		t.Errorf("log = %q; want one warning that the API is gone, with no query or token", got)
 	}
 }
