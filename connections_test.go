@@ -233,3 +233,46 @@ func TestMicrosoftConnectionsUseTheirOwnClients(t *testing.T) {
 		t.Errorf("acme token endpoint calls = %d; want 1 (acme-azuread)", got)
 	}
 }
+
+// TestMisconfiguredConnectionClientNamesItsSetting: the acme-azuread
+// connection's own client secret is wrong. Its refresh fails with
+// UPSTREAM_UNAVAILABLE naming CONNECTION_ACME_AZUREAD_CLIENT_ID (the
+// setting to fix, not the provider-level MICROSOFT_CLIENT_ID), without the
+// secret; the windowslive connection, on the provider-level client, still
+// refreshes.
+func TestMisconfiguredConnectionClientNamesItsSetting(t *testing.T) {
+	acme, acmeURL := newMicrosoft(t, "acme-app")
+	const wrong = "not-the-acme-secret"
+	e := newEnv(t, envOptions{env: map[string]string{
+		"CONNECTION_ACME_AZUREAD_API_URL":       acmeURL + "/",
+		"CONNECTION_ACME_AZUREAD_TOKEN_URL":     acmeURL + "/acme-tenant/oauth2/v2.0/token",
+		"CONNECTION_ACME_AZUREAD_CLIENT_ID":     acme.ClientID,
+		"CONNECTION_ACME_AZUREAD_CLIENT_SECRET": wrong,
+	}})
+	start := fixedNow.Add(24 * time.Hour)
+	liveAT, liveRT := sandbox.SecretMarker+"-ms-live-at", sandbox.SecretMarker+"-ms-live-rt"
+	acmeAT, acmeRT := sandbox.SecretMarker+"-ms-acme-at", sandbox.SecretMarker+"-ms-acme-rt"
+	e.sb.MSGraph.AddUser(liveAT, liveRT, []fakemsgraph.Event{{ID: "live1", Subject: "personal", Start: start, End: start.Add(time.Hour)}})
+	acme.AddUser(acmeAT, acmeRT, []fakemsgraph.Event{{ID: "acme1", Subject: "acme all-hands", Start: start, End: start.Add(time.Hour)}})
+	e.sb.MSGraph.ExpireAccessToken(liveAT)
+	acme.ExpireAccessToken(acmeAT)
+	e.sb.Tenant.AddUser(fakeauth0.User{UserID: "windowslive|m2", Name: "Morgan", Identities: []fakeauth0.Identity{
+		{Provider: "windowslive", Connection: "windowslive", UserID: "m2", IsSocial: true, AccessToken: liveAT, RefreshToken: liveRT, ExpiresIn: 3600},
+		{Provider: "waad", Connection: "acme-azuread", UserID: "m2-acme", AccessToken: acmeAT, RefreshToken: acmeRT, ExpiresIn: 3600},
+	}})
+
+	r := e.post(context.Background(), e.sb.Token("windowslive|m2"), connQuery, window())
+	if ids := connIdentities(t, r); !slices.Equal(ids["windowslive"].titles(), []string{"personal"}) {
+		t.Errorf("windowslive calendar = %v; want [personal] (its own client works)", ids["windowslive"].titles())
+	}
+	got := rfErrorFor(t, r, "acme-azuread")
+	if got.Extensions["code"] != "UPSTREAM_UNAVAILABLE" || !strings.Contains(got.Message, "CONNECTION_ACME_AZUREAD_CLIENT_ID") || strings.Contains(got.Message, "MICROSOFT_CLIENT_ID") {
+		t.Errorf("acme-azuread error = %q %v; want UPSTREAM_UNAVAILABLE naming CONNECTION_ACME_AZUREAD_CLIENT_ID", got.Message, got.Extensions["code"])
+	}
+	if strings.Contains(string(r.Raw), wrong) || strings.Contains(e.log.String(), wrong) {
+		t.Error("the client secret reached the response or the logs")
+	}
+	if !strings.Contains(e.log.String(), "CONNECTION_ACME_AZUREAD_CLIENT_ID") {
+		t.Error("the misconfiguration log line does not name the connection's setting")
+	}
+}

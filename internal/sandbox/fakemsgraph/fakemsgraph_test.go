@@ -153,16 +153,10 @@ func TestPreferTimeZone(t *testing.T) {
 	}
 }
 
+// postToken posts form to the /common authority's token endpoint.
 func postToken(t *testing.T, base string, form url.Values) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.PostForm(base+"common/oauth2/v2.0/token", form)
-	if err != nil {
-		t.Fatalf("POST token: %v", err)
-	}
-	defer resp.Body.Close()
-	var body map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&body)
-	return resp.StatusCode, body
+	return postTokenAt(t, base, "common", form)
 }
 
 func TestTokenEndpoint(t *testing.T) {
