@@ -88,6 +88,7 @@ type shape struct {
 	fields  int
 	aliases int
 	cost    int
+	intro   int // fields under __schema and __type (MeasureStructure only)
 }
 
 func (s *shape) add(o shape) {
@@ -95,6 +96,7 @@ func (s *shape) add(o shape) {
 	s.fields = satAdd(s.fields, o.fields)
 	s.aliases = satAdd(s.aliases, o.aliases)
 	s.cost = satAdd(s.cost, o.cost)
+	s.intro = satAdd(s.intro, o.intro)
 	s.depth = max(s.depth, o.depth)
 }
 

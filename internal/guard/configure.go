@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
@@ -40,6 +39,13 @@ type Options struct {
 	// sha256 differs from the hash sent with it ("provided APQ hash does not
 	// match query") and answers an unknown hash with PERSISTED_QUERY_NOT_FOUND.
 	APQCacheSize int
+	// APQPerUser bounds the queries one user may keep registered (0: 50);
+	// the store is partitioned by APQUserKey, so one user's registrations
+	// evict only their own entries, and holds APQCacheSize/APQPerUser users.
+	APQPerUser int
+	// APQUserKey names the caller of a request (nil: every caller shares
+	// one partition).
+	APQUserKey func(context.Context) (string, bool)
 	// APQMaxQueryBytes is the longest query APQ stores (0: 32 KiB); a longer
 	// one still runs but is not remembered, so the cache holds at most
 	// APQCacheSize × APQMaxQueryBytes bytes of text.
@@ -52,7 +58,10 @@ type Options struct {
 	RequireTrustedID bool
 }
 
-const defaultAPQMaxQueryBytes = 32 << 10
+const (
+	defaultAPQMaxQueryBytes = 32 << 10
+	defaultAPQPerUser       = 50
+)
 
 // Validate reports contradictory or out-of-range options.
 func (o Options) Validate() error {
@@ -60,7 +69,7 @@ func (o Options) Validate() error {
 	if err := o.Limits.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if o.QueryCacheSize < 0 || o.APQCacheSize < 0 || o.APQMaxQueryBytes < 0 {
+	if o.QueryCacheSize < 0 || o.APQCacheSize < 0 || o.APQMaxQueryBytes < 0 || o.APQPerUser < 0 {
 		errs = append(errs, errors.New("guard: cache sizes must not be negative"))
 	}
 	if o.Trusted != nil && o.APQCacheSize > 0 {
@@ -73,8 +82,10 @@ func (o Options) Validate() error {
 }
 
 // Configure installs the protections on srv, in this order: gqlgen's parser
-// token limit (MaxTokens) and suggestion settings, the query cache, then
-// Extension, then Trusted or APQ, then Introspection if enabled. Call it
+// token limit (MaxTokens), suggestion settings and capped validation rules,
+// the query cache (shared with Extension), then Trusted if set, then
+// Extension (which also serves APQ when enabled), then Introspection if
+// enabled. Call it
 // once, before serving and before adding other extensions. It returns the
 // error of an invalid option, or of a cost table or manifest that does not
 // match srv's schema (which gqlgen's Use would panic on).
@@ -95,48 +106,41 @@ func Configure(srv *handler.Server, o Options) (err error) {
 	}()
 
 	srv.SetParserTokenLimit(ext.Limits().MaxTokens)
+	ext.suggestions = o.Suggestions
+	ext.introspection = o.Introspection
 	if !o.Suggestions {
 		srv.SetDisableSuggestion(true)
-		srv.SetValidationRulesFn(RulesWithoutSuggestions)
+		srv.SetValidationRulesFn(func() *rules.Rules { return CapErrors(RulesWithoutSuggestions(), MaxErrors) })
+	} else {
+		srv.SetValidationRulesFn(func() *rules.Rules { return CapErrors(rules.NewDefaultRules(), MaxErrors) })
 	}
 	if o.QueryCacheSize > 0 {
-		srv.SetQueryCache(lru.New[*ast.QueryDocument](o.QueryCacheSize))
+		// Shared with Extension, which adds only documents it validated.
+		ext.cache = lru.New[*ast.QueryDocument](o.QueryCacheSize)
+		srv.SetQueryCache(ext.cache)
 	}
-	srv.Use(ext)
-	switch {
-	case o.Trusted != nil:
-		srv.Use(NewTrusted(o.Trusted, o.RequireTrustedID))
-	case o.APQCacheSize > 0:
+	if o.Trusted == nil && o.APQCacheSize > 0 {
 		maxBytes := o.APQMaxQueryBytes
 		if maxBytes == 0 {
 			maxBytes = defaultAPQMaxQueryBytes
 		}
-		srv.Use(extension.AutomaticPersistedQuery{Cache: boundedCache{lru: lru.New[string](o.APQCacheSize), maxLen: maxBytes}})
+		perUser := o.APQPerUser
+		if perUser == 0 {
+			perUser = defaultAPQPerUser
+		}
+		ext.apq = newAPQStore(o.APQCacheSize, perUser, maxBytes, o.APQUserKey)
 	}
+	// Trusted resolves ids to documents before Extension parses them.
+	if o.Trusted != nil {
+		srv.Use(NewTrusted(o.Trusted, o.RequireTrustedID))
+	}
+	srv.Use(ext)
 	if o.Introspection {
 		srv.Use(extension.Introspection{})
 	} else {
 		srv.Use(NoIntrospection{})
 	}
 	return nil
-}
-
-// boundedCache is an APQ cache that refuses long queries.
-type boundedCache struct {
-	lru    *lru.LRU[string]
-	maxLen int
-}
-
-var _ graphql.Cache[string] = boundedCache{}
-
-func (c boundedCache) Get(ctx context.Context, key string) (string, bool) {
-	return c.lru.Get(ctx, key)
-}
-
-func (c boundedCache) Add(ctx context.Context, key, value string) {
-	if len(value) <= c.maxLen {
-		c.lru.Add(ctx, key, value)
-	}
 }
 
 // RulesWithoutSuggestions returns gqlparser's default validation rules with
