@@ -9,12 +9,14 @@ import (
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/idpgate/idpgate/internal/gqlresp"
 )
 
 // CodePersistedQueryNotFound answers a hash-only APQ request whose hash the
 // caller has not registered (the code Apollo's persisted query link waits
 // for before it sends the query text).
-const CodePersistedQueryNotFound = "PERSISTED_QUERY_NOT_FOUND"
+const CodePersistedQueryNotFound = gqlresp.CodePersistedQueryNotFound
 
 // apqStore holds automatic persisted queries partitioned by user: one
 // user's registrations evict only that user's entries, and a user sees only
