@@ -31,6 +31,8 @@ import (
 	"github.com/idpgate/idpgate/internal/auth0"
 	"github.com/idpgate/idpgate/internal/authn"
 	"github.com/idpgate/idpgate/internal/config"
+	"github.com/idpgate/idpgate/internal/connlimit"
+	"github.com/idpgate/idpgate/internal/gqlresp"
 	"github.com/idpgate/idpgate/internal/graphiql"
 	"github.com/idpgate/idpgate/internal/guard"
 	"github.com/idpgate/idpgate/internal/httpmw"
@@ -130,11 +132,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer gw.close()
 
-	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	tcp, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("LISTEN_ADDR: %w", err)
 	}
+	ln := connlimit.NewListener(tcp, connlimit.ListenerOptions{
+		MaxConns:      cfg.MaxConns,
+		MaxConnsPerIP: cfg.MaxConnsPerIP,
+		UnauthIdle:    cfg.UnauthIdleTimeout,
+	})
 	srv := &http.Server{
+		ConnContext:       connlimit.ConnContext,
 		Handler:           gw.handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
@@ -299,6 +307,8 @@ func newGateway(cfg config.Config, logger *slog.Logger, opts gatewayOptions) (*g
 		Suggestions:    opts.dev,
 		QueryCacheSize: 1000,
 		APQCacheSize:   cfg.APQCacheSize,
+		APQPerUser:     cfg.APQPerUser,
+		APQUserKey:     authn.UserID,
 	}
 	if cfg.TrustedDocuments != "" {
 		m, err := guard.LoadManifest(cfg.TrustedDocuments)
@@ -324,7 +334,18 @@ func newGateway(cfg config.Config, logger *slog.Logger, opts gatewayOptions) (*g
 		return nil, fmt.Errorf("ALLOWED_ORIGINS: %w", err)
 	}
 
-	api := authenticator.Middleware(perUser(httpmw.BodyLimit(cfg.MaxBodyBytes)(httpmw.RejectBatches()(gql))))
+	unauth, err := connlimit.Middleware(connlimit.MiddlewareOptions{RPS: cfg.UnauthRPS, Burst: cfg.UnauthBurst, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("UNAUTH_RPS: %w", err)
+	}
+	authenticated := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			connlimit.MarkAuthenticated(r.Context())
+			next.ServeHTTP(w, r)
+		})
+	}
+	api := gqlresp.Conform(gqlresp.ConformOptions{MaxBytes: cfg.MaxResponseBytes, Logger: logger})(
+		unauth(authenticator.Middleware(authenticated(perUser(httpmw.BodyLimit(cfg.MaxBodyBytes)(httpmw.RejectBatches()(gql)))))))
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", api)
 	mux.Handle("/graphiql/", graphiql.Handler("/graphiql/", graphiql.Options{Endpoint: "/graphql", DefaultQuery: defaultQuery, Token: opts.graphiqlToken}))

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/idpgate/idpgate/internal/sandbox"
+)
+
+// TestHardenAmplification (issue 10.1, 10.2): documents built to make
+// validation expensive or its error list huge answer with a small body and
+// at most 21 errors, call no upstream, and APQ keeps none of them.
+func TestHardenAmplification(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	token := e.sb.Token(sandbox.Grace)
+	alternating := func(n int) string {
+		var b strings.Builder
+		b.WriteString("{ me { ")
+		for i := range n {
+			b.WriteString([]string{"x: id ", "x: name "}[i%2])
+		}
+		b.WriteString("} }")
+		return b.String()
+	}
+	conflictingArgs := func(n int) string {
+		var b strings.Builder
+		b.WriteString("{ me { identities { ")
+		for i := range n {
+			b.WriteString("repos(first: " + strings.Repeat("1", 1) + strings.Repeat("0", i%3) + ") { pageInfo { hasNextPage } } ")
+		}
+		b.WriteString("} } }")
+		return b.String()
+	}
+	tests := []struct {
+		name      string
+		query     string
+		maxErrors int
+	}{
+		{"650 fields under one key", alternating(650), 1},
+		{"1990 __typename", "{ me { " + strings.Repeat("__typename ", 1990) + "} }", 1},
+		{"conflicts inside the limits", conflictingArgs(60), 21},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := countCalls(e.sb)
+			hash := sha256Hex(tt.query)
+			r := e.send(http.MethodPost, token, "application/json", persisted(hash, tt.query), nil)
+			if len(r.Raw) > 8<<10 || len(r.Errors) == 0 || len(r.Errors) > tt.maxErrors {
+				t.Errorf("%d bytes, %d errors; want at most 8 KiB and 1 to %d errors", len(r.Raw), len(r.Errors), tt.maxErrors)
+			}
+			if r.Status != http.StatusOK {
+				t.Errorf("status = %d; want 200 (a request error to an application/json client)", r.Status)
+			}
+			noUpstreamCalls(t, e.sb, before)
+			replay := e.send(http.MethodPost, token, "application/json", persisted(hash, ""), nil)
+			wantRejected(t, replay, http.StatusOK, "PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound")
+		})
+	}
+}
+
+// TestHardenGraphQLOverHTTP: the graphql-http audit's SHOULDs on request
+// errors (572B, FDE2, 7B9B, 556A, D586, 74FF, 5E5B, 86EE, BCF8, B7N8).
+func TestHardenGraphQLOverHTTP(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	token := e.sb.Token(sandbox.Grace)
+	body := func(q string, vars map[string]any) string {
+		b, _ := json.Marshal(map[string]any{"query": q, "variables": vars})
+		return string(b)
+	}
+	cases := []struct {
+		name string
+		body string
+	}{
+		{"document parsing failure", body("{", nil)},
+		{"document validation failure", body("{ nope }", nil)},
+		{"variable coercion failure", body("query($n: Int) { me { identities { repos(first: $n) { nodes { name } } } } }", map[string]any{"n": "many"})},
+		{"JSON parsing failure", `{ "not a JSON`},
+	}
+	for _, tc := range cases {
+		for _, accept := range []string{"application/json", "application/graphql-response+json"} {
+			t.Run(tc.name+" "+accept, func(t *testing.T) {
+				r := e.send(http.MethodPost, token, "application/json", tc.body, map[string]string{"Accept": accept})
+				want := http.StatusOK
+				if accept != "application/json" || tc.name == "JSON parsing failure" {
+					want = http.StatusBadRequest
+				}
+				if r.Status != want {
+					t.Errorf("status = %d; want %d (%s)", r.Status, want, r.Raw)
+				}
+				if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, accept) {
+					t.Errorf("Content-Type = %q; want %s", ct, accept)
+				}
+				var m map[string]json.RawMessage
+				if err := json.Unmarshal(r.Raw, &m); err != nil {
+					t.Fatalf("body %s: %v", r.Raw, err)
+				}
+				if _, ok := m["data"]; ok && accept != "application/json" {
+					t.Errorf("body has a data entry: %s", r.Raw)
+				}
+				if len(r.Errors) == 0 {
+					t.Errorf("no errors: %s", r.Raw)
+				}
+			})
+		}
+	}
+}
+
+// TestHardenOneErrorWriter (issue 8.2, 13.3): every response the gateway
+// writes itself honours Accept the same way; a 429 drifted before.
+func TestHardenOneErrorWriter(t *testing.T) {
+	e := newEnv(t, envOptions{env: map[string]string{"USER_RPS": "0.001", "USER_BURST": "2", "MAX_BODY_BYTES": "100"}})
+	token := e.sb.Token(sandbox.Grace)
+	small := `{"query":"{ me { id } }"}`
+	const gqlType = "application/graphql-response+json"
+	// Preferred by quality, listed second: the 401 writer honoured it, the
+	// 429 writer took the first listed.
+	accept := map[string]string{"Accept": "application/json;q=0.9, " + gqlType}
+	steps := []struct {
+		name   string
+		r      func() *gqlResponse
+		status int
+	}{
+		{"401", func() *gqlResponse { return e.send(http.MethodPost, "", "application/json", small, accept) }, 401},
+		{"413", func() *gqlResponse {
+			return e.send(http.MethodPost, token, "application/json", `{"query":"{ me { id `+strings.Repeat(" ", 200)+`} }"}`, accept)
+		}, 413},
+		{"400 batch", func() *gqlResponse { return e.send(http.MethodPost, token, "application/json", `[`+small+`]`, accept) }, 400},
+		{"429", func() *gqlResponse { return e.send(http.MethodPost, token, "application/json", small, accept) }, 429},
+	}
+	for _, s := range steps {
+		r := s.r()
+		if r.Status != s.status {
+			t.Errorf("%s: status = %d; want %d (%s)", s.name, r.Status, s.status, r.Raw)
+		}
+		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, gqlType) {
+			t.Errorf("%s: Content-Type = %q; want %s", s.name, ct, gqlType)
+		}
+		if len(r.Errors) != 1 || len(r.Data) > 0 {
+			t.Errorf("%s: body %s; want one error and no data", s.name, r.Raw)
+		}
+	}
+}
