@@ -142,3 +142,51 @@ func TestHardenOneErrorWriter(t *testing.T) {
 		}
 	}
 }
+
+// TestHardenDateTimeCoercion (issue 10.6, 13.3): an argument that does not
+// coerce is one BAD_USER_INPUT error naming it and the expected format,
+// whether literal or variable, with no panic, no ERROR log line and no
+// upstream call.
+func TestHardenDateTimeCoercion(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	token := e.sb.Token(sandbox.Grace)
+	literal := func(v string) string {
+		b, _ := json.Marshal(map[string]any{"query": `{ me { identities { calendar(from: ` + v + `) { nodes { title } } } } }`})
+		return string(b)
+	}
+	variable := func(v any) string {
+		b, _ := json.Marshal(map[string]any{
+			"query":     `query($f: DateTime) { me { identities { calendar(from: $f) { nodes { title } } } } }`,
+			"variables": map[string]any{"f": v},
+		})
+		return string(b)
+	}
+	const format = `an RFC 3339 date-time such as 2026-12-07T09:00:00Z`
+	tests := []struct {
+		name, body, message string
+	}{
+		{"float literal 1e999", literal(`1e999`), `argument "from" of Identity.calendar: want ` + format},
+		{"garbage literal", literal(`"garbage"`), `argument "from" of Identity.calendar: want ` + format},
+		{"date without time", literal(`"2026-12-07"`), `argument "from" of Identity.calendar: want ` + format},
+		{"variable, date without time", variable("2026-12-07"), `variable "\$f" \(argument "from" of Identity.calendar\): want ` + format},
+		{"variable, number", variable(12), `variable "\$f" \(argument "from" of Identity.calendar\): want ` + format},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := countCalls(e.sb)
+			logBefore := len(e.log.String())
+			r := e.send(http.MethodPost, token, "application/json", tt.body, nil)
+			wantRejected(t, r, http.StatusOK, "BAD_USER_INPUT", tt.message)
+			noUpstreamCalls(t, e.sb, before)
+			logs := e.log.String()[logBefore:]
+			if strings.Contains(logs, `"level":"ERROR"`) || strings.Contains(logs, "goroutine") {
+				t.Errorf("logs hold an ERROR line or a stack: %s", logs)
+			}
+		})
+	}
+	// A valid value still runs.
+	r := e.send(http.MethodPost, token, "application/json", variable("2026-12-07T00:00:00Z"), nil)
+	if len(r.Errors) > 0 || r.Status != http.StatusOK {
+		t.Errorf("valid DateTime: %d %s", r.Status, r.Raw)
+	}
+}

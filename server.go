@@ -28,6 +28,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 
 	"github.com/idpgate/idpgate/graph"
+	"github.com/idpgate/idpgate/graph/model"
 	"github.com/idpgate/idpgate/internal/auth0"
 	"github.com/idpgate/idpgate/internal/authn"
 	"github.com/idpgate/idpgate/internal/config"
@@ -309,6 +310,9 @@ func newGateway(cfg config.Config, logger *slog.Logger, opts gatewayOptions) (*g
 		APQCacheSize:   cfg.APQCacheSize,
 		APQPerUser:     cfg.APQPerUser,
 		APQUserKey:     authn.UserID,
+		Scalars: map[string]guard.ScalarCheck{
+			"DateTime": func(v any) error { _, err := model.ParseDateTime(v); return err },
+		},
 	}
 	if cfg.TrustedDocuments != "" {
 		m, err := guard.LoadManifest(cfg.TrustedDocuments)

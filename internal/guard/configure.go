@@ -53,6 +53,10 @@ type Options struct {
 	// Trusted, when set, runs only the manifest's documents (see Trusted).
 	// It excludes APQ.
 	Trusted *Manifest
+	// Scalars checks the arguments of these custom scalars (keyed by
+	// name) once per request before execution; a value that does not
+	// coerce is one BAD_USER_INPUT error naming the argument.
+	Scalars map[string]ScalarCheck
 	// RequireTrustedID rejects query text sent without an id in trusted
 	// mode, even when it is in the manifest.
 	RequireTrustedID bool
@@ -108,6 +112,7 @@ func Configure(srv *handler.Server, o Options) (err error) {
 	srv.SetParserTokenLimit(ext.Limits().MaxTokens)
 	ext.suggestions = o.Suggestions
 	ext.introspection = o.Introspection
+	ext.scalars = o.Scalars
 	if !o.Suggestions {
 		srv.SetDisableSuggestion(true)
 		srv.SetValidationRulesFn(func() *rules.Rules { return CapErrors(RulesWithoutSuggestions(), MaxErrors) })

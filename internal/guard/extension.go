@@ -58,6 +58,7 @@ type Extension struct {
 	apq           *apqStore
 	suggestions   bool
 	introspection bool
+	scalars       map[string]ScalarCheck
 }
 
 // maxIntrospectionFields bounds the fields under __schema and __type when
@@ -266,9 +267,13 @@ func CapErrors(rs *rules.Rules, max int) *rules.Rules {
 }
 
 // MutateOperationContext implements graphql.OperationContextMutator: the
-// limits on the validated operation. The Report is stored in the operation's
+// arguments of checked scalars (Options.Scalars) coerce, then the limits
+// on the validated operation. The Report is stored in the operation's
 // stats (ReportFromContext).
 func (e *Extension) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if err := checkArguments(oc.Doc, oc.Operation, oc.Variables, e.scalars); err != nil {
+		return err
+	}
 	r, err := Analyze(oc.Doc, oc.Operation, oc.Variables, e.costs)
 	if err != nil { // impossible after validation (a fragment cycle)
 		return &gqlerror.Error{Message: "query could not be measured", Extensions: map[string]any{"code": CodeLimitExceeded}}
