@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/idpgate/idpgate/internal/sandbox"
 )
@@ -188,5 +190,29 @@ func TestHardenDateTimeCoercion(t *testing.T) {
 	r := e.send(http.MethodPost, token, "application/json", variable("2026-12-07T00:00:00Z"), nil)
 	if len(r.Errors) > 0 || r.Status != http.StatusOK {
 		t.Errorf("valid DateTime: %d %s", r.Status, r.Raw)
+	}
+}
+
+// TestHardenRequestTimeout (issue 10.7): REQUEST_TIMEOUT bounds the whole
+// request; an identity still pending at the deadline answers
+// UPSTREAM_UNAVAILABLE while the others return their data.
+func TestHardenRequestTimeout(t *testing.T) {
+	e := newEnv(t, envOptions{env: map[string]string{"REQUEST_TIMEOUT": "2s", "UPSTREAM_TIMEOUT": "2s"}})
+	token := e.sb.Token(sandbox.Grace)
+	// 600ms per upstream call: the M2M token and the profile take 1.2s, so
+	// Google's own 2s UPSTREAM_TIMEOUT would end at 3.2s.
+	e.sb.SetLatency(600 * time.Millisecond)
+	e.sb.Google.Hang(10)
+	start := time.Now()
+	r := e.post(context.Background(), token, `{ me { identities { provider repos(first: 2) { nodes { name } } calendar(first: 2) { nodes { title } } } } }`, nil)
+	elapsed := time.Since(start)
+	if elapsed > 2600*time.Millisecond {
+		t.Errorf("answered after %v; want about REQUEST_TIMEOUT (2s)", elapsed)
+	}
+	if !strings.Contains(string(r.Data), "grace-project") {
+		t.Errorf("data = %s; want GitHub's repositories", r.Data)
+	}
+	if codes := r.codes(); len(codes) != 1 || codes[0] != "UPSTREAM_UNAVAILABLE" {
+		t.Errorf("codes = %v; want one UPSTREAM_UNAVAILABLE (%s)", codes, r.Raw)
 	}
 }

@@ -349,7 +349,8 @@ func newGateway(cfg config.Config, logger *slog.Logger, opts gatewayOptions) (*g
 		})
 	}
 	api := gqlresp.Conform(gqlresp.ConformOptions{MaxBytes: cfg.MaxResponseBytes, Logger: logger})(
-		unauth(authenticator.Middleware(authenticated(perUser(httpmw.BodyLimit(cfg.MaxBodyBytes)(httpmw.RejectBatches()(gql)))))))
+		httpmw.Deadline(cfg.RequestTimeout)(
+			unauth(authenticator.Middleware(authenticated(perUser(httpmw.BodyLimit(cfg.MaxBodyBytes)(httpmw.RejectBatches()(gql))))))))
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", api)
 	mux.Handle("/graphiql/", graphiql.Handler("/graphiql/", graphiql.Options{Endpoint: "/graphql", DefaultQuery: defaultQuery, Token: opts.graphiqlToken}))
