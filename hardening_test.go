@@ -718,7 +718,7 @@ func TestHardeningRequestID(t *testing.T) {
 			msgs := map[string]bool{}
 			for _, l := range logLines(t, e.log.String(), id) {
 				msgs[l["msg"].(string)] = true
-				if l["msg"] == "request" && (l["path"] != "/graphql" || l["status"] != float64(200)) {
+				if l["msg"] == "request" && (l["route"] != "/graphql" || l["status"] != float64(200)) {
 					t.Errorf("access log = %v; want POST /graphql 200", l)
 				}
 			}
