@@ -39,6 +39,7 @@ import (
 	"github.com/idpgate/idpgate/internal/httpmw"
 	"github.com/idpgate/idpgate/internal/identity"
 	"github.com/idpgate/idpgate/internal/loadtest"
+	"github.com/idpgate/idpgate/internal/readiness"
 	"github.com/idpgate/idpgate/internal/resilience"
 	"github.com/idpgate/idpgate/internal/sandbox"
 	"github.com/idpgate/idpgate/providers"
@@ -358,24 +359,18 @@ func newGateway(cfg config.Config, logger *slog.Logger, opts gatewayOptions) (*g
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-		defer cancel()
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := authenticator.Ready(ctx); err != nil {
-			logger.Warn("readyz: JWKS not obtainable", "err", err)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, "jwks: unavailable\n")
-			return
-		}
-		if err := users.Ping(ctx); err != nil {
-			logger.Warn("readyz: M2M token not obtainable", "err", err)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, "management api token: unavailable\n")
-			return
-		}
-		io.WriteString(w, "ready\n")
-	})
+	// /readyz is unauthenticated: it answers from a cache (readiness).
+	mux.Handle("GET /readyz", readiness.Handler([]readiness.Check{
+		{Name: "jwks", Probe: func(ctx context.Context) (time.Time, error) { return time.Time{}, authenticator.Ready(ctx) }},
+		{Name: "management api token", Probe: func(ctx context.Context) (time.Time, error) {
+			err := users.Ping(ctx)
+			var rl *auth0.RateLimitError
+			if errors.As(err, &rl) {
+				return rl.Reset, err
+			}
+			return time.Time{}, err
+		}},
+	}, readiness.Options{Logger: logger}))
 	mux.Handle("GET /{$}", http.RedirectHandler("/graphiql/", http.StatusFound))
 
 	h := httpmw.RequestID(logger)(
