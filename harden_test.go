@@ -216,3 +216,28 @@ func TestHardenRequestTimeout(t *testing.T) {
 		t.Errorf("codes = %v; want one UPSTREAM_UNAVAILABLE (%s)", codes, r.Raw)
 	}
 }
+
+// TestHardenLargestAnswer measures the largest answer the default limits
+// let Ada (every provider linked) ask for: both connections at first: 100
+// with every field, under the cost limit. README's Limits cites the figure;
+// MAX_RESPONSE_BYTES (4 MiB) must stay far above it.
+func TestHardenLargestAnswer(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	token := e.sb.Token(sandbox.Ada)
+	const q = `{ me { id name nickname email picture identities { id provider connection userId isSocial capabilities
+	  repos(first: 100) { pageInfo { hasNextPage endCursor } edges { cursor node { id name fullName url private description stars updatedAt } } nodes { id name fullName url private description stars updatedAt } }
+	  calendar(first: 100) { pageInfo { hasNextPage endCursor } nodes { id title start end allDay url status } } } } }`
+	r := e.post(context.Background(), token, q, nil)
+	if r.Status != http.StatusOK || len(r.Data) == 0 || string(r.Data) == "null" {
+		t.Fatalf("largest query = %d %.300s; want data", r.Status, r.Raw)
+	}
+	for _, err := range r.Errors {
+		if err.Extensions["code"] == "GRAPHQL_VALIDATION_FAILED" {
+			t.Fatalf("largest query rejected: %s", r.Raw)
+		}
+	}
+	t.Logf("largest answer at the default limits for %s: %d bytes", sandbox.Ada, len(r.Raw))
+	if len(r.Raw) > 1<<20 {
+		t.Errorf("answer is %d bytes; want well under MAX_RESPONSE_BYTES (4 MiB)", len(r.Raw))
+	}
+}
