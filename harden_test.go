@@ -1,12 +1,20 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/idpgate/idpgate/internal/config"
 
 	"github.com/idpgate/idpgate/internal/sandbox"
 )
@@ -239,5 +247,101 @@ func TestHardenLargestAnswer(t *testing.T) {
 	t.Logf("largest answer at the default limits for %s: %d bytes", sandbox.Ada, len(r.Raw))
 	if len(r.Raw) > 1<<20 {
 		t.Errorf("answer is %d bytes; want well under MAX_RESPONSE_BYTES (4 MiB)", len(r.Raw))
+	}
+}
+
+// TestHardenConnectionFlood (issue 10.5): 300 connections without a token
+// from one address hold at most MAX_CONNS_PER_IP sockets, each for about
+// UNAUTH_IDLE_TIMEOUT, while a signed-in user on another address is served.
+func TestHardenConnectionFlood(t *testing.T) {
+	env := map[string]string{"MAX_CONNS_PER_IP": "8", "UNAUTH_IDLE_TIMEOUT": "500ms"}
+	e := newEnv(t, envOptions{env: env})
+	cfg, err := config.FromEnv(overlay(env, overlay(e.sb.Env, func(string) string { return "" })))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := limitListener(tcp, cfg)
+	srv := newServer(context.Background(), cfg, e.gw.handler, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	addr := ln.Addr().String()
+
+	type held struct {
+		c  net.Conn
+		br *bufio.Reader
+	}
+	var (
+		mu    sync.Mutex
+		conns []held
+		wg    sync.WaitGroup
+	)
+	for range 300 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				return
+			}
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			io.WriteString(c, "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				c.Close() // closed at accept: over the cap
+				return
+			}
+			resp.Body.Close()
+			mu.Lock()
+			conns = append(conns, held{c, br})
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	t.Cleanup(func() {
+		for _, h := range conns {
+			h.c.Close()
+		}
+	})
+	if open := ln.Open(); open > 8 {
+		t.Errorf("%d connections open after the flood; want at most MAX_CONNS_PER_IP (8)", open)
+	}
+
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	client := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/graphql", strings.NewReader(`{"query":"{ me { name } }"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+e.sb.Token(sandbox.Grace))
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("authenticated request during the flood: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"name"`) {
+		t.Errorf("authenticated request during the flood = %d %s; want 200", resp.StatusCode, b)
+	}
+
+	// Every flood connection still open is closed by the server within
+	// about UNAUTH_IDLE_TIMEOUT (a blocking read until EOF, no sleep).
+	start := time.Now()
+	for _, h := range conns {
+		h.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			if _, err := h.br.ReadByte(); err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					t.Fatalf("a connection without a token was still open after 5s")
+				}
+				break
+			}
+		}
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("flood connections closed after %v; want about 500ms", d)
 	}
 }

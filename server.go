@@ -138,22 +138,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("LISTEN_ADDR: %w", err)
 	}
-	ln := connlimit.NewListener(tcp, connlimit.ListenerOptions{
-		MaxConns:      cfg.MaxConns,
-		MaxConnsPerIP: cfg.MaxConnsPerIP,
-		UnauthIdle:    cfg.UnauthIdleTimeout,
-	})
-	srv := &http.Server{
-		ConnContext:       connlimit.ConnContext,
-		Handler:           gw.handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      cfg.RequestTimeout + 5*time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+	ln := limitListener(tcp, cfg)
+	srv := newServer(ctx, cfg, gw.handler, logger)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
@@ -178,6 +164,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	return nil
+}
+
+// limitListener bounds the connections ln accepts (connlimit).
+func limitListener(ln net.Listener, cfg config.Config) *connlimit.Listener {
+	return connlimit.NewListener(ln, connlimit.ListenerOptions{
+		MaxConns:      cfg.MaxConns,
+		MaxConnsPerIP: cfg.MaxConnsPerIP,
+		UnauthIdle:    cfg.UnauthIdleTimeout,
+	})
+}
+
+// newServer is the HTTP server for h. Its read timeouts are what
+// connlimit shortens for connections that never authenticated.
+func newServer(ctx context.Context, cfg config.Config, h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		ConnContext:       connlimit.ConnContext,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      cfg.RequestTimeout + 5*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
 }
 
 func printBanner(w io.Writer, addr string, sb *sandbox.Sandbox) {
