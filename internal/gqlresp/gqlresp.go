@@ -39,51 +39,48 @@ const (
 	GraphQLResponse = "application/graphql-response+json"
 )
 
-// ContentType is the Content-Type of a response to r: of
-// application/graphql-response+json and application/json (which */* and
-// application/* stand for), the one r's Accept header prefers by quality,
-// the first listed on a tie; application/json when Accept is absent or
-// names neither (the GraphQL-over-HTTP specification's legacy default).
-// Both are sent with charset=utf-8.
+// ContentType is the Content-Type of a response to r: the first entry of
+// r's Accept header that is application/json, */* or application/*
+// (application/json) or application/graphql-response+json, as gqlgen's
+// HTTP transports choose for the results they write, so that a client
+// gets the same media type for a 401 or a 429 as for a result. Unlike
+// gqlgen, an entry with q=0 ("not acceptable") or a malformed q is
+// skipped, and application/json answers when nothing matches (the GraphQL
+// over HTTP legacy default). Both are sent with charset=utf-8.
 func ContentType(r *http.Request) string {
-	best, bestQ := JSON, -1.0
-	if r != nil {
-		for _, accept := range r.Header.Values("Accept") {
-			for part := range strings.SplitSeq(accept, ",") {
-				mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-				if err != nil {
-					continue
-				}
-				q := quality(params)
-				var cand string
-				switch mt {
-				case GraphQLResponse:
-					cand = GraphQLResponse
-				case JSON, "*/*", "application/*":
-					cand = JSON
-				default:
-					continue
-				}
-				if q > 0 && q > bestQ {
-					best, bestQ = cand, q
-				}
+	return MediaType(r) + "; charset=utf-8"
+}
+
+// MediaType is ContentType without the charset.
+func MediaType(r *http.Request) string {
+	if r == nil {
+		return JSON
+	}
+	for _, accept := range r.Header.Values("Accept") {
+		for part := range strings.SplitSeq(accept, ",") {
+			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil || refused(params) {
+				continue
+			}
+			switch mt {
+			case "*/*", "application/*", JSON:
+				return JSON
+			case GraphQLResponse:
+				return GraphQLResponse
 			}
 		}
 	}
-	return best + "; charset=utf-8"
+	return JSON
 }
 
-// quality reads q (1 when absent, 0 when malformed: "not acceptable").
-func quality(params map[string]string) float64 {
+// refused reports a quality of 0 or a malformed one.
+func refused(params map[string]string) bool {
 	q, ok := params["q"]
 	if !ok {
-		return 1
+		return false
 	}
 	f, err := strconv.ParseFloat(q, 64)
-	if err != nil || f < 0 {
-		return 0
-	}
-	return f
+	return err != nil || f <= 0
 }
 
 // Error is one GraphQL error as the gateway writes it.

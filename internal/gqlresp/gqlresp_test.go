@@ -21,12 +21,14 @@ func TestContentType(t *testing.T) {
 		{[]string{"application/graphql-response+json"}, GraphQLResponse},
 		{[]string{"APPLICATION/GraphQL-Response+JSON"}, GraphQLResponse},
 		{[]string{"application/graphql-response+json, application/json;q=0.9"}, GraphQLResponse},
-		{[]string{"application/json;q=0.9, application/graphql-response+json"}, GraphQLResponse},
+		// As gqlgen: the first listed, whatever its quality.
+		{[]string{"application/json;q=0.9, application/graphql-response+json"}, JSON},
 		{[]string{"application/json, application/graphql-response+json"}, JSON},
+		{[]string{"text/html", "application/graphql-response+json"}, GraphQLResponse},
+		{[]string{"text/html"}, JSON},
+		{[]string{"nonsense;;, application/graphql-response+json"}, GraphQLResponse},
 		{[]string{"application/graphql-response+json;q=0, application/json"}, JSON},
 		{[]string{"application/graphql-response+json;q=zz"}, JSON},
-		{[]string{"text/html", "application/graphql-response+json"}, GraphQLResponse},
-		{[]string{"nonsense;;"}, JSON},
 	}
 	for _, tt := range tests {
 		r := httptest.NewRequest(http.MethodPost, "/graphql", nil)
