@@ -92,9 +92,8 @@
 // "GRAPHQL_VALIDATION_FAILED" (the code Apollo Server uses for GraphQL Armor
 // and depth-limit rules, and the code gqlgen gives validation errors, so the
 // transports answer 422, or 400 for application/graphql-response+json (the
-// gateway's gqlresp.Conform turns the 422 into 200, as GraphQL over HTTP asks
-// of application/json), and
-// nothing executes) and extensions.limit naming the limit: "depth",
+// gateway's gqlresp.Conform turns the 422 into 200, as GraphQL over HTTP
+// asks of application/json), and nothing executes) and extensions.limit naming the limit: "depth",
 // "aliases", "rootFields", "directives", "tokens", "fields" or "cost". The
 // message gives the figure and the limit, e.g. "query depth 14 exceeds the
 // limit of 10".
