@@ -32,7 +32,8 @@ type Options struct {
 	// off.
 	Suggestions bool
 	// QueryCacheSize is the number of parsed and validated documents gqlgen
-	// keeps (an LRU keyed by query text); 0 disables the cache.
+	// keeps (an LRU keyed by query text, filled by Extension); 0 disables
+	// the cache, and gqlgen then validates each document a second time.
 	QueryCacheSize int
 	// APQCacheSize enables automatic persisted queries with an LRU of this
 	// many queries; 0 disables APQ. gqlgen's APQ rejects a query whose
