@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/idpgate/idpgate/internal/config"
+	"github.com/idpgate/idpgate/internal/connlimit"
 	"github.com/idpgate/idpgate/internal/gateway"
 	"github.com/idpgate/idpgate/internal/loadtest"
 	"github.com/idpgate/idpgate/internal/sandbox"
@@ -111,20 +112,12 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 	}
 	defer gw.Close()
 
-	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	tcp, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("LISTEN_ADDR: %w", err)
 	}
-	srv := &http.Server{
-		Handler:           gw.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      cfg.RequestTimeout + 5*time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+	ln := limitListener(tcp, cfg)
+	srv := newServer(ctx, cfg, gw.Handler(), logger)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
@@ -149,6 +142,31 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 		return err
 	}
 	return nil
+}
+
+// limitListener bounds the connections ln accepts (connlimit).
+func limitListener(ln net.Listener, cfg config.Config) *connlimit.Listener {
+	return connlimit.NewListener(ln, connlimit.ListenerOptions{
+		MaxConns:      cfg.MaxConns,
+		MaxConnsPerIP: cfg.MaxConnsPerIP,
+		UnauthIdle:    cfg.UnauthIdleTimeout,
+	})
+}
+
+// newServer is the HTTP server for h. Its read timeouts are what
+// connlimit shortens for connections that never authenticated.
+func newServer(ctx context.Context, cfg config.Config, h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		ConnContext:       connlimit.ConnContext,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      cfg.RequestTimeout + 5*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
 }
 
 func printBanner(w io.Writer, addr string, sb *sandbox.Sandbox) {

@@ -492,17 +492,25 @@ func TestCancelledRequestFailsNoOtherInItsBatch(t *testing.T) {
 }
 
 func TestHealthReadyAndGraphiQL(t *testing.T) {
+	// /readyz caches its answer (5s): a refused M2M token is checked on a
+	// gateway of its own.
+	refused := newEnv(t, envOptions{})
+	refused.sb.Tenant.RejectClientCredentials(true)
+	for range 100 {
+		resp, err := http.Get(refused.url + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("GET /readyz with rejected M2M credentials = %d; want 503", resp.StatusCode)
+		}
+	}
+	// Issue 10.7: 100 unauthenticated probes made 100 token requests.
+	if n := countCalls(refused.sb).M2MToken; n > 1 {
+		t.Errorf("100 probes of /readyz made %d M2M token requests; want 1", n)
+	}
 	e := newEnv(t, envOptions{})
-	e.sb.Tenant.RejectClientCredentials(true)
-	resp, err := http.Get(e.url + "/readyz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("GET /readyz with rejected M2M credentials = %d; want 503", resp.StatusCode)
-	}
-	e.sb.Tenant.RejectClientCredentials(false)
 	for _, tc := range []struct {
 		path, want string
 		status     int

@@ -13,18 +13,19 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/idpgate/idpgate/internal/auth0"
+	"github.com/idpgate/idpgate/internal/gqlresp"
 	"github.com/idpgate/idpgate/providers"
 )
 
-// The extensions.code values of the public contract.
+// The extensions.code values of the public contract (declared in gqlresp).
 const (
-	CodeUnauthenticated     = "UNAUTHENTICATED"
-	CodeForbidden           = "FORBIDDEN"
-	CodeReauthRequired      = "IDP_REAUTH_REQUIRED"
-	CodeUpstreamRateLimited = "UPSTREAM_RATE_LIMITED"
-	CodeUpstreamUnavailable = "UPSTREAM_UNAVAILABLE"
-	CodeBadUserInput        = "BAD_USER_INPUT"
-	CodeInternal            = "INTERNAL_SERVER_ERROR"
+	CodeUnauthenticated     = gqlresp.CodeUnauthenticated
+	CodeForbidden           = gqlresp.CodeForbidden
+	CodeReauthRequired      = gqlresp.CodeReauthRequired
+	CodeUpstreamRateLimited = gqlresp.CodeUpstreamRateLimited
+	CodeUpstreamUnavailable = gqlresp.CodeUpstreamUnavailable
+	CodeBadUserInput        = gqlresp.CodeBadUserInput
+	CodeInternal            = gqlresp.CodeInternal
 )
 
 // inputError is a problem with the client's arguments. Its message is safe

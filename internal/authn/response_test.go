@@ -18,9 +18,11 @@ func TestWriteErrorContentType(t *testing.T) {
 		{[]string{"*/*"}, plain},
 		{[]string{"application/graphql-response+json"}, gql},
 		{[]string{"APPLICATION/GraphQL-Response+JSON"}, gql},
-		{[]string{"application/json;q=0.9, application/graphql-response+json"}, gql},
+		// The first listed, as gqlgen picks for results (one writer for
+		// every status: gqlresp).
+		{[]string{"application/json;q=0.9, application/graphql-response+json"}, plain},
 		{[]string{"application/graphql-response+json;charset=utf-8;q=0.5,application/json"}, gql},
-		{[]string{"application/json", "application/graphql-response+json"}, gql},
+		{[]string{"application/json", "application/graphql-response+json"}, plain},
 		{[]string{"application/graphql-response+json;q=0"}, plain},
 		{[]string{"application/graphql-response+json;q=zz"}, plain},
 		{[]string{"application/graphql-response+jsonx"}, plain},

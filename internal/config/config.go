@@ -57,6 +57,15 @@ type Config struct {
 	Introspection    bool
 	TrustedDocuments string // path of a persisted-operation manifest; empty = any operation
 	APQCacheSize     int
+	APQPerUser       int   // APQ entries one user may keep registered
+	MaxResponseBytes int64 // bound of every response body
+
+	// Connections (before authentication)
+	MaxConns          int           // open client connections, in total
+	MaxConnsPerIP     int           // open client connections per client address
+	UnauthIdleTimeout time.Duration // idle time allowed to a connection that never authenticated
+	UnauthRPS         float64       // unauthenticated requests per client address
+	UnauthBurst       int
 
 	// Upstreams
 	UpstreamTimeout time.Duration
@@ -69,24 +78,31 @@ type Config struct {
 // Default returns the defaults of every optional setting.
 func Default() Config {
 	return Config{
-		ListenAddr:      ":8080",
-		Auth0MgmtRPS:    2, // the free tier allows 2 requests/s to the Management API
-		Auth0MgmtBurst:  10,
-		JWKSMinRefetch:  15 * time.Second,
-		MaxBodyBytes:    64 << 10,
-		UserRPS:         10,
-		UserBurst:       40,
-		MaxDepth:        10,
-		MaxAliases:      15,
-		MaxRootFields:   5,
-		MaxDirectives:   50,
-		MaxTokens:       2000,
-		MaxCost:         5000,
-		MaxFields:       200,
-		APQCacheSize:    1000,
-		UpstreamTimeout: 10 * time.Second,
-		RequestTimeout:  30 * time.Second,
-		LogLevel:        "info",
+		ListenAddr:        ":8080",
+		Auth0MgmtRPS:      2, // the free tier allows 2 requests/s to the Management API
+		Auth0MgmtBurst:    10,
+		JWKSMinRefetch:    15 * time.Second,
+		MaxBodyBytes:      64 << 10,
+		UserRPS:           10,
+		UserBurst:         40,
+		MaxDepth:          10,
+		MaxAliases:        15,
+		MaxRootFields:     5,
+		MaxDirectives:     50,
+		MaxTokens:         2000,
+		MaxCost:           5000,
+		MaxFields:         200,
+		APQCacheSize:      1000,
+		APQPerUser:        50,
+		MaxResponseBytes:  4 << 20,
+		MaxConns:          4096,
+		MaxConnsPerIP:     64,
+		UnauthIdleTimeout: 5 * time.Second,
+		UnauthRPS:         5,
+		UnauthBurst:       20,
+		UpstreamTimeout:   10 * time.Second,
+		RequestTimeout:    30 * time.Second,
+		LogLevel:          "info",
 	}
 }
 
@@ -147,6 +163,13 @@ func FromEnv(env Env) (Config, error) {
 	r.bool("INTROSPECTION", &c.Introspection)
 	r.str("TRUSTED_DOCUMENTS", &c.TrustedDocuments)
 	r.int("APQ_CACHE_SIZE", &c.APQCacheSize)
+	r.int("APQ_PER_USER", &c.APQPerUser)
+	r.int64("MAX_RESPONSE_BYTES", &c.MaxResponseBytes)
+	r.int("MAX_CONNS", &c.MaxConns)
+	r.int("MAX_CONNS_PER_IP", &c.MaxConnsPerIP)
+	r.duration("UNAUTH_IDLE_TIMEOUT", &c.UnauthIdleTimeout)
+	r.float("UNAUTH_RPS", &c.UnauthRPS)
+	r.int("UNAUTH_BURST", &c.UnauthBurst)
 	r.duration("UPSTREAM_TIMEOUT", &c.UpstreamTimeout)
 	r.duration("REQUEST_TIMEOUT", &c.RequestTimeout)
 	r.str("REDIS_URL", &c.RedisURL)
@@ -212,6 +235,9 @@ func (c *Config) Validate() error {
 		{"MAX_ROOT_FIELDS", int64(c.MaxRootFields)}, {"MAX_DIRECTIVES", int64(c.MaxDirectives)},
 		{"MAX_TOKENS", int64(c.MaxTokens)}, {"MAX_COST", int64(c.MaxCost)},
 		{"MAX_FIELDS", int64(c.MaxFields)}, {"APQ_CACHE_SIZE", int64(c.APQCacheSize)},
+		{"APQ_PER_USER", int64(c.APQPerUser)}, {"MAX_RESPONSE_BYTES", c.MaxResponseBytes},
+		{"MAX_CONNS", int64(c.MaxConns)}, {"MAX_CONNS_PER_IP", int64(c.MaxConnsPerIP)},
+		{"UNAUTH_BURST", int64(c.UnauthBurst)},
 	}
 	for _, p := range positive {
 		if p.v < 1 {
@@ -220,6 +246,12 @@ func (c *Config) Validate() error {
 	}
 	if c.UserRPS <= 0 {
 		return errors.New("USER_RPS: must be greater than 0")
+	}
+	if c.UnauthRPS <= 0 {
+		return errors.New("UNAUTH_RPS: must be greater than 0")
+	}
+	if c.UnauthIdleTimeout <= 0 {
+		return errors.New("UNAUTH_IDLE_TIMEOUT: must be greater than 0")
 	}
 	if c.JWKSMinRefetch < 10*time.Millisecond || c.JWKSMinRefetch > time.Hour {
 		return errors.New("JWKS_MIN_REFETCH_INTERVAL: must be between 10ms and 1h")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,11 +14,14 @@ import (
 	"github.com/idpgate/idpgate/internal/auth0"
 	"github.com/idpgate/idpgate/internal/authn"
 	"github.com/idpgate/idpgate/internal/config"
+	"github.com/idpgate/idpgate/internal/connlimit"
 	"github.com/idpgate/idpgate/internal/credentials"
+	"github.com/idpgate/idpgate/internal/gqlresp"
 	"github.com/idpgate/idpgate/internal/graphiql"
 	"github.com/idpgate/idpgate/internal/httpmw"
 	"github.com/idpgate/idpgate/internal/httpx"
 	"github.com/idpgate/idpgate/internal/identity"
+	"github.com/idpgate/idpgate/internal/readiness"
 	"github.com/idpgate/idpgate/internal/resilience"
 	"github.com/idpgate/idpgate/resolvers"
 )
@@ -120,9 +124,18 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 		return nil, fmt.Errorf("ALLOWED_ORIGINS: %w", err)
 	}
 
+	unauth, err := connlimit.Middleware(connlimit.MiddlewareOptions{RPS: cfg.UnauthRPS, Burst: cfg.UnauthBurst, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("UNAUTH_RPS: %w", err)
+	}
+
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", chain(gql,
+		gqlresp.Conform(gqlresp.ConformOptions{MaxBytes: cfg.MaxResponseBytes, Logger: logger}),
+		httpmw.Deadline(cfg.RequestTimeout),
+		unauth,
 		authenticator.Middleware,
+		markAuthenticated,
 		perUser,
 		httpmw.BodyLimit(cfg.MaxBodyBytes),
 		httpmw.RejectBatches(),
@@ -155,27 +168,30 @@ func healthz(w http.ResponseWriter, _ *http.Request) {
 	io.WriteString(w, "ok\n")
 }
 
-// readyz answers 200 once the JWKS and a Management API token are
-// obtainable, else 503 naming which is not.
-func readyz(logger *slog.Logger, authenticator *authn.Authenticator, users *auth0.Client) http.Handler {
+// markAuthenticated tells connlimit the connection carried an
+// authenticated request, lifting its short unauthenticated idle timeout.
+func markAuthenticated(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-		defer cancel()
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := authenticator.Ready(ctx); err != nil {
-			logger.Warn("readyz: JWKS not obtainable", "err", err)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, "jwks: unavailable\n")
-			return
-		}
-		if err := users.Ping(ctx); err != nil {
-			logger.Warn("readyz: M2M token not obtainable", "err", err)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, "management api token: unavailable\n")
-			return
-		}
-		io.WriteString(w, "ready\n")
+		connlimit.MarkAuthenticated(r.Context())
+		next.ServeHTTP(w, r)
 	})
+}
+
+// readyz is unauthenticated: it answers from a cache (readiness) once the
+// JWKS and a Management API token are obtainable, else 503 naming which is
+// not, with the upstream's wait when Auth0 answered 429.
+func readyz(logger *slog.Logger, authenticator *authn.Authenticator, users *auth0.Client) http.Handler {
+	return readiness.Handler([]readiness.Check{
+		{Name: "jwks", Probe: func(ctx context.Context) (time.Time, error) { return time.Time{}, authenticator.Ready(ctx) }},
+		{Name: "management api token", Probe: func(ctx context.Context) (time.Time, error) {
+			err := users.Ping(ctx)
+			var rl *auth0.RateLimitError
+			if errors.As(err, &rl) {
+				return rl.Reset, err
+			}
+			return time.Time{}, err
+		}},
+	}, readiness.Options{Logger: logger})
 }
 
 // cursorKey derives the cursor signing key: CURSOR_SECRET when set, else

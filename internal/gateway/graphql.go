@@ -7,6 +7,8 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 
 	"github.com/idpgate/idpgate/graph"
+	"github.com/idpgate/idpgate/graph/model"
+	"github.com/idpgate/idpgate/internal/authn"
 	"github.com/idpgate/idpgate/internal/config"
 	"github.com/idpgate/idpgate/internal/guard"
 	"github.com/idpgate/idpgate/resolvers"
@@ -39,6 +41,11 @@ func NewGraphQL(root *resolvers.Resolver, cfg config.Config, dev bool) (*handler
 		Suggestions:    dev,
 		QueryCacheSize: 1000,
 		APQCacheSize:   cfg.APQCacheSize,
+		APQPerUser:     cfg.APQPerUser,
+		APQUserKey:     authn.UserID,
+		Scalars: map[string]guard.ScalarCheck{
+			"DateTime": func(v any) error { _, err := model.ParseDateTime(v); return err },
+		},
 	}
 	if cfg.TrustedDocuments != "" {
 		m, err := guard.LoadManifest(cfg.TrustedDocuments)

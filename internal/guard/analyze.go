@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/vektah/gqlparser/v2/ast"
@@ -88,6 +89,7 @@ type shape struct {
 	fields  int
 	aliases int
 	cost    int
+	intro   int // fields under __schema and __type (MeasureStructure only)
 }
 
 func (s *shape) add(o shape) {
@@ -95,6 +97,7 @@ func (s *shape) add(o shape) {
 	s.fields = satAdd(s.fields, o.fields)
 	s.aliases = satAdd(s.aliases, o.aliases)
 	s.cost = satAdd(s.cost, o.cost)
+	s.intro = satAdd(s.intro, o.intro)
 	s.depth = max(s.depth, o.depth)
 }
 
@@ -260,6 +263,11 @@ func (a *analyzer) slice(f *ast.Field, entry FieldCost) int {
 		if n, ok := toInt(v); ok && err == nil {
 			return max(n, 0)
 		}
+		if v != nil || err != nil {
+			// A value was given that the estimate cannot read: never
+			// assume the default for it.
+			return saturated
+		}
 	}
 	if f.Definition != nil {
 		if def := f.Definition.Arguments.ForName(entry.SlicingArgument); def != nil && def.DefaultValue != nil {
@@ -314,6 +322,14 @@ func toInt(v any) (int, bool) {
 		return int(min(max(n, math.MinInt32), math.MaxInt32)), true
 	case json.Number:
 		i, err := n.Int64()
+		if err != nil {
+			return 0, false
+		}
+		return toInt(i)
+	case string:
+		// gqlparser lets "100" through for an Int variable, and gqlgen's
+		// UnmarshalInt reads it with strconv.Atoi: so does the estimate.
+		i, err := strconv.ParseInt(n, 10, 64)
 		if err != nil {
 			return 0, false
 		}

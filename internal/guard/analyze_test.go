@@ -371,3 +371,21 @@ fragment TypeRef on __Type {
     }
   }
 }`
+
+// TestAnalyzeCoercedVariables (issue 10.7): gqlparser accepts "100" for an
+// Int variable and gqlgen's resolvers then read 100, so the cost must too;
+// it never assumes the default when a value was given.
+func TestAnalyzeCoercedVariables(t *testing.T) {
+	schema := loadSchema(t)
+	const q = `query($n: Int) { me { identities { repos(first: $n) { nodes { name } } } } }`
+	want := mustAnalyze(t, schema, q, map[string]any{"n": 100}, DefaultCosts()).Cost
+	for _, v := range []any{"100", json.Number("100"), int64(100), float64(100)} {
+		if got := mustAnalyze(t, schema, q, map[string]any{"n": v}, DefaultCosts()).Cost; got != want {
+			t.Errorf("cost with $n = %#v is %d; want %d (as for 100)", v, got, want)
+		}
+	}
+	// A value the analyzer cannot read counts as the largest, not the default.
+	if got := mustAnalyze(t, schema, q, map[string]any{"n": "a lot"}, DefaultCosts()).Cost; got < want {
+		t.Errorf("cost with an unreadable $n is %d; want at least %d", got, want)
+	}
+}

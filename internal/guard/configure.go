@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
@@ -33,13 +32,21 @@ type Options struct {
 	// off.
 	Suggestions bool
 	// QueryCacheSize is the number of parsed and validated documents gqlgen
-	// keeps (an LRU keyed by query text); 0 disables the cache.
+	// keeps (an LRU keyed by query text, filled by Extension); 0 disables
+	// the cache, and gqlgen then validates each document a second time.
 	QueryCacheSize int
 	// APQCacheSize enables automatic persisted queries with an LRU of this
 	// many queries; 0 disables APQ. gqlgen's APQ rejects a query whose
 	// sha256 differs from the hash sent with it ("provided APQ hash does not
 	// match query") and answers an unknown hash with PERSISTED_QUERY_NOT_FOUND.
 	APQCacheSize int
+	// APQPerUser bounds the queries one user may keep registered (0: 50);
+	// the store is partitioned by APQUserKey, so one user's registrations
+	// evict only their own entries, and holds APQCacheSize/APQPerUser users.
+	APQPerUser int
+	// APQUserKey names the caller of a request (nil: every caller shares
+	// one partition).
+	APQUserKey func(context.Context) (string, bool)
 	// APQMaxQueryBytes is the longest query APQ stores (0: 32 KiB); a longer
 	// one still runs but is not remembered, so the cache holds at most
 	// APQCacheSize × APQMaxQueryBytes bytes of text.
@@ -47,12 +54,19 @@ type Options struct {
 	// Trusted, when set, runs only the manifest's documents (see Trusted).
 	// It excludes APQ.
 	Trusted *Manifest
+	// Scalars checks the arguments of these custom scalars (keyed by
+	// name) once per request before execution; a value that does not
+	// coerce is one BAD_USER_INPUT error naming the argument.
+	Scalars map[string]ScalarCheck
 	// RequireTrustedID rejects query text sent without an id in trusted
 	// mode, even when it is in the manifest.
 	RequireTrustedID bool
 }
 
-const defaultAPQMaxQueryBytes = 32 << 10
+const (
+	defaultAPQMaxQueryBytes = 32 << 10
+	defaultAPQPerUser       = 50
+)
 
 // Validate reports contradictory or out-of-range options.
 func (o Options) Validate() error {
@@ -60,7 +74,7 @@ func (o Options) Validate() error {
 	if err := o.Limits.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if o.QueryCacheSize < 0 || o.APQCacheSize < 0 || o.APQMaxQueryBytes < 0 {
+	if o.QueryCacheSize < 0 || o.APQCacheSize < 0 || o.APQMaxQueryBytes < 0 || o.APQPerUser < 0 {
 		errs = append(errs, errors.New("guard: cache sizes must not be negative"))
 	}
 	if o.Trusted != nil && o.APQCacheSize > 0 {
@@ -73,8 +87,10 @@ func (o Options) Validate() error {
 }
 
 // Configure installs the protections on srv, in this order: gqlgen's parser
-// token limit (MaxTokens) and suggestion settings, the query cache, then
-// Extension, then Trusted or APQ, then Introspection if enabled. Call it
+// token limit (MaxTokens), suggestion settings and capped validation rules,
+// the query cache (shared with Extension), then Trusted if set, then
+// Extension (which also serves APQ when enabled), then Introspection if
+// enabled. Call it
 // once, before serving and before adding other extensions. It returns the
 // error of an invalid option, or of a cost table or manifest that does not
 // match srv's schema (which gqlgen's Use would panic on).
@@ -95,48 +111,42 @@ func Configure(srv *handler.Server, o Options) (err error) {
 	}()
 
 	srv.SetParserTokenLimit(ext.Limits().MaxTokens)
+	ext.suggestions = o.Suggestions
+	ext.introspection = o.Introspection
+	ext.scalars = o.Scalars
 	if !o.Suggestions {
 		srv.SetDisableSuggestion(true)
-		srv.SetValidationRulesFn(RulesWithoutSuggestions)
+		srv.SetValidationRulesFn(func() *rules.Rules { return CapErrors(RulesWithoutSuggestions(), MaxErrors) })
+	} else {
+		srv.SetValidationRulesFn(func() *rules.Rules { return CapErrors(rules.NewDefaultRules(), MaxErrors) })
 	}
 	if o.QueryCacheSize > 0 {
-		srv.SetQueryCache(lru.New[*ast.QueryDocument](o.QueryCacheSize))
+		// Shared with Extension, which adds only documents it validated.
+		ext.cache = lru.New[*ast.QueryDocument](o.QueryCacheSize)
+		srv.SetQueryCache(ext.cache)
 	}
-	srv.Use(ext)
-	switch {
-	case o.Trusted != nil:
-		srv.Use(NewTrusted(o.Trusted, o.RequireTrustedID))
-	case o.APQCacheSize > 0:
+	if o.Trusted == nil && o.APQCacheSize > 0 {
 		maxBytes := o.APQMaxQueryBytes
 		if maxBytes == 0 {
 			maxBytes = defaultAPQMaxQueryBytes
 		}
-		srv.Use(extension.AutomaticPersistedQuery{Cache: boundedCache{lru: lru.New[string](o.APQCacheSize), maxLen: maxBytes}})
+		perUser := o.APQPerUser
+		if perUser == 0 {
+			perUser = defaultAPQPerUser
+		}
+		ext.apq = newAPQStore(o.APQCacheSize, perUser, maxBytes, o.APQUserKey)
 	}
+	// Trusted resolves ids to documents before Extension parses them.
+	if o.Trusted != nil {
+		srv.Use(NewTrusted(o.Trusted, o.RequireTrustedID))
+	}
+	srv.Use(ext)
 	if o.Introspection {
 		srv.Use(extension.Introspection{})
 	} else {
 		srv.Use(NoIntrospection{})
 	}
 	return nil
-}
-
-// boundedCache is an APQ cache that refuses long queries.
-type boundedCache struct {
-	lru    *lru.LRU[string]
-	maxLen int
-}
-
-var _ graphql.Cache[string] = boundedCache{}
-
-func (c boundedCache) Get(ctx context.Context, key string) (string, bool) {
-	return c.lru.Get(ctx, key)
-}
-
-func (c boundedCache) Add(ctx context.Context, key, value string) {
-	if len(value) <= c.maxLen {
-		c.lru.Add(ctx, key, value)
-	}
 }
 
 // RulesWithoutSuggestions returns gqlparser's default validation rules with

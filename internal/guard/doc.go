@@ -8,14 +8,20 @@
 //   - gqlparser's parser token limit (handler.Server.SetParserTokenLimit) and
 //     its fixed nesting limit (parser.MaxNestingDepth = 1000);
 //   - gqlgen's extension.Introspection, installed only when asked for;
-//   - gqlgen's extension.AutomaticPersistedQuery, which checks that the
-//     sha256 of a registered query equals the hash the client sent, here with
-//     a bounded LRU whose entries are also bounded in size;
+//   - automatic persisted queries as gqlgen's extension.AutomaticPersistedQuery
+//     serves them (same messages and codes), but a query is registered only
+//     once it passed the limits and validated, and the store is partitioned
+//     by user (Options.APQUserKey, APQPerUser) with bounded entries;
 //   - handler.Server.SetDisableSuggestion, which only covers two validation
 //     rules; Configure strips "Did you mean …?" from every rule's message;
-//   - Extension: depth, aliases, root fields, field count and a cost estimate
-//     on the validated operation with fragments expanded, plus a lexical
-//     pre-scan (tokens, directives) before gqlgen parses the document;
+//   - Extension: a lexical pre-scan (tokens, directives), then depth,
+//     aliases, root fields and field count (__typename included, every
+//     operation of the document) on the parsed document BEFORE validation,
+//     whose cost grows with the square of the fields sharing a response
+//     name; then validation with an error list capped at MaxErrors; then,
+//     on the validated operation with variables coerced, the arguments of
+//     checked custom scalars (Options.Scalars, once per request) and a cost
+//     estimate, all before any resolver runs;
 //   - Trusted: a trusted-documents (persisted query list) mode that runs only
 //     operations listed in a manifest.
 //
@@ -40,9 +46,12 @@
 // 2000 tokens is about five times that query and ten times GraphiQL's
 // introspection query.
 //
-// Introspection subtrees (__schema, __type) and __typename are not counted
-// for depth, fields, root fields or cost: gqlparser's MaxIntrospectionDepth
-// rule bounds introspection, and introspection is disabled unless enabled.
+// __typename counts as a field for MaxFields (before validation: 1,990 of
+// them once cost 300–750 ms of validation) but not for cost. Introspection
+// subtrees (__schema, __type) are not counted for depth, fields, root
+// fields or cost: their fields are bounded apart (300; GraphiQL's query has
+// 229), gqlparser's MaxIntrospectionDepth rule bounds their depth, and with
+// introspection disabled they are rejected before validation.
 // Fields skipped by @skip(if: true) or @include(if: false), with variables
 // resolved, are not counted either, as gqlgen does not execute them.
 //
@@ -82,8 +91,9 @@
 // Every rejection by Extension is a *gqlerror.Error with extensions.code
 // "GRAPHQL_VALIDATION_FAILED" (the code Apollo Server uses for GraphQL Armor
 // and depth-limit rules, and the code gqlgen gives validation errors, so the
-// transports answer 422, or 400 for application/graphql-response+json, and
-// nothing executes) and extensions.limit naming the limit: "depth",
+// transports answer 422, or 400 for application/graphql-response+json (the
+// gateway's gqlresp.Conform turns the 422 into 200, as GraphQL over HTTP
+// asks of application/json), and nothing executes) and extensions.limit naming the limit: "depth",
 // "aliases", "rootFields", "directives", "tokens", "fields" or "cost". The
 // message gives the figure and the limit, e.g. "query depth 14 exceeds the
 // limit of 10".

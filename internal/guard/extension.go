@@ -2,11 +2,17 @@ package guard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/parser"
+	"github.com/vektah/gqlparser/v2/validator"
+	"github.com/vektah/gqlparser/v2/validator/core"
+	"github.com/vektah/gqlparser/v2/validator/rules"
 )
 
 // CodeLimitExceeded is the extensions.code of every rejection by Extension.
@@ -28,24 +34,50 @@ const (
 const extensionName = "Guard"
 
 // Extension is a gqlgen handler extension enforcing Limits. Before gqlgen
-// parses a document it scans it lexically (tokens, directives); after
-// gqlgen has validated it, it measures the selected operation (Analyze) and
-// rejects it before any resolver runs. Use it before APQ or Trusted (as
-// Configure does) so that APQ never stores a document over the lexical
-// limits.
+// parses a document it scans it lexically (tokens, directives), parses it
+// and measures its structure (depth, aliases, fields including __typename,
+// root fields; MeasureStructure), so a document over a limit is rejected
+// before gqlparser's validation, whose cost grows with the document's
+// shape, runs. It then validates the document itself with a capped error
+// list (MaxErrors, then one "too many errors") and hands the validated
+// document to gqlgen through the query cache. After gqlgen has coerced the
+// variables, it measures the selected operation (Analyze) and rejects one
+// over the cost before any resolver runs. With APQ enabled (Configure), it
+// also resolves and registers automatic persisted queries, registering a
+// query only once it has passed the limits and validated.
 //
-// An Extension is immutable and safe for concurrent use. Create it with
-// NewExtension; the zero value has every limit at 0 and rejects every
-// operation.
+// An Extension is safe for concurrent use. Create it with NewExtension;
+// the zero value has every limit at 0 and rejects every operation.
 type Extension struct {
 	limits Limits
 	costs  Costs
+
+	// Set by Configure and by Validate (the schema) before serving.
+	schema        *ast.Schema
+	cache         graphql.Cache[*ast.QueryDocument]
+	apq           *apqStore
+	suggestions   bool
+	introspection bool
+	scalars       map[string]ScalarCheck
 }
+
+// maxIntrospectionFields bounds the fields under __schema and __type when
+// introspection is enabled: GraphiQL's introspection query has 229.
+const maxIntrospectionFields = 300
+
+// MaxErrors is how many validation errors a response carries; one more
+// error says that the rest were left out.
+const MaxErrors = 20
+
+// msgTooManyErrors ends a capped error list; it carries gqlgen's
+// validation code like the errors it stands for.
+const msgTooManyErrors = "too many validation errors; only the first 20 are reported"
 
 var _ interface {
 	graphql.HandlerExtension
 	graphql.OperationParameterMutator
 	graphql.OperationContextMutator
+	graphql.ResponseInterceptor
 } = (*Extension)(nil)
 
 // NewExtension returns an Extension enforcing l (zero fields take their
@@ -67,19 +99,33 @@ func (e *Extension) Limits() Limits { return e.limits }
 func (e *Extension) ExtensionName() string { return extensionName }
 
 // Validate implements graphql.HandlerExtension: it checks the limits and the
-// cost table against the schema.
+// cost table against the schema, and keeps the schema to validate
+// documents against.
 func (e *Extension) Validate(es graphql.ExecutableSchema) error {
 	if err := e.limits.Validate(); err != nil {
 		return err
 	}
-	return e.costs.Check(es.Schema())
+	if err := e.costs.Check(es.Schema()); err != nil {
+		return err
+	}
+	e.schema = es.Schema()
+	return nil
 }
 
 // MutateOperationParameters implements graphql.OperationParameterMutator:
-// the lexical limits, checked before gqlgen parses (and APQ stores) the
-// document. An empty query (an APQ or trusted-document hash alone) is left
-// to the extensions that resolve it.
+// APQ, then the lexical limits, then parsing, the structural limits and
+// validation, all before gqlgen's own parse. A document that validated is
+// put in the query cache, which gqlgen reads first, so gqlgen neither
+// parses nor validates it again. An empty query (a trusted-document hash
+// alone) is left to the extensions that resolve it.
 func (e *Extension) MutateOperationParameters(ctx context.Context, p *graphql.RawParams) *gqlerror.Error {
+	var register string
+	if e.apq != nil {
+		var err *gqlerror.Error
+		if register, err = e.apq.resolve(ctx, &p.Query, p.Extensions); err != nil {
+			return err
+		}
+	}
 	if p.Query == "" {
 		return nil
 	}
@@ -90,13 +136,144 @@ func (e *Extension) MutateOperationParameters(ctx context.Context, p *graphql.Ra
 	if lx.Directives > e.limits.MaxDirectives {
 		return exceeded(LimitDirectives, "directive count", lx.Directives, e.limits.MaxDirectives)
 	}
+	if e.schema == nil { // not installed with Server.Use: lexical limits only
+		return nil
+	}
+	if e.cache != nil {
+		if _, ok := e.cache.Get(ctx, p.Query); ok {
+			if register != "" {
+				e.apq.add(ctx, register, p.Query)
+			}
+			return nil
+		}
+	}
+	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: p.Query}, e.limits.MaxTokens)
+	if err != nil {
+		var gerr *gqlerror.Error
+		if !errors.As(err, &gerr) {
+			gerr = gqlerror.Errorf("the query could not be parsed")
+		}
+		errcode.Set(gerr, errcode.ParseFailed)
+		return gerr
+	}
+	if len(doc.Operations) == 0 {
+		return nil // gqlgen answers "no operation provided"
+	}
+	if gerr := e.checkStructure(doc); gerr != nil {
+		return gerr
+	}
+	if errs := validator.ValidateWithRules(e.schema, doc, e.rules()); len(errs) > 0 {
+		for _, v := range errs {
+			errcode.Set(v, errcode.ValidationFailed)
+		}
+		if graphql.HasOperationContext(ctx) && len(errs) > 1 {
+			graphql.GetOperationContext(ctx).Stats.SetExtension(errorsExtension, errs[1:])
+		}
+		return errs[0]
+	}
+	if e.cache != nil {
+		e.cache.Add(ctx, p.Query, doc)
+	}
+	if register != "" {
+		e.apq.add(ctx, register, p.Query)
+	}
 	return nil
 }
 
+const errorsExtension = "GuardValidationErrors"
+
+// checkStructure applies the limits that do not need the schema to the
+// parsed document.
+func (e *Extension) checkStructure(doc *ast.QueryDocument) *gqlerror.Error {
+	st := MeasureStructure(doc)
+	l := e.limits
+	switch {
+	case st.Cycle:
+		err := gqlerror.Errorf("a fragment spreads itself")
+		errcode.Set(err, errcode.ValidationFailed)
+		return err
+	case st.IntrospectionFields > 0 && !e.introspection:
+		return limitError(LimitIntrospection, "introspection is disabled")
+	case st.IntrospectionFields > maxIntrospectionFields:
+		return exceeded(LimitFields, "introspection field count", st.IntrospectionFields, maxIntrospectionFields)
+	case st.RootFields > l.MaxRootFields:
+		return exceeded(LimitRootFields, "root field count", st.RootFields, l.MaxRootFields)
+	case st.Depth > l.MaxDepth:
+		return exceeded(LimitDepth, "query depth", st.Depth, l.MaxDepth)
+	case st.Aliases > l.MaxAliases:
+		return exceeded(LimitAliases, "alias count", st.Aliases, l.MaxAliases)
+	case st.Fields > l.MaxFields:
+		return exceeded(LimitFields, "field count", st.Fields, l.MaxFields)
+	}
+	return nil
+}
+
+// rules returns a fresh validation rule set whose error list stops at
+// MaxErrors plus one "too many errors".
+func (e *Extension) rules() *rules.Rules {
+	var rs *rules.Rules
+	if e.suggestions {
+		rs = rules.NewDefaultRules()
+	} else {
+		rs = RulesWithoutSuggestions()
+	}
+	return CapErrors(rs, MaxErrors)
+}
+
+// InterceptResponse implements graphql.ResponseInterceptor: a request
+// rejected by validation carries the validation errors after the first
+// (MutateOperationParameters returns only one), and a response without data
+// never carries more than MaxErrors+1 errors, whoever produced them.
+func (e *Extension) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	if graphql.HasOperationContext(ctx) {
+		if rest, ok := graphql.GetOperationContext(ctx).Stats.GetExtension(errorsExtension).(gqlerror.List); ok {
+			for _, err := range rest {
+				graphql.AddError(ctx, err)
+			}
+		}
+	}
+	resp := next(ctx)
+	if resp != nil && resp.Data == nil && len(resp.Errors) > MaxErrors+1 {
+		resp.Errors = append(resp.Errors[:MaxErrors:MaxErrors], tooManyErrors())
+	}
+	return resp
+}
+
+func tooManyErrors() *gqlerror.Error {
+	err := gqlerror.Errorf(msgTooManyErrors)
+	errcode.Set(err, errcode.ValidationFailed)
+	return err
+}
+
+// CapErrors wraps every rule of rs so that, together, they report at most
+// max errors and then one "too many errors"; later errors are dropped. The
+// count is shared by the returned set: use a fresh set per validation.
+func CapErrors(rs *rules.Rules, max int) *rules.Rules {
+	n := 0
+	for name, fn := range rs.GetInner() {
+		rs.ReplaceRule(name, func(observers *core.Events, addError core.AddErrFunc) {
+			fn(observers, func(options ...core.ErrorOption) {
+				n++
+				switch {
+				case n <= max:
+					addError(options...)
+				case n == max+1:
+					addError(core.Message(msgTooManyErrors))
+				}
+			})
+		})
+	}
+	return rs
+}
+
 // MutateOperationContext implements graphql.OperationContextMutator: the
-// limits on the validated operation. The Report is stored in the operation's
+// arguments of checked scalars (Options.Scalars) coerce, then the limits
+// on the validated operation. The Report is stored in the operation's
 // stats (ReportFromContext).
 func (e *Extension) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if err := checkArguments(oc.Doc, oc.Operation, oc.Variables, e.scalars); err != nil {
+		return err
+	}
 	r, err := Analyze(oc.Doc, oc.Operation, oc.Variables, e.costs)
 	if err != nil { // impossible after validation (a fragment cycle)
 		return &gqlerror.Error{Message: "query could not be measured", Extensions: map[string]any{"code": CodeLimitExceeded}}

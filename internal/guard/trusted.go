@@ -10,13 +10,15 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
 	"github.com/vektah/gqlparser/v2/validator"
+
+	"github.com/idpgate/idpgate/internal/gqlresp"
 )
 
 // Codes of Trusted's rejections (Apollo Router's safelisting codes).
 const (
-	CodeNotInList     = "PERSISTED_QUERY_NOT_IN_LIST"
-	CodeNotInSafelist = "QUERY_NOT_IN_SAFELIST"
-	CodeIDRequired    = "PERSISTED_QUERY_ID_REQUIRED"
+	CodeNotInList     = gqlresp.CodePersistedQueryNotInList
+	CodeNotInSafelist = gqlresp.CodeQueryNotInSafelist
+	CodeIDRequired    = gqlresp.CodePersistedQueryIDRequired
 )
 
 // Trusted is a gqlgen handler extension that runs only the documents of a

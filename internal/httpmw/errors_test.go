@@ -28,7 +28,7 @@ func TestWriteError(t *testing.T) {
 		}
 		w := httptest.NewRecorder()
 		WriteError(w, r, http.StatusTeapot, "SOME_CODE", `quote " and <tag>`)
-		if got := w.Header().Get("Content-Type"); got != tt.want {
+		if got := w.Header().Get("Content-Type"); got != tt.want+"; charset=utf-8" {
 			t.Errorf("WriteError with Accept %q: Content-Type = %q; want %q", tt.accept, got, tt.want)
 		}
 		if w.Code != http.StatusTeapot {

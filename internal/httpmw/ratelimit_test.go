@@ -98,7 +98,7 @@ func TestRateLimit(t *testing.T) {
 			if want := "too many requests; retry in " + s.wantRetry + " second"; !strings.HasPrefix(msg, want) || code != CodeRateLimited {
 				t.Errorf("step %d: error %q, %q; want %q…, %q", i, msg, code, want, CodeRateLimited)
 			}
-			if ct := resp.Header.Get("Content-Type"); ct != "application/graphql-response+json" {
+			if ct := resp.Header.Get("Content-Type"); ct != "application/graphql-response+json; charset=utf-8" {
 				t.Errorf("step %d: Content-Type = %q; want application/graphql-response+json", i, ct)
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -82,15 +83,18 @@ func Logger(ctx context.Context) *slog.Logger {
 	return slog.Default()
 }
 
-// AccessLog logs one line per request at Info through Logger(ctx) (so
-// after RequestID it carries request_id): method, path, status, bytes and
-// duration. It logs the path without the query string, and never a header
-// or a body, so tokens sent in any of them stay out of the log. now is the
-// clock; nil means time.Now.
+// AccessLog logs one line per request: method, route, status, bytes and
+// duration. The route is the ServeMux pattern that matched ("/graphql",
+// "GET /healthz") or "unmatched", never the raw path or query, which a
+// client may fill with a token. Rejections (401, 429) are sampled: at
+// most one line per status every 10 seconds, carrying the number left out
+// since the last one, so a flood of unauthenticated requests cannot flood
+// the log. now is the clock (nil: time.Now).
 func AccessLog(now func() time.Time) func(http.Handler) http.Handler {
 	if now == nil {
 		now = time.Now
 	}
+	samplers := map[int]*sampled{http.StatusUnauthorized: {}, http.StatusTooManyRequests: {}}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := now()
@@ -98,13 +102,21 @@ func AccessLog(now func() time.Time) func(http.Handler) http.Handler {
 			defer func() {
 				// Also after a panic (http.ErrAbortHandler included); the
 				// status is then what was written, or 0.
-				Logger(r.Context()).LogAttrs(r.Context(), slog.LevelInfo, "request",
+				attrs := []slog.Attr{
 					slog.String("method", r.Method),
-					slog.String("path", r.URL.Path),
+					slog.String("route", route(r)),
 					slog.Int("status", rec.status),
 					slog.Int64("bytes", rec.bytes),
 					slog.Duration("duration", now().Sub(start)),
-				)
+				}
+				if s := samplers[rec.status]; s != nil {
+					keep, left := s.take(start, 10*time.Second)
+					if !keep {
+						return
+					}
+					attrs = append(attrs, slog.Int64("suppressed", left))
+				}
+				Logger(r.Context()).LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 			}()
 			next.ServeHTTP(rec, r)
 			if rec.status == 0 {
@@ -112,6 +124,33 @@ func AccessLog(now func() time.Time) func(http.Handler) http.Handler {
 			}
 		})
 	}
+}
+
+// route is the pattern ServeMux matched for r (it sets r.Pattern on the
+// request it was given, which handlers in between pass on unchanged).
+func route(r *http.Request) string {
+	if r.Pattern == "" {
+		return "unmatched"
+	}
+	return r.Pattern
+}
+
+// sampled lets one event through per interval and counts the others.
+type sampled struct {
+	mu      sync.Mutex
+	last    time.Time
+	skipped int64
+}
+
+func (s *sampled) take(now time.Time, every time.Duration) (keep bool, skipped int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.last.IsZero() && now.Sub(s.last) < every {
+		s.skipped++
+		return false, 0
+	}
+	s.last, skipped, s.skipped = now, s.skipped, 0
+	return true, skipped
 }
 
 // ContextHandler wraps h so that a record logged with a context that went

@@ -101,6 +101,13 @@ func TestRequestID(t *testing.T) {
 	}
 }
 
+func mux() http.Handler {
+	m := http.NewServeMux()
+	m.Handle("/graphql", ok)
+	m.Handle("GET /graphiql/", ok)
+	return m
+}
+
 func TestAccessLog(t *testing.T) {
 	const token = "eyJhbGciOiJSUzI1NiJ9.SECRET-TOKEN-d41d8cd9"
 	logger, logs := newLogger()
@@ -114,18 +121,22 @@ func TestAccessLog(t *testing.T) {
 		h          http.Handler
 		method     string
 		target     string
+		wantRoute  string
 		wantStatus float64
 		wantBytes  float64
 	}{
-		{"implicit 200", ok, http.MethodPost, "/graphql?access_token=" + token, 200, 2},
+		{"implicit 200", ok, http.MethodPost, "/graphql?access_token=" + token, "unmatched", 200, 2},
+		{"route, not the path", mux(), http.MethodPost, "/graphql?access_token=" + token, "/graphql", 200, 2},
+		{"token in the path", mux(), http.MethodGet, "/graphiql/" + token, "GET /graphiql/", 200, 2},
+		{"no route", mux(), http.MethodGet, "/" + token, "unmatched", 404, 19},
 		{"explicit status", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusTeapot)
 			_, _ = io.WriteString(w, "short and stout")
-		}), http.MethodGet, "/graphiql/", 418, 15},
-		{"nothing written", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), http.MethodGet, "/healthz", 200, 0},
+		}), http.MethodGet, "/graphiql/", "unmatched", 418, 15},
+		{"nothing written", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), http.MethodGet, "/healthz", "unmatched", 200, 0},
 		{"error", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			WriteError(w, r, http.StatusBadRequest, "X", "m")
-		}), http.MethodPost, "/graphql", 400, float64(len(`{"errors":[{"message":"m","extensions":{"code":"X"}}]}`))},
+		}), http.MethodPost, "/graphql", "unmatched", 400, float64(len(`{"errors":[{"message":"m","extensions":{"code":"X"}}]}`))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,9 +147,8 @@ func TestAccessLog(t *testing.T) {
 			h.ServeHTTP(w, r)
 			lines := logs.lines(t)
 			got := lines[len(lines)-1]
-			path, _, _ := strings.Cut(tt.target, "?")
 			want := map[string]any{
-				"msg": "request", "level": "INFO", "method": tt.method, "path": path,
+				"msg": "request", "level": "INFO", "method": tt.method, "route": tt.wantRoute,
 				"status": tt.wantStatus, "bytes": tt.wantBytes, "duration": float64(1500 * time.Millisecond),
 				"request_id": w.Header().Get("X-Request-Id"),
 			}
@@ -151,6 +161,29 @@ func TestAccessLog(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "SECRET-TOKEN") {
 		t.Errorf("the access log contains the token:\n%s", logs)
+	}
+}
+
+// TestAccessLogSamplesRejections: a flood of 401s writes one line per 10s,
+// the next one counting those left out.
+func TestAccessLogSamplesRejections(t *testing.T) {
+	logger, logs := newLogger()
+	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	now := func() time.Time { return clock }
+	h := RequestID(logger)(AccessLog(now)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, r, http.StatusUnauthorized, "UNAUTHENTICATED", "missing bearer token")
+	})))
+	for range 100 {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/graphql", nil))
+	}
+	clock = clock.Add(11 * time.Second)
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/graphql", nil))
+	lines := logs.lines(t)
+	if len(lines) != 2 {
+		t.Fatalf("%d lines for 101 rejections; want 2", len(lines))
+	}
+	if got := lines[1]["suppressed"]; got != float64(99) {
+		t.Errorf("suppressed = %v; want 99", got)
 	}
 }
 
