@@ -95,4 +95,3 @@ func (a *APQ) Add(ctx context.Context, hash, query string) {
 		return a.s.rdb.Set(ctx, a.s.key(apqNS, hash), query, a.o.TTL).Err()
 	})
 }
-
