@@ -82,6 +82,17 @@ type replicaOpt func(*Options)
 
 func withRing(r *seal.Ring) replicaOpt { return func(o *Options) { o.Ring = r } }
 
+// testTimeout bounds calls in tests that do not inject faults: generous,
+// since 30 goroutines dialling fresh pools under -race on a shared machine
+// can take longer than production's 50ms.
+const testTimeout = 500 * time.Millisecond
+
+// faultTimeout is the production default, for tests that assert how fast
+// a call fails when Redis is lost.
+const faultTimeout = 50 * time.Millisecond
+
+func withTimeout(d time.Duration) replicaOpt { return func(o *Options) { o.Timeout = d } }
+
 // newReplica connects a Store to srv. Every replica of one test shares
 // key unless withRing says otherwise.
 func newReplica(t testing.TB, url string, key []byte, opts ...replicaOpt) *replica {
@@ -90,12 +101,15 @@ func newReplica(t testing.TB, url string, key []byte, opts ...replicaOpt) *repli
 	o := Options{
 		URL:           url,
 		Prefix:        "test:",
-		Ring:          ring(t, key),
-		Timeout:       50 * time.Millisecond,
+		Ring:          nil,
+		Timeout:       testTimeout,
 		ProbeInterval: time.Second,
 		PollInterval:  2 * time.Millisecond,
 		Logger:        slog.New(slog.NewTextHandler(logs, nil)),
 		Now:           c.Now,
+	}
+	if key != nil {
+		o.Ring = ring(t, key)
 	}
 	for _, f := range opts {
 		f(&o)
@@ -109,13 +123,15 @@ func newReplica(t testing.TB, url string, key []byte, opts ...replicaOpt) *repli
 }
 
 // cluster starts a redis-server and n replicas sharing one key.
-func startCluster(t testing.TB, n int) (*redistest.Server, []*replica) {
+func startCluster(t testing.TB, n int, opts ...replicaOpt) (*redistest.Server, []*replica) {
 	t.Helper()
 	srv := redistest.Start(t)
 	key := randomKey(t)
 	rs := make([]*replica, n)
 	for i := range rs {
-		rs[i] = newReplica(t, srv.URL(), key)
+		rs[i] = newReplica(t, srv.URL(), key, opts...)
 	}
 	return srv, rs
 }
+
+func startServer(t testing.TB) *redistest.Server { return redistest.Start(t) }

@@ -87,6 +87,9 @@ func (s *Store) WaitLease(ctx context.Context, name string, maxWait time.Duratio
 	tick := time.NewTimer(0)
 	defer tick.Stop()
 	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -22,7 +22,7 @@ func timed(f func()) time.Duration {
 
 func TestKilledRedisFailsFastThenRecovers(t *testing.T) {
 	t.Parallel()
-	srv, rs := startCluster(t, 2)
+	srv, rs := startCluster(t, 2, withTimeout(faultTimeout))
 	a, b := rs[0], rs[1]
 	ctx := context.Background()
 	lim, err := NewLimiter(a.Store, LimiterOptions{RPS: 1, Burst: 2, Now: a.clock.Now})
@@ -168,7 +168,7 @@ func TestBrokenRedisIsBounded(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r := newReplica(t, fakeServer(t, tt.respond), randomKey(t))
+			r := newReplica(t, fakeServer(t, tt.respond), randomKey(t), withTimeout(faultTimeout))
 			ctx := context.Background()
 			var err error
 			var ok bool
@@ -191,7 +191,7 @@ func TestBrokenRedisIsBounded(t *testing.T) {
 
 func TestCallerCancellationDoesNotMarkDown(t *testing.T) {
 	t.Parallel()
-	r := newReplica(t, fakeServer(t, nil), randomKey(t))
+	r := newReplica(t, fakeServer(t, nil), randomKey(t), withTimeout(faultTimeout))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, _, err := r.GetSealed(ctx, "v", "k"); !errors.Is(err, ErrUnavailable) {
