@@ -20,7 +20,10 @@ type TokensOptions struct {
 	// refresh token Auth0 holds, which rotation has spent.
 	TTL time.Duration
 	// SpentTTL is how long a spent refresh token is remembered (default
-	// TTL).
+	// 24h). A rotated-away token can only come back from a stale copy in
+	// some replica's memory, which lives far shorter; Auth0's own copy is
+	// superseded by the pair stored here for TTL. Each rotation costs one
+	// marker of about 120 bytes for SpentTTL.
 	SpentTTL time.Duration
 	// LeaseTTL bounds one refresh exchange: past it another replica may
 	// refresh (default 30s; above the refresh timeout).
@@ -48,7 +51,7 @@ func NewTokens(s *Store, o TokensOptions) *Tokens {
 		o.TTL = 90 * 24 * time.Hour
 	}
 	if o.SpentTTL <= 0 {
-		o.SpentTTL = o.TTL
+		o.SpentTTL = 24 * time.Hour
 	}
 	if o.LeaseTTL <= 0 {
 		o.LeaseTTL = 30 * time.Second

@@ -10,7 +10,9 @@ import (
 
 type profile struct{ Name, Token string }
 
-func profileCache(t *testing.T, r *replica) *TwoLevel[profile] {
+func profileCache(t *testing.T, r *replica) *TwoLevel[profile] { return profileCacheB(t, r) }
+
+func profileCacheB(t testing.TB, r *replica) *TwoLevel[profile] {
 	t.Helper()
 	c, err := NewTwoLevel(r.Store, TwoLevelOptions[profile]{
 		Namespace: "profile",
