@@ -330,3 +330,13 @@ func randomToken() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// SilenceDriverLog stops go-redis from writing its own lines (dial
+// failures, pool messages) to stderr through its process-wide logger: the
+// Store logs each change of Redis's state once, through the injected
+// logger, and nothing else. Call it once at start-up, before New.
+func SilenceDriverLog() { redis.SetLogger(voidLogger{}) }
+
+type voidLogger struct{}
+
+func (voidLogger) Printf(context.Context, string, ...any) {}
