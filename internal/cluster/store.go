@@ -68,6 +68,7 @@ type Store struct {
 	now      func() time.Time
 
 	mu        sync.Mutex
+	gen       uint64 // incremented at each change of state
 	down      bool
 	since     time.Time // when the current state began
 	nextProbe time.Time
@@ -183,7 +184,8 @@ func (s *Store) do(ctx context.Context, op string, fn func(ctx context.Context) 
 	if s == nil {
 		return &Error{Op: op, Cause: "not configured"}
 	}
-	if !s.admit() {
+	gen, probe, ok := s.admit()
+	if !ok {
 		s.fastFails.Add(1)
 		return &Error{Op: op, Cause: "unavailable"}
 	}
@@ -192,25 +194,27 @@ func (s *Store) do(ctx context.Context, op string, fn func(ctx context.Context) 
 	s.roundTrips.Add(1)
 	err := fn(cctx)
 	if err == nil || errors.Is(err, redis.Nil) {
-		s.markUp()
+		s.succeeded(probe)
 		return err
 	}
 	var rerr redis.Error
 	if errors.As(err, &rerr) {
 		// Redis answered, with an error: it is up, this command failed.
-		s.markUp()
+		s.succeeded(probe)
 		s.failures.Add(1)
 		return &Error{Op: op, Cause: "server"}
 	}
 	if ctx.Err() != nil {
 		// The caller gave up (its own deadline or cancellation): says
 		// nothing about Redis.
-		s.endProbe()
+		if probe {
+			s.endProbe()
+		}
 		return &Error{Op: op, Cause: "timeout"}
 	}
 	s.failures.Add(1)
 	cause := classify(err)
-	s.markDown(cause)
+	s.failed(gen, probe, cause)
 	return &Error{Op: op, Cause: cause}
 }
 
@@ -228,18 +232,19 @@ func classify(err error) string {
 }
 
 // admit reports whether a call may go to Redis: always when it is up;
-// when down, one call per probe interval.
-func (s *Store) admit() bool {
+// when down, one call (the probe) per probe interval. gen is the state's
+// generation when the call started.
+func (s *Store) admit() (gen uint64, probe, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.down {
-		return true
+		return s.gen, false, true
 	}
 	if s.probing || s.now().Before(s.nextProbe) {
-		return false
+		return s.gen, false, false
 	}
 	s.probing = true
-	return true
+	return s.gen, true, true
 }
 
 func (s *Store) endProbe() {
@@ -248,7 +253,12 @@ func (s *Store) endProbe() {
 	s.mu.Unlock()
 }
 
-func (s *Store) markUp() {
+// succeeded: only the probe brings Redis back. A call sent before the
+// outage that happens to complete afterwards says nothing about now.
+func (s *Store) succeeded(probe bool) {
+	if !probe {
+		return
+	}
 	s.mu.Lock()
 	s.probing = false
 	if !s.down {
@@ -257,21 +267,33 @@ func (s *Store) markUp() {
 	}
 	was := s.since
 	s.down, s.since = false, s.now()
+	s.gen++
 	s.mu.Unlock()
 	s.log.Info("cluster: redis available again; sharing state across replicas",
 		slog.Duration("unavailable_for", s.now().Sub(was)))
 }
 
-func (s *Store) markDown(cause string) {
+// failed marks Redis down, unless the call belongs to an earlier
+// generation (sent before a recovery) and so says nothing about now.
+func (s *Store) failed(gen uint64, probe bool, cause string) {
 	s.mu.Lock()
-	s.probing = false
-	s.nextProbe = s.now().Add(s.probeInt)
-	s.cause = cause
 	if s.down {
+		if probe {
+			s.probing = false
+			s.nextProbe = s.now().Add(s.probeInt)
+			s.cause = cause
+		}
+		s.mu.Unlock()
+		return
+	}
+	if gen != s.gen {
 		s.mu.Unlock()
 		return
 	}
 	s.down, s.since = true, s.now()
+	s.gen++
+	s.nextProbe = s.now().Add(s.probeInt)
+	s.cause = cause
 	s.mu.Unlock()
 	s.log.Warn("cluster: redis unavailable; serving from in-process state until it is back",
 		slog.String("cause", cause), slog.Duration("retry_every", s.probeInt))
