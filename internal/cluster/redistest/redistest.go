@@ -11,8 +11,6 @@ package redistest
 import (
 	"bufio"
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -193,23 +191,4 @@ func (s *Server) stop() {
 	}
 	_ = cmd.Process.Kill()
 	<-done
-}
-
-// ErrNotRunning is returned by Ping when the server is killed.
-var ErrNotRunning = errors.New("redistest: not running")
-
-// Ping checks the server answers, for tests that assert it is back.
-func (s *Server) Ping(ctx context.Context) error {
-	s.mu.Lock()
-	running := s.cmd != nil
-	s.mu.Unlock()
-	if !running {
-		return ErrNotRunning
-	}
-	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
-	defer c.Close()
-	if err := c.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redistest: ping: %w", err)
-	}
-	return nil
 }
