@@ -71,7 +71,7 @@ type Config struct {
 	UpstreamTimeout time.Duration
 	RequestTimeout  time.Duration
 
-	RedisURL string
+	Redis    RedisConfig
 	LogLevel string
 }
 
@@ -172,7 +172,7 @@ func FromEnv(env Env) (Config, error) {
 	r.int("UNAUTH_BURST", &c.UnauthBurst)
 	r.duration("UPSTREAM_TIMEOUT", &c.UpstreamTimeout)
 	r.duration("REQUEST_TIMEOUT", &c.RequestTimeout)
-	r.str("REDIS_URL", &c.RedisURL)
+	r.redis(&c.Redis)
 	r.str("LOG_LEVEL", &c.LogLevel)
 
 	if r.err != nil {
@@ -265,8 +265,11 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
 		return errors.New("LISTEN_ADDR: must be host:port or :port")
 	}
-	if c.RedisURL != "" {
-		return errors.New("REDIS_URL: a shared store is not supported by this version; run one replica or leave it unset")
+	if err := c.Redis.validate(); err != nil {
+		return err
+	}
+	if c.Redis.Enabled() {
+		return errRedisNotWired
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":

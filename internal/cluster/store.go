@@ -1,0 +1,364 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/idpgate/idpgate/internal/seal"
+)
+
+// Options configure New.
+type Options struct {
+	// URL is redis://[user:password@]host:port[/db] or rediss:// (TLS),
+	// as redis.ParseURL reads it. Ignored when Redis is set.
+	URL string
+	// Redis overrides URL with ready client options (tests).
+	Redis *redis.Options
+	// Prefix starts every key (default "idpgate:").
+	Prefix string
+	// Ring seals every value that may hold a token (required).
+	Ring *seal.Ring
+	// Timeout bounds each call to Redis, dial included (default 50ms).
+	Timeout time.Duration
+	// ProbeInterval: while Redis is unavailable, calls fail at once
+	// without touching the network, and one call per interval tries Redis
+	// again (default 1s).
+	ProbeInterval time.Duration
+	// PollInterval is the first interval at which WaitLease looks whether
+	// a lease is gone; it doubles up to 4× (default 10ms).
+	PollInterval time.Duration
+	// Logger receives one line when Redis becomes unavailable and one when
+	// it is back (default: discard).
+	Logger *slog.Logger
+	// Now is the clock of the health state (default time.Now).
+	Now func() time.Time
+}
+
+const (
+	defaultPrefix        = "idpgate:"
+	defaultTimeout       = 50 * time.Millisecond
+	defaultProbeInterval = time.Second
+	defaultPollInterval  = 10 * time.Millisecond
+)
+
+// Store is the connection to the shared Redis, its key prefix, its sealing
+// ring and its health state. It is safe for concurrent use. A nil *Store
+// is valid: every call fails at once with ErrUnavailable, so the helpers
+// built on it run on their in-process level only (no REDIS_URL).
+type Store struct {
+	rdb      *redis.Client
+	prefix   string
+	ring     *seal.Ring
+	timeout  time.Duration
+	probeInt time.Duration
+	pollInt  time.Duration
+	log      *slog.Logger
+	now      func() time.Time
+
+	mu        sync.Mutex
+	gen       uint64 // incremented at each change of state
+	down      bool
+	since     time.Time // when the current state began
+	nextProbe time.Time
+	probing   bool
+	cause     string // class of the last failure: timeout, connection, protocol
+
+	roundTrips atomic.Int64
+	failures   atomic.Int64
+	fastFails  atomic.Int64
+	unopenable atomic.Int64
+}
+
+// New returns a Store. It does not contact Redis: the first call does, so
+// a replica starts even when Redis is down. Errors never hold the URL.
+func New(o Options) (*Store, error) {
+	if o.Ring.Len() == 0 {
+		return nil, errors.New("cluster: no sealing key")
+	}
+	ro := o.Redis
+	if ro == nil {
+		parsed, err := redis.ParseURL(o.URL)
+		if err != nil {
+			return nil, errors.New("cluster: invalid Redis URL") // its text may hold the password
+		}
+		ro = parsed
+	} else {
+		c := *ro
+		ro = &c
+	}
+	if o.Prefix == "" {
+		o.Prefix = defaultPrefix
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = defaultTimeout
+	}
+	if o.ProbeInterval <= 0 {
+		o.ProbeInterval = defaultProbeInterval
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = defaultPollInterval
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	// Every call is bounded by its context (Timeout), and a failed call is
+	// not retried: the caller falls back to its own state instead.
+	ro.ContextTimeoutEnabled = true
+	ro.MaxRetries = -1
+	ro.DialerRetries = 1
+	ro.DialTimeout = max(o.Timeout, time.Second)
+	ro.ReadTimeout = o.Timeout
+	ro.WriteTimeout = o.Timeout
+	ro.PoolTimeout = o.Timeout
+	// No CLIENT SETINFO on connect: one round trip less when a connection
+	// is (re)dialled within a call's budget.
+	ro.DisableIdentity = true
+	return &Store{
+		rdb:      redis.NewClient(ro),
+		prefix:   o.Prefix,
+		ring:     o.Ring,
+		timeout:  o.Timeout,
+		probeInt: o.ProbeInterval,
+		pollInt:  o.PollInterval,
+		log:      o.Logger,
+		now:      o.Now,
+		since:    o.Now(),
+	}, nil
+}
+
+// Close closes the connections.
+func (s *Store) Close() error {
+	if s == nil {
+		return nil
+	}
+	return s.rdb.Close()
+}
+
+// key is the full Redis key of a namespace and name.
+func (s *Store) key(namespace, name string) string {
+	return s.prefix + namespace + ":" + name
+}
+
+// ErrUnavailable is matched (errors.Is) by every error of a call that did
+// not reach a usable Redis: not configured, down, slow, or answering
+// something that is not Redis. The caller carries on with its in-process
+// state.
+var ErrUnavailable = errors.New("cluster: redis unavailable")
+
+// Error is the error of a failed call. Its text names the operation and
+// the class of failure, never a key, a value or Redis's own message (which
+// can echo arguments).
+type Error struct {
+	Op    string // GET, SET, EVALSHA, …
+	Cause string // "not configured", "unavailable", "timeout", "connection", "protocol", "server"
+}
+
+func (e *Error) Error() string {
+	if e.Cause == "server" {
+		return "cluster: " + e.Op + ": redis refused the command"
+	}
+	return "cluster: " + e.Op + ": redis unavailable (" + e.Cause + ")"
+}
+
+// Is makes every failure match ErrUnavailable: to the caller they all mean
+// "use the in-process state".
+func (e *Error) Is(target error) bool { return target == ErrUnavailable }
+
+// do runs one round trip under the timeout and keeps the health state.
+func (s *Store) do(ctx context.Context, op string, fn func(ctx context.Context) error) error {
+	if s == nil {
+		return &Error{Op: op, Cause: "not configured"}
+	}
+	gen, probe, ok := s.admit()
+	if !ok {
+		s.fastFails.Add(1)
+		return &Error{Op: op, Cause: "unavailable"}
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	s.roundTrips.Add(1)
+	err := fn(cctx)
+	if err == nil || errors.Is(err, redis.Nil) {
+		s.succeeded(probe)
+		return err
+	}
+	var rerr redis.Error
+	if errors.As(err, &rerr) {
+		// Redis answered, with an error: it is up, this command failed.
+		s.succeeded(probe)
+		s.failures.Add(1)
+		return &Error{Op: op, Cause: "server"}
+	}
+	if ctx.Err() != nil {
+		// The caller gave up (its own deadline or cancellation): says
+		// nothing about Redis.
+		if probe {
+			s.endProbe()
+		}
+		return &Error{Op: op, Cause: "timeout"}
+	}
+	s.failures.Add(1)
+	cause := classify(err)
+	s.failed(gen, probe, cause)
+	return &Error{Op: op, Cause: cause}
+}
+
+func classify(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, redis.ErrPoolTimeout), errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.As(err, &ne), errors.Is(err, net.ErrClosed), errors.Is(err, redis.ErrClosed),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET):
+		return "connection"
+	default:
+		return "protocol"
+	}
+}
+
+// admit reports whether a call may go to Redis: always when it is up;
+// when down, one call (the probe) per probe interval. gen is the state's
+// generation when the call started.
+func (s *Store) admit() (gen uint64, probe, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.down {
+		return s.gen, false, true
+	}
+	if s.probing || s.now().Before(s.nextProbe) {
+		return s.gen, false, false
+	}
+	s.probing = true
+	return s.gen, true, true
+}
+
+func (s *Store) endProbe() {
+	s.mu.Lock()
+	s.probing = false
+	s.mu.Unlock()
+}
+
+// succeeded: only the probe brings Redis back. A call sent before the
+// outage that happens to complete afterwards says nothing about now.
+func (s *Store) succeeded(probe bool) {
+	if !probe {
+		return
+	}
+	s.mu.Lock()
+	s.probing = false
+	if !s.down {
+		s.mu.Unlock()
+		return
+	}
+	was := s.since
+	s.down, s.since = false, s.now()
+	s.gen++
+	s.mu.Unlock()
+	s.log.Info("cluster: redis available again; sharing state across replicas",
+		slog.Duration("unavailable_for", s.now().Sub(was)))
+}
+
+// failed marks Redis down, unless the call belongs to an earlier
+// generation (sent before a recovery) and so says nothing about now.
+func (s *Store) failed(gen uint64, probe bool, cause string) {
+	s.mu.Lock()
+	if s.down {
+		if probe {
+			s.probing = false
+			s.nextProbe = s.now().Add(s.probeInt)
+			s.cause = cause
+		}
+		s.mu.Unlock()
+		return
+	}
+	if gen != s.gen {
+		s.mu.Unlock()
+		return
+	}
+	s.down, s.since = true, s.now()
+	s.gen++
+	s.nextProbe = s.now().Add(s.probeInt)
+	s.cause = cause
+	s.mu.Unlock()
+	s.log.Warn("cluster: redis unavailable; serving from in-process state until it is back",
+		slog.String("cause", cause), slog.Duration("retry_every", s.probeInt))
+}
+
+// Healthy reports whether the last call reached Redis. A nil Store is not
+// healthy.
+func (s *Store) Healthy() bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.down
+}
+
+// Status is one line for /readyz: the replica stays ready either way,
+// since it serves from its own state when Redis is lost.
+func (s *Store) Status() string {
+	if s == nil {
+		return "shared state: none (in memory)"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down {
+		return fmt.Sprintf("shared state: redis unavailable (%s) since %s; serving from in-process state",
+			s.cause, s.since.UTC().Format(time.RFC3339))
+	}
+	return "shared state: redis ok"
+}
+
+// Stats are counters of the Store since New.
+type Stats struct {
+	RoundTrips int64 // calls sent to Redis (a pipeline counts once)
+	Failures   int64 // calls that failed
+	FastFails  int64 // calls refused without touching the network while Redis was down
+	Unopenable int64 // values read that did not open (garbage, other key, unknown key): served as misses
+}
+
+// Stats returns the counters.
+func (s *Store) Stats() Stats {
+	if s == nil {
+		return Stats{}
+	}
+	return Stats{
+		RoundTrips: s.roundTrips.Load(),
+		Failures:   s.failures.Load(),
+		FastFails:  s.fastFails.Load(),
+		Unopenable: s.unopenable.Load(),
+	}
+}
+
+// randomToken is 128 random bits in hex (lease owners).
+func randomToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// SilenceDriverLog stops go-redis from writing its own lines (dial
+// failures, pool messages) to stderr through its process-wide logger: the
+// Store logs each change of Redis's state once, through the injected
+// logger, and nothing else. Call it once at start-up, before New.
+func SilenceDriverLog() { redis.SetLogger(voidLogger{}) }
+
+type voidLogger struct{}
+
+func (voidLogger) Printf(context.Context, string, ...any) {}
