@@ -21,6 +21,7 @@ import (
 	"github.com/idpgate/idpgate/internal/auth0"
 	"github.com/idpgate/idpgate/internal/config"
 	"github.com/idpgate/idpgate/internal/gateway"
+	"github.com/idpgate/idpgate/internal/gqlresp"
 	"github.com/idpgate/idpgate/internal/sandbox"
 	"github.com/idpgate/idpgate/internal/secret"
 	"github.com/idpgate/idpgate/providers"
@@ -170,19 +171,19 @@ const presenterMarker = "gho_LEAKED7c1eTOKEN"
 
 // contractCodes are the extensions.code values PresentError may produce.
 var contractCodes = map[string]bool{
-	resolvers.CodeUnauthenticated: true, resolvers.CodeForbidden: true,
-	resolvers.CodeReauthRequired: true, resolvers.CodeUpstreamRateLimited: true,
-	resolvers.CodeUpstreamUnavailable: true, resolvers.CodeBadUserInput: true,
-	resolvers.CodeInternal: true,
+	gqlresp.CodeUnauthenticated: true, gqlresp.CodeForbidden: true,
+	gqlresp.CodeReauthRequired: true, gqlresp.CodeUpstreamRateLimited: true,
+	gqlresp.CodeUpstreamUnavailable: true, gqlresp.CodeBadUserInput: true,
+	gqlresp.CodeInternal: true,
 }
 
 // kindCodes maps a provider error's kind to its code.
 var kindCodes = map[providers.Kind]string{
-	providers.Unavailable:    resolvers.CodeUpstreamUnavailable,
-	providers.ReauthRequired: resolvers.CodeReauthRequired,
-	providers.Forbidden:      resolvers.CodeForbidden,
-	providers.RateLimited:    resolvers.CodeUpstreamRateLimited,
-	providers.BadInput:       resolvers.CodeBadUserInput,
+	providers.Unavailable:    gqlresp.CodeUpstreamUnavailable,
+	providers.ReauthRequired: gqlresp.CodeReauthRequired,
+	providers.Forbidden:      gqlresp.CodeForbidden,
+	providers.RateLimited:    gqlresp.CodeUpstreamRateLimited,
+	providers.BadInput:       gqlresp.CodeBadUserInput,
 }
 
 // syncLog is a log sink for one fuzz input at a time.
@@ -273,7 +274,7 @@ func FuzzErrorPresenter(f *testing.F) {
 		if !errors.As(err, &is) {
 			return
 		}
-		if want := kindCodes[pe.Kind]; want == "" && code != resolvers.CodeUpstreamUnavailable || want != "" && code != want {
+		if want := kindCodes[pe.Kind]; want == "" && code != gqlresp.CodeUpstreamUnavailable || want != "" && code != want {
 			t.Errorf("PresentError(kind %v) code = %q; want %q", pe.Kind, code, want)
 		}
 		if got, _ := out.Extensions["provider"].(string); got != provider {

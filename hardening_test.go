@@ -22,6 +22,7 @@ import (
 	"github.com/idpgate/idpgate/internal/auth0"
 	"github.com/idpgate/idpgate/internal/config"
 	"github.com/idpgate/idpgate/internal/gateway"
+	"github.com/idpgate/idpgate/internal/gqlresp"
 	"github.com/idpgate/idpgate/internal/graphiql"
 	"github.com/idpgate/idpgate/internal/httpmw"
 	"github.com/idpgate/idpgate/internal/identity"
@@ -153,7 +154,7 @@ func TestHardeningBodyLimit(t *testing.T) {
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Authorization", "Bearer "+token)
 			r := e.do(req)
-			wantRejected(t, r, http.StatusRequestEntityTooLarge, httpmw.CodeBadRequest, "request body exceeds 1024 bytes")
+			wantRejected(t, r, http.StatusRequestEntityTooLarge, gqlresp.CodeBadRequest, "request body exceeds 1024 bytes")
 			noUpstreamCalls(t, e.sb, before)
 		})
 	}
@@ -373,7 +374,7 @@ func TestHardeningBatchesRejected(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := countCalls(e.sb)
 			r := e.send(http.MethodPost, token, tc.contentType, tc.body, nil)
-			wantRejected(t, r, http.StatusBadRequest, httpmw.CodeBadRequest, regexp.QuoteMeta("batched requests are not supported; send one operation per request"))
+			wantRejected(t, r, http.StatusBadRequest, gqlresp.CodeBadRequest, regexp.QuoteMeta("batched requests are not supported; send one operation per request"))
 			noUpstreamCalls(t, e.sb, before)
 		})
 	}
@@ -557,7 +558,7 @@ func TestHardeningCORS(t *testing.T) {
 				}
 			}
 			if tc.status == http.StatusForbidden {
-				wantRejected(t, r, http.StatusForbidden, httpmw.CodeForbidden, "origin not allowed")
+				wantRejected(t, r, http.StatusForbidden, gqlresp.CodeForbidden, "origin not allowed")
 			}
 		})
 	}
@@ -633,7 +634,7 @@ func TestHardeningPerUserRateLimit(t *testing.T) {
 	}
 	before := countCalls(e.sb)
 	r := e.post(context.Background(), grace, reposQuery, nil)
-	wantRejected(t, r, http.StatusTooManyRequests, httpmw.CodeRateLimited, `too many requests; retry in \d+ seconds`)
+	wantRejected(t, r, http.StatusTooManyRequests, gqlresp.CodeRateLimited, `too many requests; retry in \d+ seconds`)
 	retry, err := strconv.Atoi(r.Header.Get("Retry-After"))
 	if err != nil || retry < 1 || retry > 10 {
 		t.Errorf("Retry-After = %q; want 1 to 10 seconds", r.Header.Get("Retry-After"))

@@ -17,17 +17,6 @@ import (
 	"github.com/idpgate/idpgate/providers"
 )
 
-// The extensions.code values of the public contract (declared in gqlresp).
-const (
-	CodeUnauthenticated     = gqlresp.CodeUnauthenticated
-	CodeForbidden           = gqlresp.CodeForbidden
-	CodeReauthRequired      = gqlresp.CodeReauthRequired
-	CodeUpstreamRateLimited = gqlresp.CodeUpstreamRateLimited
-	CodeUpstreamUnavailable = gqlresp.CodeUpstreamUnavailable
-	CodeBadUserInput        = gqlresp.CodeBadUserInput
-	CodeInternal            = gqlresp.CodeInternal
-)
-
 // inputError is a problem with the client's arguments. Its message is safe
 // to show.
 type inputError struct{ msg string }
@@ -64,9 +53,9 @@ func classify(err error, now time.Time) public {
 	)
 	switch {
 	case errors.As(err, &in):
-		return public{code: CodeBadUserInput, message: in.msg}
+		return public{code: gqlresp.CodeBadUserInput, message: in.msg}
 	case errors.As(err, &au):
-		return public{code: CodeUnauthenticated, message: au.msg}
+		return public{code: gqlresp.CodeUnauthenticated, message: au.msg}
 	case errors.As(err, &pe):
 		p := public{provider: pe.Provider, connection: pe.Connection, retryAfter: pe.RetryAfter}
 		msg := pe.Message
@@ -80,35 +69,35 @@ func classify(err error, now time.Time) public {
 		p.message = name + ": " + msg
 		switch pe.Kind {
 		case providers.ReauthRequired:
-			p.code = CodeReauthRequired
+			p.code = gqlresp.CodeReauthRequired
 		case providers.Forbidden:
-			p.code = CodeForbidden
+			p.code = gqlresp.CodeForbidden
 		case providers.RateLimited:
-			p.code = CodeUpstreamRateLimited
+			p.code = gqlresp.CodeUpstreamRateLimited
 		case providers.BadInput:
-			p.code = CodeBadUserInput
+			p.code = gqlresp.CodeBadUserInput
 		default:
-			p.code = CodeUpstreamUnavailable
+			p.code = gqlresp.CodeUpstreamUnavailable
 		}
 		return p
 	case errors.Is(err, auth0.ErrNotFound):
-		return public{code: CodeUnauthenticated, message: "the signed-in user no longer exists in Auth0"}
+		return public{code: gqlresp.CodeUnauthenticated, message: "the signed-in user no longer exists in Auth0"}
 	case errors.As(err, &rle):
 		var wait time.Duration
 		if !rle.Reset.IsZero() {
 			wait = rle.Reset.Sub(now)
 		}
-		return public{code: CodeUpstreamRateLimited, message: "auth0: the Management API rate limit was reached", provider: "auth0", retryAfter: wait}
+		return public{code: gqlresp.CodeUpstreamRateLimited, message: "auth0: the Management API rate limit was reached", provider: "auth0", retryAfter: wait}
 	case errors.Is(err, auth0.ErrUnauthorized):
-		return public{code: CodeUpstreamUnavailable, message: "auth0: the gateway's Management API credentials were rejected", provider: "auth0"}
+		return public{code: gqlresp.CodeUpstreamUnavailable, message: "auth0: the gateway's Management API credentials were rejected", provider: "auth0"}
 	case errors.Is(err, auth0.ErrUnavailable):
-		return public{code: CodeUpstreamUnavailable, message: "auth0: the Management API is unavailable", provider: "auth0"}
+		return public{code: gqlresp.CodeUpstreamUnavailable, message: "auth0: the Management API is unavailable", provider: "auth0"}
 	case errors.Is(err, context.DeadlineExceeded):
-		return public{code: CodeUpstreamUnavailable, message: "the request timed out"}
+		return public{code: gqlresp.CodeUpstreamUnavailable, message: "the request timed out"}
 	case errors.Is(err, context.Canceled):
-		return public{code: CodeUpstreamUnavailable, message: "the request was cancelled"}
+		return public{code: gqlresp.CodeUpstreamUnavailable, message: "the request was cancelled"}
 	}
-	return public{code: CodeInternal, message: "internal error"}
+	return public{code: gqlresp.CodeInternal, message: "internal error"}
 }
 
 // PresentError is the gqlgen error presenter: it turns a resolver's error
@@ -129,7 +118,7 @@ func (r *Resolver) PresentError(ctx context.Context, err error) *gqlerror.Error 
 			if gqlErr.Extensions == nil {
 				gqlErr.Extensions = map[string]any{}
 			}
-			gqlErr.Extensions["code"] = CodeBadUserInput
+			gqlErr.Extensions["code"] = gqlresp.CodeBadUserInput
 		}
 		if gqlErr.Path == nil {
 			gqlErr.Path = graphql.GetPath(ctx)
@@ -143,7 +132,7 @@ func (r *Resolver) PresentError(ctx context.Context, err error) *gqlerror.Error 
 	p := classify(cause, r.deps.Now())
 	log := r.deps.Logger(ctx)
 	path := graphql.GetPath(ctx)
-	if p.code == CodeInternal {
+	if p.code == gqlresp.CodeInternal {
 		log.ErrorContext(ctx, "resolver failed", "path", path.String(), "err", cause)
 	} else {
 		log.InfoContext(ctx, "resolver error", "path", path.String(), "code", p.code, "err", cause)

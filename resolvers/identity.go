@@ -11,6 +11,7 @@ import (
 	"github.com/idpgate/idpgate/graph/model"
 	"github.com/idpgate/idpgate/internal/auth0"
 	"github.com/idpgate/idpgate/internal/credentials"
+	"github.com/idpgate/idpgate/internal/gqlresp"
 	"github.com/idpgate/idpgate/internal/secret"
 	"github.com/idpgate/idpgate/providers"
 )
@@ -264,11 +265,6 @@ func (r *Resolver) calendar(ctx context.Context, obj *model.Identity, from, to *
 	return conn, nil
 }
 
-// CodePartialResults marks a field answered with data the provider said is
-// incomplete (GitHub's X-GitHub-SSO: partial-results): the data is there,
-// the error beside it says what is missing.
-const CodePartialResults = "PARTIAL_RESULTS"
-
 // addPartial adds a PARTIAL_RESULTS error on the current field next to its
 // data, without failing it. reason is the adapter's, safe to show.
 func addPartial(ctx context.Context, obj *model.Identity, reason string) {
@@ -283,7 +279,7 @@ func addPartial(ctx context.Context, obj *model.Identity, reason string) {
 		Message: name + ": " + reason,
 		Path:    graphql.GetPath(ctx),
 		Extensions: map[string]any{
-			"code":       CodePartialResults,
+			"code":       gqlresp.CodePartialResults,
 			"provider":   obj.Provider,
 			"connection": obj.Connection,
 		},

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/idpgate/idpgate/internal/gqlresp"
 )
 
 func TestMiddleware(t *testing.T) {
@@ -137,7 +139,7 @@ func TestMiddleware(t *testing.T) {
 				return
 			}
 			secrets = append(secrets, sec...)
-			assertRejected(t, got, http.StatusUnauthorized, CodeUnauthenticated, sec...)
+			assertRejected(t, got, http.StatusUnauthorized, gqlresp.CodeUnauthenticated, sec...)
 			if line := f.logs.String()[logged:]; !strings.Contains(line, "reason="+tc.reason+" ") {
 				t.Errorf("logged %q; want reason=%s", line, tc.reason)
 			}
@@ -221,7 +223,7 @@ func TestKeyRotation(t *testing.T) {
 					t.Errorf("token with kid %q = %d %s; want 200", s.signer.kid, got.status, got.body)
 				}
 			} else {
-				assertRejected(t, got, http.StatusUnauthorized, CodeUnauthenticated, secretsOf(tok)...)
+				assertRejected(t, got, http.StatusUnauthorized, gqlresp.CodeUnauthenticated, secretsOf(tok)...)
 			}
 			if n := f.jwks.hits.Load(); n != s.wantFetch {
 				t.Errorf("JWKS fetches = %d; want %d", n, s.wantFetch)
@@ -255,7 +257,7 @@ func TestUnknownKIDFloodFetchesOnce(t *testing.T) {
 	}
 	wg.Wait()
 	for i, got := range results {
-		assertRejected(t, got, http.StatusUnauthorized, CodeUnauthenticated, secretsOf(toks[i])...)
+		assertRejected(t, got, http.StatusUnauthorized, gqlresp.CodeUnauthenticated, secretsOf(toks[i])...)
 	}
 	if extra := f.jwks.hits.Load() - before; extra != 1 {
 		t.Errorf("JWKS fetches for %d bogus kids = %d; want 1", n, extra)
@@ -305,7 +307,7 @@ func TestJWKSUnavailable(t *testing.T) {
 	}
 	// Within MinRefetchInterval of the failed attempt nothing is fetched.
 	got := f.bearer(tok)
-	assertRejected(t, got, http.StatusServiceUnavailable, CodeUpstreamUnavailable, secretsOf(tok)...)
+	assertRejected(t, got, http.StatusServiceUnavailable, gqlresp.CodeUpstreamUnavailable, secretsOf(tok)...)
 	if n := f.jwks.hits.Load(); n != 1 {
 		t.Errorf("JWKS fetches = %d; want 1", n)
 	}
@@ -351,7 +353,7 @@ func TestStaleKeysDuringOutage(t *testing.T) {
 
 	f.clock.Add(ttl)
 	got := f.bearer(tok)
-	assertRejected(t, got, http.StatusServiceUnavailable, CodeUpstreamUnavailable, secretsOf(tok)...)
+	assertRejected(t, got, http.StatusServiceUnavailable, gqlresp.CodeUpstreamUnavailable, secretsOf(tok)...)
 	if err := f.auth.Ready(context.Background()); err == nil {
 		t.Errorf("Ready() after grace = nil; want an error")
 	}

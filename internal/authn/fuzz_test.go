@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/idpgate/idpgate/internal/gqlresp"
 )
 
 // FuzzMiddleware sends arbitrary Authorization values: none may panic, pass,
@@ -34,7 +36,7 @@ func FuzzMiddleware(f *testing.F) {
 	bodies := map[string]bool{}
 	for _, msg := range []string{msgMissing, msgBadHeader, msgInvalid} {
 		w := httptest.NewRecorder()
-		WriteError(w, httptest.NewRequest(http.MethodPost, "/", nil), http.StatusUnauthorized, CodeUnauthenticated, msg)
+		WriteError(w, httptest.NewRequest(http.MethodPost, "/", nil), http.StatusUnauthorized, gqlresp.CodeUnauthenticated, msg)
 		bodies[w.Body.String()] = true
 	}
 	f.Fuzz(func(t *testing.T, authz string) {

@@ -10,12 +10,9 @@ import (
 	"github.com/idpgate/idpgate/internal/gqlresp"
 )
 
-// Codes and messages written by the middleware. Messages are generic on
-// purpose: they tell a client what to do, not what was wrong with a token.
+// Messages written by the middleware, generic on purpose: they tell a
+// client what to do, not what was wrong with a token.
 const (
-	CodeUnauthenticated     = gqlresp.CodeUnauthenticated
-	CodeUpstreamUnavailable = gqlresp.CodeUpstreamUnavailable
-
 	msgMissing     = "missing bearer token"
 	msgBadHeader   = "malformed authorization header"
 	msgInvalid     = "invalid or expired token"
@@ -35,14 +32,14 @@ func (a *Authenticator) reject(w http.ResponseWriter, r *http.Request, err error
 		reason = reasonMissing
 	}
 
-	status, code, msg, level := http.StatusUnauthorized, CodeUnauthenticated, msgInvalid, slog.LevelInfo
+	status, code, msg, level := http.StatusUnauthorized, gqlresp.CodeUnauthenticated, msgInvalid, slog.LevelInfo
 	switch reason {
 	case reasonMissing:
 		msg, level = msgMissing, slog.LevelDebug
 	case reasonBadHeader:
 		msg, level = msgBadHeader, slog.LevelDebug
 	case reasonKeysUnavail:
-		status, code, msg, level = http.StatusServiceUnavailable, CodeUpstreamUnavailable, msgUnavailable, slog.LevelWarn
+		status, code, msg, level = http.StatusServiceUnavailable, gqlresp.CodeUpstreamUnavailable, msgUnavailable, slog.LevelWarn
 	}
 	a.log.LogAttrs(r.Context(), level, "authn: request rejected",
 		slog.String("reason", reason), slog.Int("status", status))

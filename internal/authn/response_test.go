@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/idpgate/idpgate/internal/gqlresp"
 )
 
 func TestWriteErrorContentType(t *testing.T) {
@@ -34,7 +36,7 @@ func TestWriteErrorContentType(t *testing.T) {
 			r.Header.Add("Accept", v)
 		}
 		w := httptest.NewRecorder()
-		WriteError(w, r, http.StatusUnauthorized, CodeUnauthenticated, "missing bearer token")
+		WriteError(w, r, http.StatusUnauthorized, gqlresp.CodeUnauthenticated, "missing bearer token")
 		if got := w.Header().Get("Content-Type"); got != tc.want {
 			t.Errorf("WriteError(Accept %q) Content-Type = %q; want %q", tc.accept, got, tc.want)
 		}
@@ -56,16 +58,16 @@ func TestWriteErrorShape(t *testing.T) {
 		challenge     string
 		body          string
 	}{
-		{http.StatusUnauthorized, CodeUnauthenticated, "missing bearer token",
+		{http.StatusUnauthorized, gqlresp.CodeUnauthenticated, "missing bearer token",
 			`Bearer error="invalid_token", error_description="missing bearer token"`,
 			`{"errors":[{"message":"missing bearer token","extensions":{"code":"UNAUTHENTICATED"}}]}`},
-		{http.StatusUnauthorized, CodeUnauthenticated, "say \"hi\"\n\\ é",
+		{http.StatusUnauthorized, gqlresp.CodeUnauthenticated, "say \"hi\"\n\\ é",
 			`Bearer error="invalid_token", error_description="say hi "`,
 			`{"errors":[{"message":"say \"hi\"\n\\ é","extensions":{"code":"UNAUTHENTICATED"}}]}`},
-		{http.StatusUnauthorized, CodeUnauthenticated, "",
+		{http.StatusUnauthorized, gqlresp.CodeUnauthenticated, "",
 			`Bearer error="invalid_token"`,
 			`{"errors":[{"message":"","extensions":{"code":"UNAUTHENTICATED"}}]}`},
-		{http.StatusServiceUnavailable, CodeUpstreamUnavailable, "try later", "",
+		{http.StatusServiceUnavailable, gqlresp.CodeUpstreamUnavailable, "try later", "",
 			`{"errors":[{"message":"try later","extensions":{"code":"UPSTREAM_UNAVAILABLE"}}]}`},
 		{http.StatusBadRequest, "BAD_USER_INPUT", "bad <input> & more", "",
 			`{"errors":[{"message":"bad \u003cinput\u003e \u0026 more","extensions":{"code":"BAD_USER_INPUT"}}]}`},
@@ -93,7 +95,7 @@ func TestWriteErrorShape(t *testing.T) {
 	// A challenge set by the caller is kept.
 	w := httptest.NewRecorder()
 	w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope"`)
-	WriteError(w, httptest.NewRequest(http.MethodPost, "/query", nil), http.StatusUnauthorized, CodeUnauthenticated, "x")
+	WriteError(w, httptest.NewRequest(http.MethodPost, "/query", nil), http.StatusUnauthorized, gqlresp.CodeUnauthenticated, "x")
 	if got := w.Header().Get("WWW-Authenticate"); got != `Bearer error="insufficient_scope"` {
 		t.Errorf("WriteError with a preset challenge: WWW-Authenticate = %q; want it kept", got)
 	}

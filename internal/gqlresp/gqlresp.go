@@ -19,6 +19,10 @@ const (
 	CodeBadUserInput        = "BAD_USER_INPUT"
 	CodeInternal            = "INTERNAL_SERVER_ERROR"
 
+	// Beside data: the provider answered but said the data is incomplete
+	// (GitHub's X-GitHub-SSO: partial-results).
+	CodePartialResults = "PARTIAL_RESULTS"
+
 	// Written by the HTTP middleware.
 	CodeBadRequest       = "BAD_REQUEST"
 	CodeRateLimited      = "RATE_LIMITED"
@@ -28,7 +32,7 @@ const (
 	CodePersistedQueryNotInList  = "PERSISTED_QUERY_NOT_IN_LIST"
 	CodeQueryNotInSafelist       = "QUERY_NOT_IN_SAFELIST"
 	CodePersistedQueryIDRequired = "PERSISTED_QUERY_ID_REQUIRED"
-	CodePersistedQueryNotFound   = "PERSISTED_QUERY_NOT_FOUND"
+	CodePersistedQueryNotFound   = "PERSISTED_QUERY_NOT_FOUND" // Apollo's link then sends the query text
 	CodeGraphQLValidationFailed  = "GRAPHQL_VALIDATION_FAILED"
 	CodeGraphQLParseFailed       = "GRAPHQL_PARSE_FAILED"
 )

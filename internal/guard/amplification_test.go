@@ -17,6 +17,8 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
+
+	"github.com/idpgate/idpgate/internal/gqlresp"
 )
 
 type userKey struct{}
@@ -163,8 +165,8 @@ func TestAmplification(t *testing.T) {
 			// The hash of a document that did not validate is not stored:
 			// a hash-only replay is unknown.
 			replay := a.post(t, "mallory", map[string]any{"extensions": persisted(tt.query)})
-			if replay.resp.code() != CodePersistedQueryNotFound {
-				t.Errorf("replay by hash: errors %+v; want %s", replay.resp.Errors, CodePersistedQueryNotFound)
+			if replay.resp.code() != gqlresp.CodePersistedQueryNotFound {
+				t.Errorf("replay by hash: errors %+v; want %s", replay.resp.Errors, gqlresp.CodePersistedQueryNotFound)
 			}
 		})
 	}
@@ -183,7 +185,7 @@ func TestAPQPerUser(t *testing.T) {
 	}
 	known := func(user, q string) bool {
 		t.Helper()
-		return a.post(t, user, map[string]any{"extensions": persisted(q)}).resp.code() != CodePersistedQueryNotFound
+		return a.post(t, user, map[string]any{"extensions": persisted(q)}).resp.code() != gqlresp.CodePersistedQueryNotFound
 	}
 	alice := "{ me { id } }"
 	register("alice", alice)

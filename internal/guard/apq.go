@@ -13,11 +13,6 @@ import (
 	"github.com/idpgate/idpgate/internal/gqlresp"
 )
 
-// CodePersistedQueryNotFound answers a hash-only APQ request whose hash the
-// caller has not registered (the code Apollo's persisted query link waits
-// for before it sends the query text).
-const CodePersistedQueryNotFound = gqlresp.CodePersistedQueryNotFound
-
 // apqStore holds automatic persisted queries partitioned by user: one
 // user's registrations evict only that user's entries, and a user sees only
 // the hashes they registered. At most users × perUser queries of at most
@@ -99,7 +94,7 @@ func (s *apqStore) resolve(ctx context.Context, query *string, ext map[string]an
 		q, ok := s.get(ctx, hash)
 		if !ok {
 			err := gqlerror.Errorf("PersistedQueryNotFound")
-			errcode.Set(err, CodePersistedQueryNotFound)
+			errcode.Set(err, gqlresp.CodePersistedQueryNotFound)
 			return "", err
 		}
 		*query = q

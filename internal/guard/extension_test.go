@@ -16,6 +16,8 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/idpgate/idpgate/internal/gqlresp"
 )
 
 // gateway is gqlgen's handler over the real schema with an executable
@@ -317,12 +319,12 @@ func TestTrusted(t *testing.T) {
 		{"custom id with variables", false, map[string]any{"extensions": pq("custom-id"), "variables": map[string]any{"n": 5}}, ""},
 		{"id and its query", false, map[string]any{"query": meQuery, "extensions": pq(hashQuery(meQuery))}, ""},
 		{"query text in the list", false, map[string]any{"query": meQuery}, ""},
-		{"unknown id", false, map[string]any{"extensions": pq(hashQuery("{ me { name } }"))}, CodeNotInList},
-		{"id with another query", false, map[string]any{"query": `{ me { name } }`, "extensions": pq(hashQuery(meQuery))}, CodeNotInSafelist},
-		{"query text not in the list", false, map[string]any{"query": `{ me { name } }`}, CodeNotInSafelist},
-		{"query text differing in whitespace", false, map[string]any{"query": meQuery + " "}, CodeNotInSafelist},
-		{"bad version", false, map[string]any{"extensions": map[string]any{"persistedQuery": map[string]any{"version": 2, "sha256Hash": "x"}}}, CodeNotInList},
-		{"id required", true, map[string]any{"query": meQuery}, CodeIDRequired},
+		{"unknown id", false, map[string]any{"extensions": pq(hashQuery("{ me { name } }"))}, gqlresp.CodePersistedQueryNotInList},
+		{"id with another query", false, map[string]any{"query": `{ me { name } }`, "extensions": pq(hashQuery(meQuery))}, gqlresp.CodeQueryNotInSafelist},
+		{"query text not in the list", false, map[string]any{"query": `{ me { name } }`}, gqlresp.CodeQueryNotInSafelist},
+		{"query text differing in whitespace", false, map[string]any{"query": meQuery + " "}, gqlresp.CodeQueryNotInSafelist},
+		{"bad version", false, map[string]any{"extensions": map[string]any{"persistedQuery": map[string]any{"version": 2, "sha256Hash": "x"}}}, gqlresp.CodePersistedQueryNotInList},
+		{"id required", true, map[string]any{"query": meQuery}, gqlresp.CodePersistedQueryIDRequired},
 		{"id required, id sent", true, map[string]any{"extensions": pq(hashQuery(meQuery))}, ""},
 	}
 	gws := map[bool]*gateway{

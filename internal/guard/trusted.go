@@ -14,13 +14,6 @@ import (
 	"github.com/idpgate/idpgate/internal/gqlresp"
 )
 
-// Codes of Trusted's rejections (Apollo Router's safelisting codes).
-const (
-	CodeNotInList     = gqlresp.CodePersistedQueryNotInList
-	CodeNotInSafelist = gqlresp.CodeQueryNotInSafelist
-	CodeIDRequired    = gqlresp.CodePersistedQueryIDRequired
-)
-
 // Trusted is a gqlgen handler extension that runs only the documents of a
 // Manifest (trusted documents, or a persisted query list used as a
 // safelist). A client sends either the id alone, as Apollo's persisted
@@ -80,20 +73,20 @@ func (t *Trusted) MutateOperationParameters(ctx context.Context, p *graphql.RawP
 	if !present {
 		switch {
 		case t.requireID:
-			return trustedError(CodeIDRequired, "this endpoint runs trusted documents only; send extensions.persistedQuery.sha256Hash")
+			return trustedError(gqlresp.CodePersistedQueryIDRequired, "this endpoint runs trusted documents only; send extensions.persistedQuery.sha256Hash")
 		case p.Query == "":
 			return nil // gqlgen reports the missing operation
 		case !t.manifest.Contains(p.Query):
-			return trustedError(CodeNotInSafelist, "the operation is not in the list of trusted documents")
+			return trustedError(gqlresp.CodeQueryNotInSafelist, "the operation is not in the list of trusted documents")
 		}
 		return nil
 	}
 	body, ok := t.manifest.Lookup(id)
 	if !ok {
-		return trustedError(CodeNotInList, "the persisted query id is not in the list of trusted documents")
+		return trustedError(gqlresp.CodePersistedQueryNotInList, "the persisted query id is not in the list of trusted documents")
 	}
 	if p.Query != "" && p.Query != body {
-		return trustedError(CodeNotInSafelist, "the query text differs from the trusted document with this id")
+		return trustedError(gqlresp.CodeQueryNotInSafelist, "the query text differs from the trusted document with this id")
 	}
 	p.Query = body
 	return nil
@@ -107,14 +100,14 @@ func persistedQueryID(ext map[string]any) (string, bool, *gqlerror.Error) {
 	}
 	pq, ok := raw.(map[string]any)
 	if !ok {
-		return "", false, trustedError(CodeNotInList, "extensions.persistedQuery must be an object")
+		return "", false, trustedError(gqlresp.CodePersistedQueryNotInList, "extensions.persistedQuery must be an object")
 	}
 	if v, ok := toInt(pq["version"]); !ok || v != 1 {
-		return "", false, trustedError(CodeNotInList, "extensions.persistedQuery.version must be 1")
+		return "", false, trustedError(gqlresp.CodePersistedQueryNotInList, "extensions.persistedQuery.version must be 1")
 	}
 	id, ok := pq["sha256Hash"].(string)
 	if !ok || id == "" {
-		return "", false, trustedError(CodeNotInList, "extensions.persistedQuery.sha256Hash must be a non-empty string")
+		return "", false, trustedError(gqlresp.CodePersistedQueryNotInList, "extensions.persistedQuery.sha256Hash must be a non-empty string")
 	}
 	return id, true, nil
 }

@@ -8,6 +8,8 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+
+	"github.com/idpgate/idpgate/internal/gqlresp"
 )
 
 // BodyLimit caps request bodies at n bytes (n > 0). It reads the body
@@ -31,16 +33,16 @@ func BodyLimit(n int64) func(http.Handler) http.Handler {
 			}
 			if r.ContentLength > n {
 				w.Header().Set("Connection", "close")
-				WriteError(w, r, http.StatusRequestEntityTooLarge, CodeBadRequest, tooLarge)
+				WriteError(w, r, http.StatusRequestEntityTooLarge, gqlresp.CodeBadRequest, tooLarge)
 				return
 			}
 			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, n))
 			if err != nil {
 				if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-					WriteError(w, r, http.StatusRequestEntityTooLarge, CodeBadRequest, tooLarge)
+					WriteError(w, r, http.StatusRequestEntityTooLarge, gqlresp.CodeBadRequest, tooLarge)
 					return
 				}
-				WriteError(w, r, http.StatusBadRequest, CodeBadRequest, "could not read the request body")
+				WriteError(w, r, http.StatusBadRequest, gqlresp.CodeBadRequest, "could not read the request body")
 				return
 			}
 			r2 := r.Clone(r.Context())
@@ -72,14 +74,14 @@ func RejectBatches() func(http.Handler) http.Handler {
 			prefix, first, err := peekFirstByte(r.Body)
 			if err != nil && !errors.Is(err, io.EOF) {
 				if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-					WriteError(w, r, http.StatusRequestEntityTooLarge, CodeBadRequest, "request body too large")
+					WriteError(w, r, http.StatusRequestEntityTooLarge, gqlresp.CodeBadRequest, "request body too large")
 					return
 				}
-				WriteError(w, r, http.StatusBadRequest, CodeBadRequest, "could not read the request body")
+				WriteError(w, r, http.StatusBadRequest, gqlresp.CodeBadRequest, "could not read the request body")
 				return
 			}
 			if first == '[' {
-				WriteError(w, r, http.StatusBadRequest, CodeBadRequest, "batched requests are not supported; send one operation per request")
+				WriteError(w, r, http.StatusBadRequest, gqlresp.CodeBadRequest, "batched requests are not supported; send one operation per request")
 				return
 			}
 			r2 := r.Clone(r.Context())

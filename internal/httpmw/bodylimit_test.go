@@ -14,6 +14,8 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/idpgate/idpgate/internal/gqlresp"
 )
 
 // echo answers with the body it read.
@@ -59,8 +61,8 @@ func TestBodyLimit(t *testing.T) {
 			}
 			if tt.wantStatus == 413 {
 				msg, code := decodeError(t, body)
-				if want := "request body exceeds 64 bytes"; msg != want || code != CodeBadRequest {
-					t.Errorf("error = %q, %q; want %q, %q", msg, code, want, CodeBadRequest)
+				if want := "request body exceeds 64 bytes"; msg != want || code != gqlresp.CodeBadRequest {
+					t.Errorf("error = %q, %q; want %q, %q", msg, code, want, gqlresp.CodeBadRequest)
 				}
 				return
 			}
@@ -138,8 +140,8 @@ func TestRejectBatches(t *testing.T) {
 			}
 			if tt.wantStatus == 400 {
 				msg, code := decodeError(t, body)
-				if want := "batched requests are not supported; send one operation per request"; msg != want || code != CodeBadRequest {
-					t.Errorf("error = %q, %q; want %q, %q", msg, code, want, CodeBadRequest)
+				if want := "batched requests are not supported; send one operation per request"; msg != want || code != gqlresp.CodeBadRequest {
+					t.Errorf("error = %q, %q; want %q, %q", msg, code, want, gqlresp.CodeBadRequest)
 				}
 				return
 			}

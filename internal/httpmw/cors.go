@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/idpgate/idpgate/internal/gqlresp"
 )
 
 // CORSOptions configure CORS. The zero value allows no cross-origin
@@ -118,7 +120,7 @@ func CORS(o CORSOptions) (func(http.Handler) http.Handler, error) {
 			ok := allowed[strings.ToLower(origin)]
 			if !ok && !anyOrigin {
 				if preflight {
-					WriteError(w, r, http.StatusForbidden, CodeForbidden, "origin not allowed")
+					WriteError(w, r, http.StatusForbidden, gqlresp.CodeForbidden, "origin not allowed")
 					return
 				}
 				next.ServeHTTP(w, r)

@@ -6,14 +6,6 @@ import (
 	"github.com/idpgate/idpgate/internal/gqlresp"
 )
 
-// Codes written by this package's middleware (declared in gqlresp).
-const (
-	CodeBadRequest  = gqlresp.CodeBadRequest
-	CodeRateLimited = gqlresp.CodeRateLimited
-	CodeInternal    = gqlresp.CodeInternal
-	CodeForbidden   = gqlresp.CodeForbidden
-)
-
 // WriteError writes status and one GraphQL error with code and message
 // through gqlresp.Write, the gateway's one error writer. message must be
 // safe to show to the client.

@@ -11,6 +11,8 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/time/rate"
+
+	"github.com/idpgate/idpgate/internal/gqlresp"
 )
 
 // RateLimitOptions configure RateLimit.
@@ -99,7 +101,7 @@ func RateLimit(o RateLimitOptions) (func(http.Handler) http.Handler, error) {
 			res.CancelAt(now)
 			secs := max(int(math.Ceil(delay.Seconds())), 1)
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
-			writeError(w, r, http.StatusTooManyRequests, CodeRateLimited,
+			writeError(w, r, http.StatusTooManyRequests, gqlresp.CodeRateLimited,
 				fmt.Sprintf("too many requests; retry in %s", seconds(secs)),
 				map[string]any{"retryAfter": secs})
 		})

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/idpgate/idpgate/internal/gqlresp"
 )
 
 // fakeClock is an injected clock; safe for concurrent use.
@@ -95,8 +97,8 @@ func TestRateLimit(t *testing.T) {
 		}
 		if s.wantStatus == 429 {
 			msg, code := decodeError(t, body)
-			if want := "too many requests; retry in " + s.wantRetry + " second"; !strings.HasPrefix(msg, want) || code != CodeRateLimited {
-				t.Errorf("step %d: error %q, %q; want %q…, %q", i, msg, code, want, CodeRateLimited)
+			if want := "too many requests; retry in " + s.wantRetry + " second"; !strings.HasPrefix(msg, want) || code != gqlresp.CodeRateLimited {
+				t.Errorf("step %d: error %q, %q; want %q…, %q", i, msg, code, want, gqlresp.CodeRateLimited)
 			}
 			if ct := resp.Header.Get("Content-Type"); ct != "application/graphql-response+json; charset=utf-8" {
 				t.Errorf("step %d: Content-Type = %q; want application/graphql-response+json", i, ct)

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/idpgate/idpgate/internal/gqlresp"
 )
 
 // Recover turns a panic in the next handler into a 500 with the body
@@ -48,7 +50,7 @@ func Recover(logger *slog.Logger) func(http.Handler) http.Handler {
 				if rec.wrote() {
 					panic(http.ErrAbortHandler)
 				}
-				WriteError(w, r, http.StatusInternalServerError, CodeInternal, "internal server error")
+				WriteError(w, r, http.StatusInternalServerError, gqlresp.CodeInternal, "internal server error")
 			}()
 			next.ServeHTTP(rec, r)
 		})

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/idpgate/idpgate/internal/gqlresp"
 )
 
 // logBuffer collects JSON log lines; safe for concurrent use.
@@ -213,8 +215,8 @@ func TestRecover(t *testing.T) {
 				t.Errorf("status = %d; want 500", resp.StatusCode)
 			}
 			msg, code := decodeError(t, body)
-			if msg != "internal server error" || code != CodeInternal {
-				t.Errorf("error = %q, %q; want internal server error, %s", msg, code, CodeInternal)
+			if msg != "internal server error" || code != gqlresp.CodeInternal {
+				t.Errorf("error = %q, %q; want internal server error, %s", msg, code, gqlresp.CodeInternal)
 			}
 			lines := logs.lines(t)
 			if len(lines) != 1 {
