@@ -114,10 +114,21 @@ func TestKillUnderLoad(t *testing.T) {
 	}
 	srv.Restart()
 	// One probe a second of the Store's clock; a probe can itself time out
-	// on a loaded machine, so give it a few chances.
+	// on a loaded machine, so give it a few chances. Each chance waits for
+	// its probe to be sent and to end (while Redis is down only the probe
+	// makes a round trip); the other workers' calls fail fast meanwhile,
+	// so counting them would not wait for the probe.
+	probing := func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.probing
+	}
 	for i := 0; i < 20 && !a.Healthy(); i++ {
 		a.clock.Advance(time.Second)
-		prog.waitFor(prog.count() + 50)
+		sent := a.roundTrips.Load()
+		for j := 0; j < 1e6 && (a.roundTrips.Load() == sent || probing()); j++ {
+			prog.waitFor(prog.count() + 1)
+		}
 	}
 	prog.waitFor(prog.count() + 300)
 	close(stop)
