@@ -245,7 +245,18 @@ func newGateway(cfg config.Config, logger *slog.Logger, opts gatewayOptions) (*g
 	if err != nil {
 		return nil, err
 	}
-	loader := identity.New(identity.Config{Logger: logger}, users)
+	// The scheduler spends the Management API budget: cold loads first,
+	// batched 50 users per search, then re-reads, round robin per user. It
+	// paces evenly (burst 1): a burst would send small searches at once
+	// where waiting one interval fills them (1,000 cold users: 29 calls
+	// with burst 10, 20 with 1). AUTH0_MGMT_BURST still bounds the
+	// client's own retries below.
+	sched := identity.NewScheduler(identity.SchedulerConfig{RPS: cfg.Auth0MgmtRPS, Burst: 1}, users)
+	loader := identity.New(identity.Config{
+		Logger:         logger,
+		ReloadInterval: config.Off(cfg.Budget.ReloadInterval),
+		ReconsentTTL:   config.Off(cfg.Budget.ReconsentTTL),
+	}, sched)
 	tokens := identity.NewTokens(identity.TokensConfig{Logger: logger})
 
 	registry, err := newRegistry(cfg, client)

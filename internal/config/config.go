@@ -71,6 +71,9 @@ type Config struct {
 
 	RedisURL string
 	LogLevel string
+
+	// Budget: per-user shares of the Management API and the providers.
+	Budget Budget
 }
 
 // Default returns the defaults of every optional setting.
@@ -102,6 +105,7 @@ func Default() Config {
 		UpstreamTimeout:   10 * time.Second,
 		RequestTimeout:    30 * time.Second,
 		LogLevel:          "info",
+		Budget:            defaultBudget(),
 	}
 }
 
@@ -176,6 +180,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	r.duration("REQUEST_TIMEOUT", &c.RequestTimeout)
 	r.str("REDIS_URL", &c.RedisURL)
 	r.str("LOG_LEVEL", &c.LogLevel)
+	c.Budget.read(&r)
 
 	if r.err != nil {
 		return Config{}, r.err
@@ -289,7 +294,7 @@ func (c *Config) Validate() error {
 	default:
 		return errors.New("LOG_LEVEL: must be debug, info, warn or error")
 	}
-	return nil
+	return c.Budget.validate()
 }
 
 // tenantBaseURL turns "acme.us.auth0.com" or "https://acme.us.auth0.com/" or

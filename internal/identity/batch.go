@@ -73,6 +73,11 @@ func (l *Loader) fetchAll(ctx context.Context, ids []string) (profiles []*Profil
 		}
 	}
 
+	if len(ids) == 1 && profiles[0] == nil {
+		// Alone, a user is read by id (immediately consistent); a Scheduler
+		// may still merge it into a search with others queued meanwhile.
+		ctx = mergeable(ctx)
+	}
 	var g errgroup.Group
 	g.SetLimit(byIDConcurrency)
 	missed := 0

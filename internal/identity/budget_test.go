@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"sync"
@@ -198,6 +199,40 @@ func TestSchedulerAbandoned(t *testing.T) {
 		}
 		if st := s.Stats(); st.Abandoned != 1 {
 			t.Errorf("Stats().Abandoned = %d; want 1", st.Abandoned)
+		}
+	})
+}
+
+// TestSchedulerMergesSingles: users loaded alone are read by id when alone,
+// and share one search when several queue while a token is awaited; one the
+// search misses is then read by id.
+func TestSchedulerMergesSingles(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &countingUsers{users: map[string]*auth0.User{"a": {UserID: "a"}, "b": {UserID: "b"}, "c": {UserID: "c"}}}
+		s := NewScheduler(SchedulerConfig{RPS: 1}, f)
+		if _, err := s.User(mergeable(t.Context()), "a"); err != nil { // alone: by id
+			t.Fatalf("User(a) error = %v", err)
+		}
+		var wg sync.WaitGroup
+		for _, id := range []string{"b", "c", "new"} {
+			wg.Go(func() {
+				u, err := s.User(mergeable(t.Context()), id)
+				if id == "new" { // unknown: the search misses it, by id says so
+					if !errors.Is(err, auth0.ErrNotFound) {
+						t.Errorf("User(new) error = %v; want ErrNotFound", err)
+					}
+					return
+				}
+				if err != nil || u.UserID != id {
+					t.Errorf("User(%s) = %v, %v; want the user", id, u, err)
+				}
+			})
+			synctest.Wait()
+		}
+		wg.Wait()
+		want := []string{"byid:a", "search:3", "byid:new"}
+		if got := f.log(); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("calls = %v; want %v", got, want)
 		}
 	})
 }

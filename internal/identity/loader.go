@@ -45,13 +45,15 @@ type Config struct {
 	ExpiryMargin time.Duration
 	// ReloadInterval is each user's budget for Reload: at most one
 	// Management API re-read per user per interval (default 30s). A Reload
-	// within it answers the profile the gateway holds.
+	// within it answers the profile the gateway holds. Negative: no
+	// per-user interval.
 	ReloadInterval time.Duration
 	// ReconsentTTL is how long a Reload remembers the tokens it read (per
 	// identity): while the profile still carries exactly those tokens, a
 	// provider rejecting them again means the user must sign in again, and
 	// another Reload answers without a Management API call (default 5m).
 	// A profile with another token, or the end of the period, ends it.
+	// Negative: nothing is remembered.
 	ReconsentTTL time.Duration
 	Now          func() time.Time // default time.Now
 	Logger       *slog.Logger     // default discards
@@ -79,10 +81,10 @@ func (c Config) withDefaults() Config {
 	if c.ExpiryMargin <= 0 {
 		c.ExpiryMargin = 30 * time.Second
 	}
-	if c.ReloadInterval <= 0 {
+	if c.ReloadInterval == 0 {
 		c.ReloadInterval = 30 * time.Second
 	}
-	if c.ReconsentTTL <= 0 {
+	if c.ReconsentTTL == 0 {
 		c.ReconsentTTL = 5 * time.Minute
 	}
 	if c.Now == nil {
@@ -311,6 +313,9 @@ func (l *Loader) spare(userID string) (p *Profile, err error, ok bool) {
 	now := l.cfg.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.cfg.ReloadInterval < 0 && l.cfg.ReconsentTTL < 0 {
+		return nil, nil, false // no budget: every Reload calls
+	}
 	n, found := l.notes.Get(userID)
 	if !found {
 		return nil, nil, false
@@ -321,14 +326,14 @@ func (l *Loader) spare(userID string) (p *Profile, err error, ok bool) {
 		held = e.p
 	}
 	switch {
-	case age < 0 || age >= l.cfg.ReconsentTTL:
+	case age < 0 || age >= max(l.cfg.ReconsentTTL, l.cfg.ReloadInterval):
 		l.notes.Remove(userID)
 		return nil, nil, false
 	case age < l.cfg.ReloadInterval && held != nil:
 		return held, nil, true
 	case age < l.cfg.ReloadInterval:
 		return nil, n.err, true
-	case held != nil && n.p != nil && sameMarks(tokenMarks(held.User), n.seen):
+	case age < l.cfg.ReconsentTTL && held != nil && n.p != nil && sameMarks(tokenMarks(held.User), n.seen):
 		return held, nil, true
 	}
 	return nil, nil, false

@@ -26,6 +26,14 @@ func asReread(ctx context.Context) context.Context {
 	return context.WithValue(ctx, classKey{}, classReread)
 }
 
+type mergeKey struct{}
+
+// mergeable marks ctx's by-id read as a cold load that a search may serve
+// instead, when other users wait for one.
+func mergeable(ctx context.Context) context.Context {
+	return context.WithValue(ctx, mergeKey{}, true)
+}
+
 func classOf(ctx context.Context) int {
 	if c, ok := ctx.Value(classKey{}).(int); ok {
 		return c
@@ -66,7 +74,8 @@ type SchedulerStats struct {
 
 // Scheduler stands between the Loader and the Management API and spends
 // the tenant's budget (one token per call) in a fixed order: cold loads
-// first, re-reads after; within each class, users take turns (round robin),
+// first (the by-id reads of users a search missed, then searches),
+// re-reads after; within each class, users take turns (round robin),
 // so one user with many requests gets no more than any other. Users to
 // search for wait together: when a token comes, one search call asks for up
 // to MaxSearch of everything queued, whichever batch each id came from, so
@@ -83,6 +92,7 @@ type Scheduler struct {
 	running bool
 	search  []string                  // ids waiting for a search call, in arrival order
 	waiting map[string][]*searchWaits // id -> the SearchUsers calls that asked for it
+	singles []*byIDWait               // mergeable cold by-id reads, oldest first
 	queues  [numClasses]roundRobin    // by-id reads
 
 	nSearches, nSearched, nCold, nReread, nAbandoned atomic.Int64
@@ -196,7 +206,11 @@ type byIDWait struct {
 func (s *Scheduler) User(ctx context.Context, id string) (*auth0.User, error) {
 	w := &byIDWait{ctx: ctx, id: id, done: make(chan struct{})}
 	s.mu.Lock()
-	s.queues[classOf(ctx)].push(id, w)
+	if merge, _ := ctx.Value(mergeKey{}).(bool); merge && classOf(ctx) == classCold {
+		s.singles = append(s.singles, w)
+	} else {
+		s.queues[classOf(ctx)].push(id, w)
+	}
 	s.kickLocked()
 	s.mu.Unlock()
 	select {
@@ -248,7 +262,7 @@ func (s *Scheduler) dispatch() {
 }
 
 func (s *Scheduler) pendingLocked() bool {
-	if len(s.search) > 0 {
+	if len(s.search) > 0 || len(s.singles) > 0 {
 		return true
 	}
 	for i := range s.queues {
@@ -259,10 +273,15 @@ func (s *Scheduler) pendingLocked() bool {
 	return false
 }
 
-// nextLocked picks the next call: a search for up to MaxSearch queued ids,
-// else the next by-id read of the first class with one, round robin over
-// users. Requests whose callers all left are dropped.
+// nextLocked picks the next call: a cold by-id read (of a user search
+// missed: bounded by the searches, and older than anything queued for
+// search), else a search for up to MaxSearch queued users (a lone user read
+// by id), else a re-read; within a class users take turns. Requests whose
+// callers all left are dropped.
 func (s *Scheduler) nextLocked() func() {
+	if job := s.popLocked(classCold); job != nil {
+		return job
+	}
 	var ids []string
 	var waits [][]*searchWaits
 	for len(s.search) > 0 && len(ids) < s.cfg.MaxSearch {
@@ -283,32 +302,56 @@ func (s *Scheduler) nextLocked() func() {
 		ids = append(ids, id)
 		waits = append(waits, live)
 	}
-	if len(ids) > 0 {
-		return func() { s.runSearch(ids, waits) }
-	}
-	for class := range s.queues {
-		for {
-			w := s.queues[class].pop()
-			if w == nil {
-				break
-			}
-			if w.ctx.Err() != nil {
-				s.nAbandoned.Add(1)
-				continue
-			}
-			return func() { s.runByID(class, w) }
+	var singles []*byIDWait
+	for len(s.singles) > 0 && len(ids)+len(singles) < s.cfg.MaxSearch {
+		w := s.singles[0]
+		s.singles = s.singles[1:]
+		if w.ctx.Err() != nil {
+			s.nAbandoned.Add(1)
+			continue
 		}
+		singles = append(singles, w)
 	}
-	return nil
+	switch {
+	case len(ids) == 0 && len(singles) == 1:
+		return func() { s.runByID(classCold, singles[0]) }
+	case len(ids)+len(singles) > 0:
+		return func() { s.runSearch(ids, waits, singles) }
+	}
+	return s.popLocked(classReread)
 }
 
-func (s *Scheduler) runSearch(ids []string, waits [][]*searchWaits) {
+func (s *Scheduler) popLocked(class int) func() {
+	for {
+		w := s.queues[class].pop()
+		if w == nil {
+			return nil
+		}
+		if w.ctx.Err() != nil {
+			s.nAbandoned.Add(1)
+			continue
+		}
+		return func() { s.runByID(class, w) }
+	}
+}
+
+func (s *Scheduler) runSearch(ids []string, waits [][]*searchWaits, singles []*byIDWait) {
+	all := ids
+	for _, w := range singles {
+		all = append(all[:len(all):len(all)], w.id)
+	}
 	s.nSearches.Add(1)
-	s.nSearched.Add(int64(len(ids)))
+	s.nSearched.Add(int64(len(all)))
 	// The call serves several callers: none of them may cancel it.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(waits[0][0].ctx), s.cfg.Timeout)
+	var parent context.Context
+	if len(waits) > 0 {
+		parent = waits[0][0].ctx
+	} else {
+		parent = singles[0].ctx
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), s.cfg.Timeout)
 	defer cancel()
-	found, err := s.users.SearchUsers(ctx, ids)
+	found, err := s.users.SearchUsers(ctx, all)
 	byID := make(map[string]*auth0.User, len(found))
 	for _, u := range found {
 		if u != nil {
@@ -319,6 +362,23 @@ func (s *Scheduler) runSearch(ids []string, waits [][]*searchWaits) {
 		for _, w := range waits[i] {
 			w.answer(byID[id], err)
 		}
+	}
+	var missed []*byIDWait
+	for _, w := range singles {
+		if u := byID[w.id]; u != nil && err == nil {
+			w.u = u
+			close(w.done)
+			continue
+		}
+		missed = append(missed, w) // read by id, as it would have been alone
+	}
+	if len(missed) > 0 {
+		s.mu.Lock()
+		for _, w := range missed {
+			s.queues[classCold].push(w.id, w)
+		}
+		s.kickLocked()
+		s.mu.Unlock()
 	}
 }
 
