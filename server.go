@@ -223,14 +223,22 @@ func newGateway(cfg config.Config, logger *slog.Logger, opts gatewayOptions) (*g
 	// One connection pool; each upstream gets its own client on it, with
 	// its own concurrency cap, retries and circuit breaker.
 	pool := newTransport()
+	// Each user's provider calls in flight are bounded over all providers;
+	// the Management API's calls serve many users at once and are budgeted
+	// by the identity scheduler instead.
+	perUser := resilience.NewPerUser(cfg.Budget.UserUpstreamConcurrency)
 	client := func(name string, retries int) *http.Client {
+		p := resilience.Policy{
+			Name:    name,
+			Retries: retries,
+			Logger:  logger,
+		}
+		if name != "auth0" {
+			p.PerUser = perUser
+		}
 		return &http.Client{
-			Timeout: cfg.UpstreamTimeout,
-			Transport: resilience.NewTransport(pool, resilience.Policy{
-				Name:    name,
-				Retries: retries,
-				Logger:  logger,
-			}),
+			Timeout:   cfg.UpstreamTimeout,
+			Transport: resilience.NewTransport(pool, p),
 		}
 	}
 	users, err := auth0.New(auth0.Config{
@@ -322,7 +330,7 @@ func newGateway(cfg config.Config, logger *slog.Logger, opts gatewayOptions) (*g
 		return nil, fmt.Errorf("limits: %w", err)
 	}
 
-	perUser, err := httpmw.RateLimit(httpmw.RateLimitOptions{
+	perUserRate, err := httpmw.RateLimit(httpmw.RateLimitOptions{
 		RPS:   cfg.UserRPS,
 		Burst: cfg.UserBurst,
 		Key:   func(r *http.Request) (string, bool) { return authn.UserID(r.Context()) },
@@ -335,7 +343,7 @@ func newGateway(cfg config.Config, logger *slog.Logger, opts gatewayOptions) (*g
 		return nil, fmt.Errorf("ALLOWED_ORIGINS: %w", err)
 	}
 
-	api := authenticator.Middleware(perUser(httpmw.BodyLimit(cfg.MaxBodyBytes)(httpmw.RejectBatches()(gql))))
+	api := authenticator.Middleware(perUserRate(upstreamUser(httpmw.BodyLimit(cfg.MaxBodyBytes)(httpmw.RejectBatches()(gql)))))
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", api)
 	mux.Handle("/graphiql/", graphiql.Handler("/graphiql/", graphiql.Options{Endpoint: "/graphql", DefaultQuery: defaultQuery, Token: opts.graphiqlToken}))
@@ -398,6 +406,17 @@ query Me {
   }
 }
 `
+
+// upstreamUser marks the request's context with the authenticated user, so
+// the provider Transports count and queue its calls per user.
+func upstreamUser(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id, ok := authn.UserID(r.Context()); ok {
+			r = r.WithContext(resilience.WithUser(r.Context(), id))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
 
 // newTransport is the upstream transport: enough idle connections per host
 // for a busy gateway (the default of 2 would reconnect constantly).
