@@ -295,6 +295,7 @@ func newGateway(cfg config.Config, logger *slog.Logger, opts gatewayOptions) (*g
 		CursorKey:       cursorKey(cfg),
 		UserID:          authn.UserID,
 		UpstreamTimeout: cfg.UpstreamTimeout,
+		MaxIdentities:   cfg.Budget.MaxIdentities,
 		Logger:          httpmw.Logger,
 	})
 	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: root}))

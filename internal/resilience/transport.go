@@ -202,6 +202,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			closeBody(req, attempt)
 			return nil, fmt.Errorf("resilience: %s: %w", t.p.Name, ErrCircuitOpen)
 		}
+		queued := time.Now()
 		if err := t.acquire(ctx); err != nil {
 			t.breaker.record(probe, neutral)
 			closeBody(req, attempt)
@@ -217,8 +218,16 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 		t.attempts.Add(1)
+		sent := time.Now()
 		resp, err := t.base.RoundTrip(r)
-		t.breaker.record(probe, judge(ctx, resp, err))
+		o := judge(ctx, resp, err)
+		if o == failure && err != nil && ctx.Err() != nil && sent.Sub(queued) > time.Since(sent) {
+			// The deadline ran out mostly while queued for a place (a user
+			// over their PerUser bound): that says nothing about the
+			// upstream, and must not open the circuit for every user.
+			o = neutral
+		}
+		t.breaker.record(probe, o)
 
 		wait, retry := t.retryAfter(ctx, attempt, retryable, resp, err)
 		if !retry {
