@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/idpgate/idpgate/internal/loadtest"
+	"github.com/idpgate/idpgate/internal/sandbox"
 )
 
 // longTest skips t unless IDPGATE_LONG_TESTS=1: the measurements below run
@@ -144,4 +145,35 @@ func coldStart(t *testing.T, users, clients, revoked int) coldStartReport {
 	slices.Sort(lat)
 	rep.p50, rep.p99, rep.max = percentile(lat, 0.50), percentile(lat, 0.99), lat[len(lat)-1]
 	return rep
+}
+
+// TestRevokedUserSpendsNoManagementBudget (issue 10.3): a user whose GitHub
+// token is dead re-read the profile by id on every request. Now the first
+// rejection re-reads once, and the same dead token costs no further
+// Management API call while the user keeps asking.
+func TestRevokedUserSpendsNoManagementBudget(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	token := e.sb.Token(sandbox.Grace)
+	e.sb.GitHub.Revoke(e.sb.AccessToken(sandbox.Grace, "github"))
+	const q = `{ me { identities { provider repos(first: 2) { nodes { name } } } } }`
+	calls := func() int { c := e.sb.Tenant.Calls(); return c.UserByID + c.Search }
+
+	before := calls()
+	r := e.post(context.Background(), token, q, nil)
+	if got := r.codes(); len(got) != 1 || got[0] != "IDP_REAUTH_REQUIRED" {
+		t.Fatalf("first request codes = %v; want [IDP_REAUTH_REQUIRED]", got)
+	}
+	if got := calls() - before; got != 2 {
+		t.Errorf("first request: Management API calls = %d; want 2 (the load, one re-read)", got)
+	}
+	before = calls()
+	for i := range 20 {
+		r := e.post(context.Background(), token, q, nil)
+		if got := r.codes(); len(got) != 1 || got[0] != "IDP_REAUTH_REQUIRED" {
+			t.Fatalf("request %d codes = %v; want [IDP_REAUTH_REQUIRED]", i, got)
+		}
+	}
+	if got := calls() - before; got != 0 {
+		t.Errorf("20 more requests: Management API calls = %d; want 0", got)
+	}
 }
