@@ -74,8 +74,9 @@ type SchedulerStats struct {
 
 // Scheduler stands between the Loader and the Management API and spends
 // the tenant's budget (one token per call) in a fixed order: cold loads
-// first (the by-id reads of users a search missed, then searches),
-// re-reads after; within each class, users take turns (round robin),
+// first (the by-id reads of users a search missed, then searches; a user
+// the Loader reads alone is read by id when nobody else waits, else joins
+// the search), re-reads after; within each class, users take turns (round robin),
 // so one user with many requests gets no more than any other. Users to
 // search for wait together: when a token comes, one search call asks for up
 // to MaxSearch of everything queued, whichever batch each id came from, so
