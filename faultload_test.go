@@ -41,6 +41,7 @@ const tolerateJWKSFetchFailure = false
 var designCodes = map[string]bool{
 	"UNAUTHENTICATED": true, "FORBIDDEN": true, "IDP_REAUTH_REQUIRED": true,
 	"UPSTREAM_RATE_LIMITED": true, "UPSTREAM_UNAVAILABLE": true, "BAD_USER_INPUT": true,
+	"IDENTITY_LIMIT_EXCEEDED": true,
 }
 
 // faultBodies are phrases of the emulators' injected error bodies: a

@@ -724,8 +724,13 @@ func TestStaleSearchTokenIsReadAgainByID(t *testing.T) {
 // client does what the code asks and the user signs in with Google again,
 // so Auth0 holds a new access and refresh token. The next request must use
 // them, not the dead ones of the profile the gateway cached before.
+//
+// The Management API budget (AUTH0_RELOAD_INTERVAL, AUTH0_RECONSENT_TTL)
+// delays this until the cached profile is read again or the re-consent
+// memory expires (internal/identity's TestReloadBudget); this test turns it
+// off to check what happens then.
 func TestSigningInAgainEndsReauthRequired(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	e := newEnv(t, envOptions{env: map[string]string{"AUTH0_RELOAD_INTERVAL": "0", "AUTH0_RECONSENT_TTL": "0"}})
 	token := e.sb.Token(sandbox.Grace)
 	asked := []string{"github", "google-oauth2"}
 	rfExpectResolved(t, e.post(context.Background(), token, rfAllQuery, window()), asked)

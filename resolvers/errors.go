@@ -51,7 +51,10 @@ func classify(err error, now time.Time) public {
 		pe  *providers.Error
 		rle *auth0.RateLimitError
 	)
+	var il *identityLimitError
 	switch {
+	case errors.As(err, &il):
+		return public{code: gqlresp.CodeIdentityLimit, message: il.Error()}
 	case errors.As(err, &in):
 		return public{code: gqlresp.CodeBadUserInput, message: in.msg}
 	case errors.As(err, &au):
@@ -132,9 +135,14 @@ func (r *Resolver) PresentError(ctx context.Context, err error) *gqlerror.Error 
 	p := classify(cause, r.deps.Now())
 	log := r.deps.Logger(ctx)
 	path := graphql.GetPath(ctx)
-	if p.code == gqlresp.CodeInternal {
+	switch p.code {
+	case gqlresp.CodeInternal:
 		log.ErrorContext(ctx, "resolver failed", "path", path.String(), "err", cause)
-	} else {
+	case gqlresp.CodeIdentityLimit:
+		// Up to every field of every identity beyond the cap: not worth a
+		// line each at info.
+		log.DebugContext(ctx, "resolver error", "path", path.String(), "code", p.code)
+	default:
 		log.InfoContext(ctx, "resolver error", "path", path.String(), "code", p.code, "err", cause)
 	}
 	out := &gqlerror.Error{

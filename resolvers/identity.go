@@ -134,6 +134,9 @@ func (r *Resolver) repos(ctx context.Context, obj *model.Identity, first *int, a
 	if err != nil {
 		return nil, err
 	}
+	if err := r.withinIdentityLimit(ctx, userID, obj); err != nil {
+		return nil, err
+	}
 	size, err := pageSize(first, defaultReposSize)
 	if err != nil {
 		return nil, err
@@ -197,6 +200,9 @@ func (r *Resolver) calendar(ctx context.Context, obj *model.Identity, from, to *
 	}
 	userID, err := r.callerID(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := r.withinIdentityLimit(ctx, userID, obj); err != nil {
 		return nil, err
 	}
 	size, err := pageSize(first, defaultEventSize)

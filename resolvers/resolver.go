@@ -40,6 +40,9 @@ type Deps struct {
 	CursorKey []byte
 	// UserID returns the authenticated caller (authn.UserID).
 	UserID func(ctx context.Context) (string, bool)
+	// MaxIdentities caps the identities one request calls providers for
+	// (default DefaultMaxIdentities); see gqlresp.CodeIdentityLimit.
+	MaxIdentities int
 	// UpstreamTimeout bounds each provider call.
 	UpstreamTimeout time.Duration
 	Now             func() time.Time
@@ -60,6 +63,9 @@ func New(deps Deps) *Resolver {
 	}
 	if deps.Logger == nil {
 		deps.Logger = func(context.Context) *slog.Logger { return slog.Default() }
+	}
+	if deps.MaxIdentities <= 0 {
+		deps.MaxIdentities = DefaultMaxIdentities
 	}
 	if deps.UpstreamTimeout <= 0 {
 		deps.UpstreamTimeout = 10 * time.Second

@@ -73,6 +73,9 @@ type Config struct {
 
 	Redis    RedisConfig
 	LogLevel string
+
+	// Budget: per-user shares of the Management API and the providers.
+	Budget Budget
 }
 
 // Default returns the defaults of every optional setting.
@@ -103,6 +106,7 @@ func Default() Config {
 		UpstreamTimeout:   10 * time.Second,
 		RequestTimeout:    30 * time.Second,
 		LogLevel:          "info",
+		Budget:            defaultBudget(),
 	}
 }
 
@@ -174,6 +178,7 @@ func FromEnv(env Env) (Config, error) {
 	r.duration("REQUEST_TIMEOUT", &c.RequestTimeout)
 	r.redis(&c.Redis)
 	r.str("LOG_LEVEL", &c.LogLevel)
+	c.Budget.read(&r)
 
 	if r.err != nil {
 		return Config{}, r.err
@@ -276,7 +281,7 @@ func (c *Config) Validate() error {
 	default:
 		return errors.New("LOG_LEVEL: must be debug, info, warn or error")
 	}
-	return nil
+	return c.Budget.validate()
 }
 
 // tenantBaseURL turns "acme.us.auth0.com" or "https://acme.us.auth0.com/" or

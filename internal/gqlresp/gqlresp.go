@@ -23,6 +23,10 @@ const (
 	// (GitHub's X-GitHub-SSO: partial-results).
 	CodePartialResults = "PARTIAL_RESULTS"
 
+	// In place of an identity's repos or calendar: the request already
+	// reads provider data for MAX_IDENTITIES identities.
+	CodeIdentityLimit = "IDENTITY_LIMIT_EXCEEDED"
+
 	// Written by the HTTP middleware.
 	CodeBadRequest       = "BAD_REQUEST"
 	CodeRateLimited      = "RATE_LIMITED"

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/graph-gophers/dataloader/v7"
@@ -54,6 +55,15 @@ func (l *Loader) fetchAll(ctx context.Context, ids []string) (profiles []*Profil
 	if len(ids) > 1 {
 		l.nSearches.Add(1)
 		found, err := l.users.SearchUsers(ctx, ids)
+		if err != nil && !worthByID(err) {
+			// By id would meet the same rate limit, credentials or
+			// deadline, one call per user: fail the batch instead (nothing
+			// is cached; the users' next requests try again).
+			for i := range errs {
+				errs[i] = err
+			}
+			return profiles, errs
+		}
 		if err != nil {
 			// Search is an optimisation; by id still works.
 			l.cfg.Logger.WarnContext(ctx, "identity: user search failed; reading by id",
@@ -73,6 +83,11 @@ func (l *Loader) fetchAll(ctx context.Context, ids []string) (profiles []*Profil
 		}
 	}
 
+	if len(ids) == 1 && profiles[0] == nil {
+		// Alone, a user is read by id (immediately consistent); a Scheduler
+		// may still merge it into a search with others queued meanwhile.
+		ctx = mergeable(ctx)
+	}
 	var g errgroup.Group
 	g.SetLimit(byIDConcurrency)
 	missed := 0
@@ -97,4 +112,13 @@ func (l *Loader) fetchAll(ctx context.Context, ids []string) (profiles []*Profil
 			slog.Int("users", len(ids)), slog.Int("read_by_id", missed))
 	}
 	return profiles, errs
+}
+
+// worthByID reports whether reading by id may succeed after a search
+// failed with err: not when the tenant rate limited the client, refused its
+// credentials, or the batch ran out of time.
+func worthByID(err error) bool {
+	var rl *auth0.RateLimitError
+	return !errors.As(err, &rl) && !errors.Is(err, auth0.ErrUnauthorized) &&
+		!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
 }

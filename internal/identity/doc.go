@@ -20,4 +20,13 @@
 // search does not return is read by id, and profiles that came from search are
 // marked [Profile.FromSearch] so a resolver whose provider rejects such a
 // token can [Loader.Reload] it by id once.
+//
+// Every user shares the tenant's Management API budget, so neither kind of
+// read may let one user spend it. [Loader.Reload] is budgeted per user: at
+// most one call per Config.ReloadInterval, and none while the profile still
+// carries the tokens the last re-read saw (they need re-consent; remembered
+// for Config.ReconsentTTL). A [Scheduler] in front of the Management API
+// client hands out the calls: cold loads first, with every id queued for
+// search merged into calls of up to 50 users when the next call is due, then
+// re-reads, users taking turns within each class.
 package identity

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/idpgate/idpgate/internal/auth0"
+	"github.com/idpgate/idpgate/internal/credentials"
 )
 
 // Users is what the loader needs from the Management API. *auth0.Client
@@ -43,6 +44,18 @@ type Config struct {
 	// ExpiryMargin is subtracted from the shortest identities[].expires_in
 	// when computing a profile's lifetime (default 30s).
 	ExpiryMargin time.Duration
+	// ReloadInterval is each user's budget for Reload: at most one
+	// Management API re-read per user per interval (default 30s). A Reload
+	// within it answers the profile the gateway holds. Negative: no
+	// per-user interval.
+	ReloadInterval time.Duration
+	// ReconsentTTL is how long a Reload remembers the tokens it read (per
+	// identity): while the profile still carries exactly those tokens, a
+	// provider rejecting them again means the user must sign in again, and
+	// another Reload answers without a Management API call (default 5m).
+	// A profile with another token, or the end of the period, ends it.
+	// Negative: nothing is remembered.
+	ReconsentTTL time.Duration
 	Now          func() time.Time // default time.Now
 	Logger       *slog.Logger     // default discards
 }
@@ -68,6 +81,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ExpiryMargin <= 0 {
 		c.ExpiryMargin = 30 * time.Second
+	}
+	if c.ReloadInterval == 0 {
+		c.ReloadInterval = 30 * time.Second
+	}
+	if c.ReconsentTTL == 0 {
+		c.ReconsentTTL = 5 * time.Minute
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -98,7 +117,11 @@ type Stats struct {
 	SearchCalls int64 // Users.SearchUsers calls
 	ByIDCalls   int64 // Users.User calls, including Reload's
 	Reloads     int64 // Reload calls
-	Entries     int   // profiles in the cache now (expired ones included until touched)
+	// ReloadsSpared counts Reloads answered without a Management API call:
+	// the tokens were already seen rejected, or the user's re-read budget
+	// was spent.
+	ReloadsSpared int64
+	Entries       int // profiles in the cache now (expired ones included until touched)
 }
 
 // Loader loads profiles through one batching dataloader shared by all
@@ -112,11 +135,12 @@ type Loader struct {
 
 	mu       sync.Mutex
 	cache    *simplelru.LRU[string, entry]
-	inflight map[string]*flight // Load fetches under way, by key
+	notes    *simplelru.LRU[string, reloadNote] // what each user's last Reload read
+	inflight map[string]*flight                 // Load fetches under way, by key
 
 	seq atomic.Uint64 // orders fetches: a newer fetch's result wins
 
-	nHits, nMisses, nBatches, nKeys, nSearches, nByID, nReloads atomic.Int64
+	nHits, nMisses, nBatches, nKeys, nSearches, nByID, nReloads, nSpared atomic.Int64
 
 	// queued, when set (by tests), is called once a Load's key sits in the
 	// dataloader's current batch.
@@ -149,6 +173,7 @@ func New(cfg Config, users Users) *Loader {
 		panic("identity: " + err.Error())
 	}
 	l.cache = cache
+	l.notes, _ = simplelru.NewLRU[string, reloadNote](cfg.MaxEntries, nil)
 	l.dl = dataloader.NewBatchedLoader(l.batch,
 		// The library's default cache is an unbounded map that keeps failed
 		// thunks forever; the loader batches only and l.cache caches.
@@ -219,10 +244,19 @@ func (l *Loader) fetch(ctx context.Context, userID string) (*Profile, error) {
 }
 
 // Reload reads userID's profile by id, bypassing the cache and user search,
-// and replaces the cached entry with it. Use it once when a provider rejects
-// a token from a profile with FromSearch set. Concurrent Reloads of one user
-// share one call. On error the cached entry is dropped, so the next Load
-// fetches again. Like Load, it returns ctx.Err() as soon as ctx is done.
+// and replaces the cached entry with it. Use it when a provider rejects a
+// token: Auth0 may hold a newer one. Concurrent Reloads of one user share one
+// call. Like Load, it returns ctx.Err() as soon as ctx is done.
+//
+// Reload is budgeted, because a user whose provider token is dead would
+// otherwise re-read on every request and spend the Management API budget
+// every user shares: within ReloadInterval of the user's last re-read it
+// makes no call, and within ReconsentTTL it makes none while the profile
+// still carries exactly the tokens that re-read saw (the identity needs
+// re-consent; only a new sign-in changes them). Either way it answers the
+// profile the gateway holds. Its calls wait behind cold loads when users is
+// a *Scheduler. On error the cached entry is dropped, so the next Load
+// fetches again, unless the error is the call's own timeout.
 func (l *Loader) Reload(ctx context.Context, userID string) (*Profile, error) {
 	if userID == "" {
 		return nil, errors.New("identity: empty user id")
@@ -231,8 +265,16 @@ func (l *Loader) Reload(ctx context.Context, userID string) (*Profile, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	detached := context.WithoutCancel(ctx)
+	if p, err, ok := l.spare(userID); ok {
+		l.nSpared.Add(1)
+		return p, err
+	}
+	detached := asReread(context.WithoutCancel(ctx))
 	ch := l.group.DoChan(reloadKey(userID), func() (any, error) {
+		if p, err, ok := l.spare(userID); ok { // another Reload just read it
+			l.nSpared.Add(1)
+			return p, err
+		}
 		seq := l.seq.Add(1)
 		ctx, cancel := context.WithTimeout(detached, l.cfg.Timeout)
 		defer cancel()
@@ -240,17 +282,87 @@ func (l *Loader) Reload(ctx context.Context, userID string) (*Profile, error) {
 		u, err := l.byID(ctx, userID)
 		if err != nil {
 			l.mu.Lock()
-			if e, ok := l.cache.Peek(userID); ok && e.seq <= seq {
+			if e, ok := l.cache.Peek(userID); ok && e.seq <= seq && ctx.Err() == nil {
 				l.cache.Remove(userID)
 			}
+			l.notes.Add(userID, reloadNote{at: fetched, err: err})
 			l.mu.Unlock()
 			return nil, err
 		}
 		p := &Profile{User: u, FetchedAt: fetched}
 		l.store(userID, p, seq, nil)
+		l.mu.Lock()
+		l.notes.Add(userID, reloadNote{at: fetched, p: p, seen: tokenMarks(u)})
+		l.mu.Unlock()
 		return p, nil
 	})
 	return wait(ctx, ch)
+}
+
+// reloadNote is what a user's last Reload read: when, the profile (or the
+// error) and, per identity, a fingerprint of the access token it carried.
+type reloadNote struct {
+	at   time.Time
+	p    *Profile
+	err  error
+	seen map[string]credentials.Fingerprint
+}
+
+// spare answers a Reload without a call when the budget says so (see
+// Reload): ok is false when a call is due.
+func (l *Loader) spare(userID string) (p *Profile, err error, ok bool) {
+	now := l.cfg.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cfg.ReloadInterval < 0 && l.cfg.ReconsentTTL < 0 {
+		return nil, nil, false // no budget: every Reload calls
+	}
+	n, found := l.notes.Get(userID)
+	if !found {
+		return nil, nil, false
+	}
+	age := now.Sub(n.at)
+	held := n.p
+	if e, ok := l.cache.Peek(userID); ok && now.Before(e.expires) {
+		held = e.p
+	}
+	switch {
+	case age < 0 || age >= max(l.cfg.ReconsentTTL, l.cfg.ReloadInterval):
+		l.notes.Remove(userID)
+		return nil, nil, false
+	case age < l.cfg.ReloadInterval && held != nil:
+		return held, nil, true
+	case age < l.cfg.ReloadInterval:
+		return nil, n.err, true
+	case age < l.cfg.ReconsentTTL && held != nil && n.p != nil && sameMarks(tokenMarks(held.User), n.seen):
+		return held, nil, true
+	}
+	return nil, nil, false
+}
+
+// tokenMarks fingerprints each identity's access token, keyed by
+// "<provider>|<user_id>".
+func tokenMarks(u *auth0.User) map[string]credentials.Fingerprint {
+	if u == nil {
+		return nil
+	}
+	m := make(map[string]credentials.Fingerprint, len(u.Identities))
+	for _, idn := range u.Identities {
+		m[idn.Provider+"|"+string(idn.UserID)] = credentials.FingerprintOf(idn.AccessToken)
+	}
+	return m
+}
+
+func sameMarks(a, b map[string]credentials.Fingerprint) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
 }
 
 // Invalidate drops userID's cached profile. A Load fetch already under way
@@ -272,14 +384,15 @@ func (l *Loader) Stats() Stats {
 	n := l.cache.Len()
 	l.mu.Unlock()
 	return Stats{
-		Hits:        l.nHits.Load(),
-		Misses:      l.nMisses.Load(),
-		Batches:     l.nBatches.Load(),
-		KeysLoaded:  l.nKeys.Load(),
-		SearchCalls: l.nSearches.Load(),
-		ByIDCalls:   l.nByID.Load(),
-		Reloads:     l.nReloads.Load(),
-		Entries:     n,
+		Hits:          l.nHits.Load(),
+		Misses:        l.nMisses.Load(),
+		Batches:       l.nBatches.Load(),
+		KeysLoaded:    l.nKeys.Load(),
+		SearchCalls:   l.nSearches.Load(),
+		ByIDCalls:     l.nByID.Load(),
+		Reloads:       l.nReloads.Load(),
+		ReloadsSpared: l.nSpared.Load(),
+		Entries:       n,
 	}
 }
 

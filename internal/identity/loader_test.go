@@ -498,6 +498,7 @@ func TestBatch(t *testing.T) {
 		byID         int64
 		fromSearch   []bool
 		wantNotFound []bool
+		failAll      bool // every key fails with searchErr
 	}{
 		{
 			name:       "one key reads by id",
@@ -544,6 +545,24 @@ func TestBatch(t *testing.T) {
 			fromSearch: []bool{false, false, false},
 		},
 		{
+			name:       "rate-limited search fails the batch without by-id reads",
+			keys:       []string{"a", "b", "c"},
+			searchErr:  &auth0.RateLimitError{Limit: 2},
+			searched:   [][]string{{"a", "b", "c"}},
+			byID:       0,
+			fromSearch: []bool{false, false, false},
+			failAll:    true,
+		},
+		{
+			name:       "search out of time fails the batch without by-id reads",
+			keys:       []string{"a", "b"},
+			searchErr:  fmt.Errorf("identity: waiting for the search: %w", context.DeadlineExceeded),
+			searched:   [][]string{{"a", "b"}},
+			byID:       0,
+			fromSearch: []bool{false, false},
+			failAll:    true,
+		},
+		{
 			name:         "not found for one key leaves the others",
 			keys:         []string{"a", "gone", "c"},
 			missing:      []string{"gone"},
@@ -585,6 +604,12 @@ func TestBatch(t *testing.T) {
 			}
 			for i, k := range tt.keys {
 				r := res[i]
+				if tt.failAll {
+					if !errors.Is(r.Error, tt.searchErr) {
+						t.Errorf("batch(%q)[%d] error = %v; want %v", tt.keys, i, r.Error, tt.searchErr)
+					}
+					continue
+				}
 				if tt.wantNotFound != nil && tt.wantNotFound[i] {
 					if !errors.Is(r.Error, auth0.ErrNotFound) {
 						t.Errorf("batch(%q)[%d] error = %v; want %v", tt.keys, i, r.Error, auth0.ErrNotFound)

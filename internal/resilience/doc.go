@@ -10,6 +10,11 @@
 //	hc := &http.Client{Timeout: 30 * time.Second,
 //		Transport: resilience.NewTransport(base, resilience.Policy{Name: "github", Logger: log})}
 //
+// Calls are counted per user when the request's context names one
+// (WithUser): waiters for a Transport's slots are served round robin per
+// user, and a PerUser shared by several Transports bounds each user's calls
+// in flight across them, so one user's fan-out cannot crowd out the others.
+//
 // Nothing here logs or returns a URL, a query string or a header: the
 // upstream's name, the method and the status or error class are enough to
 // operate it, and page tokens and credentials stay out of logs.

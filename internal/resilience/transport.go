@@ -41,9 +41,13 @@ type Policy struct {
 	Name string
 	// MaxConcurrent caps the requests in flight to this upstream, from the
 	// first byte sent until the response body is closed or read to the end.
-	// Waiting for a slot honours the request's context. 0 means 64;
-	// negative means no cap.
+	// Waiting for a slot honours the request's context; waiters are served
+	// round robin per user (WithUser), not first come, first served. 0
+	// means 64; negative means no cap.
 	MaxConcurrent int
+	// PerUser, when set, also bounds each user's calls in flight; share one
+	// between the Transports of all providers. It is taken before a slot.
+	PerUser *PerUser
 	// Retries is how many extra attempts an idempotent request (GET, HEAD,
 	// OPTIONS, with no body or with GetBody) gets after a transport error
 	// or a 502, 503 or 504. 0 means 2; negative means none. A 500 is not
@@ -98,7 +102,7 @@ type Stats struct {
 type Transport struct {
 	base    http.RoundTripper
 	p       Policy
-	slots   chan struct{} // nil: no cap
+	slots   *fairSlots // nil: no cap
 	breaker *breaker
 	log     *slog.Logger
 
@@ -148,7 +152,7 @@ func NewTransport(base http.RoundTripper, p Policy) *Transport {
 	log = log.With("upstream", p.Name)
 	t := &Transport{base: base, p: p, log: log}
 	if p.MaxConcurrent > 0 {
-		t.slots = make(chan struct{}, p.MaxConcurrent)
+		t.slots = newFairSlots(p.MaxConcurrent)
 	}
 	t.breaker = &breaker{
 		threshold: p.BreakerFailures,
@@ -203,6 +207,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			closeBody(req, attempt)
 			return nil, fmt.Errorf("resilience: %s: %w", t.p.Name, ErrCircuitOpen)
 		}
+		queued := time.Now()
 		if err := t.acquire(ctx); err != nil {
 			t.breaker.record(probe, neutral)
 			closeBody(req, attempt)
@@ -212,29 +217,37 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if attempt > 0 {
 			var err error
 			if r, err = rewind(req); err != nil {
-				t.release()
+				t.release(ctx)
 				t.breaker.record(probe, neutral)
 				return nil, fmt.Errorf("resilience: %s: %w", t.p.Name, err)
 			}
 		}
 		t.attempts.Add(1)
+		sent := time.Now()
 		resp, err := t.base.RoundTrip(r)
-		t.breaker.record(probe, judge(ctx, resp, err))
+		o := judge(ctx, resp, err)
+		if o == failure && err != nil && ctx.Err() != nil && sent.Sub(queued) > time.Since(sent) {
+			// The deadline ran out mostly while queued for a place (a user
+			// over their PerUser bound): that says nothing about the
+			// upstream, and must not open the circuit for every user.
+			o = neutral
+		}
+		t.breaker.record(probe, o)
 
 		wait, retry := t.retryAfter(ctx, attempt, retryable, resp, err)
 		if !retry {
 			if err != nil || resp.StatusCode == http.StatusSwitchingProtocols {
-				t.release()
+				t.release(ctx)
 				return resp, err
 			}
-			resp.Body = &releasingBody{ReadCloser: resp.Body, release: t.release}
+			resp.Body = &releasingBody{ReadCloser: resp.Body, release: func() { t.release(ctx) }}
 			return resp, nil
 		}
 		t.log.Debug("resilience: retrying", "method", req.Method, "attempt", attempt+1, "cause", cause(resp, err), "wait", wait)
 		if resp != nil {
 			drain(resp.Body)
 		}
-		t.release()
+		t.release(ctx)
 		if err := t.p.Sleep(ctx, wait); err != nil {
 			return nil, fmt.Errorf("resilience: %s: waiting to retry: %w", t.p.Name, err)
 		}
@@ -278,13 +291,17 @@ func (t *Transport) backoff(attempt int) time.Duration {
 	return httpx.Backoff{Base: t.p.BaseBackoff, Max: t.p.MaxBackoff, Rand: t.p.Rand}.Wait(attempt)
 }
 
-// acquire takes a concurrency slot, or fails when ctx ends first.
+// acquire takes the user's place (PerUser) and a concurrency slot, or
+// fails when ctx ends first.
 func (t *Transport) acquire(ctx context.Context) error {
+	user := userOf(ctx)
+	if err := t.p.PerUser.acquire(ctx, user); err != nil {
+		return err
+	}
 	if t.slots != nil {
-		select {
-		case t.slots <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := t.slots.acquire(ctx, user); err != nil {
+			t.p.PerUser.release(user)
+			return err
 		}
 	}
 	n := t.inFlight.Add(1)
@@ -296,11 +313,12 @@ func (t *Transport) acquire(ctx context.Context) error {
 	}
 }
 
-func (t *Transport) release() {
+func (t *Transport) release(ctx context.Context) {
 	t.inFlight.Add(-1)
 	if t.slots != nil {
-		<-t.slots
+		t.slots.release()
 	}
+	t.p.PerUser.release(userOf(ctx))
 }
 
 // judge says what an attempt's result tells about the upstream.

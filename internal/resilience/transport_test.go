@@ -720,7 +720,7 @@ func TestDefaults(t *testing.T) {
 	tr := NewTransport(nil, Policy{Name: "x"})
 	p := tr.p
 	if p.MaxConcurrent != 64 || p.Retries != 2 || p.BaseBackoff != 100*time.Millisecond || p.MaxBackoff != time.Second ||
-		p.BreakerFailures != 10 || p.BreakerCooldown != 5*time.Second || cap(tr.slots) != 64 {
+		p.BreakerFailures != 10 || p.BreakerCooldown != 5*time.Second || tr.slots.cap != 64 {
 		t.Errorf("NewTransport(zero Policy) = %+v; want the documented defaults", p)
 	}
 	if tr := NewTransport(nil, Policy{MaxConcurrent: -1, BreakerFailures: -1}); tr.slots != nil || tr.breaker.threshold > 0 {

@@ -162,6 +162,21 @@ func (s *Server) Hang(n int) { s.knobs.Push(n, fakeknobs.Fault{Kind: fakeknobs.H
 func (s *Server) MalformedNext(n int) { s.knobs.Push(n, fakeknobs.Fault{Kind: fakeknobs.Malformed}) }
 
 // Close releases hung requests. The Server keeps answering afterwards, but
+// SetLatency changes Latency while the server serves. The delay runs
+// inside the request's in-flight count (InFlight, MaxInFlight), unlike the
+// sandbox's latency in front of every emulator.
+func (s *Server) SetLatency(d time.Duration) {
+	s.mu.Lock()
+	s.Latency = d
+	s.mu.Unlock()
+}
+
+func (s *Server) latency() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Latency
+}
+
 // requests told to hang return at once.
 func (s *Server) Close() { s.knobs.Close() }
 
@@ -190,7 +205,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.knobs.Leave()
 	f := s.knobs.Next()
 
-	if !s.knobs.Delay(r.Context(), s.Latency) {
+	if !s.knobs.Delay(r.Context(), s.latency()) {
 		return
 	}
 	if s.serveFault(w, r, f) {
