@@ -35,6 +35,7 @@ import (
 	"github.com/idpgate/idpgate/internal/guard"
 	"github.com/idpgate/idpgate/internal/httpmw"
 	"github.com/idpgate/idpgate/internal/identity"
+	"github.com/idpgate/idpgate/internal/incremental"
 	"github.com/idpgate/idpgate/internal/loadtest"
 	"github.com/idpgate/idpgate/internal/resilience"
 	"github.com/idpgate/idpgate/internal/sandbox"
@@ -281,6 +282,7 @@ func newGateway(cfg config.Config, logger *slog.Logger, opts gatewayOptions) (*g
 	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: root}))
 	gql.AddTransport(transport.Options{})
 	gql.AddTransport(transport.GET{})
+	incremental.Configure(gql) // @defer over multipart/mixed; before POST, which would also take those requests
 	gql.AddTransport(transport.POST{})
 	gql.SetErrorPresenter(root.PresentError)
 	gql.SetRecoverFunc(root.Recover)

@@ -135,6 +135,9 @@ func (r *Resolver) PresentError(ctx context.Context, err error) *gqlerror.Error 
 		cause = gqlErr.Err
 	}
 	p := classify(cause, r.deps.Now())
+	if idn := identityInScope(ctx); idn != nil && p.provider == "" {
+		p.provider = idn.Provider // an error about one identity names it, whatever its cause
+	}
 	log := r.deps.Logger(ctx)
 	path := graphql.GetPath(ctx)
 	if p.code == CodeInternal {

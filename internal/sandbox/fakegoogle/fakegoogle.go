@@ -1,6 +1,7 @@
 package fakegoogle
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -79,6 +80,52 @@ type Server struct {
 	pageTokens  map[string]pageState
 	knobs       fakeknobs.Knobs // API faults, counters, in flight, Close
 	tokenFaults fakeknobs.Queue // fakeknobs.Fail faults for the next /token requests
+	gate        chan struct{}   // HoldEvents: events requests wait until it is closed
+	release     func()          // releases gate (Close calls it)
+}
+
+// HoldEvents makes events requests wait, before they are answered, until
+// release is called (or the request or the server ends): an ordering hook
+// for tests that must see other providers answer before Google does.
+// Token requests are not held. Calling release again does nothing.
+func (s *Server) HoldEvents() (release func()) {
+	gate := make(chan struct{})
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			s.mu.Lock()
+			if s.gate == gate {
+				s.gate, s.release = nil, nil
+			}
+			s.mu.Unlock()
+			close(gate)
+		})
+	}
+	s.mu.Lock()
+	prev := s.release
+	s.gate, s.release = gate, release
+	s.mu.Unlock()
+	if prev != nil {
+		prev()
+	}
+	return release
+}
+
+// wait blocks while HoldEvents holds events requests; it reports false
+// when ctx ended first.
+func (s *Server) wait(ctx context.Context) bool {
+	s.mu.Lock()
+	gate := s.gate
+	s.mu.Unlock()
+	if gate == nil {
+		return true
+	}
+	select {
+	case <-gate:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // Names of the endpoints in the knobs' call counters.
@@ -204,7 +251,15 @@ func (s *Server) FailNextRefresh(n, status int) {
 }
 
 // Close releases hung requests; later requests told to hang return at once.
-func (s *Server) Close() { s.knobs.Close() }
+func (s *Server) Close() {
+	s.knobs.Close()
+	s.mu.Lock()
+	release := s.release
+	s.mu.Unlock()
+	if release != nil {
+		release()
+	}
+}
 
 // Calls returns how many Calendar API requests (any outcome) were received.
 func (s *Server) Calls() int { return s.knobs.Calls(callEvents) }
@@ -250,6 +305,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !s.knobs.Delay(r.Context(), s.Latency) {
+		return
+	}
+	if isEvents && !s.wait(r.Context()) {
 		return
 	}
 	if isToken {
