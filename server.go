@@ -72,6 +72,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.DurationVar(&loadOpts.Latency, "load-latency", loadOpts.Latency, "fixed latency of every emulated upstream")
 	fs.IntVar(&loadOpts.CachedUsers, "load-cached", loadOpts.CachedUsers, "users loaded into the cache for the memory figure")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // -h, --help: the usage is the answer
+		}
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -104,14 +107,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fmt.Errorf("dev sandbox: %w", err)
 		}
 		defer sb.Close()
-		getenv = overlay(sb.Env, getenv)
-		if getenv("LISTEN_ADDR") == "" {
-			port := getenv("PORT")
-			if port == "" {
-				port = "8080"
-			}
-			getenv = overlay(map[string]string{"LISTEN_ADDR": "127.0.0.1:" + port}, getenv)
-		}
+		getenv = sb.DevEnv(getenv) // your own settings win, except where the emulators are
 	}
 
 	cfg, err := config.FromEnv(getenv)
@@ -151,7 +147,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	addr := ln.Addr().String()
 	logger.Info("idpgate listening", "addr", addr, "dev", *dev)
 	if sb != nil {
-		printBanner(stdout, addr, sb)
+		sb.PrintBanner(stdout, addr)
 	}
 
 	select {
@@ -169,15 +165,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	return nil
-}
-
-func printBanner(w io.Writer, addr string, sb *sandbox.Sandbox) {
-	fmt.Fprintf(w, "\nidpgate dev sandbox (emulated Auth0, GitHub, Google, GitLab, Bitbucket, Microsoft on 127.0.0.1)\n\n")
-	fmt.Fprintf(w, "  GraphiQL:  http://%s/graphiql/\n", addr)
-	fmt.Fprintf(w, "  GraphQL:   http://%s/graphql\n", addr)
-	fmt.Fprintf(w, "  Demo user: %s (every provider linked)\n\n", sb.DemoUser)
-	fmt.Fprintf(w, "Authorization: Bearer %s\n\n", sb.Token(sb.DemoUser))
-	fmt.Fprintf(w, "Try:\n  curl -s http://%s/graphql -H 'Content-Type: application/json' \\\n    -H \"Authorization: Bearer $TOKEN\" \\\n    -d '{\"query\":\"{ me { name identities { provider capabilities repos(first: 3) { nodes { fullName } } calendar(first: 3) { nodes { title start } } } } }\"}'\n\n", addr)
 }
 
 // overlay returns a getenv that answers from m first.
@@ -321,7 +308,7 @@ func newGateway(cfg config.Config, logger *slog.Logger, opts gatewayOptions) (*g
 	if err != nil {
 		return nil, fmt.Errorf("USER_RPS: %w", err)
 	}
-	cors, err := httpmw.CORS(httpmw.CORSOptions{AllowedOrigins: cfg.AllowedOrigins})
+	cors, err := httpmw.CORS(httpmw.CORSOptions{AllowedOrigins: cfg.AllowedOrigins, Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("ALLOWED_ORIGINS: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -533,6 +534,16 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 	}
 }
 
+func TestRunHelpExitsZero(t *testing.T) {
+	for _, arg := range []string{"--help", "-h", "-help"} {
+		var out, errOut strings.Builder
+		err := run(context.Background(), []string{arg}, func(string) string { return "" }, &out, &errOut)
+		if err != nil || !strings.Contains(errOut.String(), "-dev") {
+			t.Errorf("run(%s) = %v, usage %q; want nil and the usage", arg, err, errOut.String())
+		}
+	}
+}
+
 func TestRunDevServesAndShutsDownGracefully(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
@@ -540,26 +551,39 @@ func TestRunDevServesAndShutsDownGracefully(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"--dev"}, func(k string) string {
-			if k == "LISTEN_ADDR" {
-				return "127.0.0.1:0"
-			}
-			return ""
+			return map[string]string{"LISTEN_ADDR": "127.0.0.1:0", "USER_RPS": "7"}[k]
 		}, out, errOut)
 	}()
 	var token, addr string
+	tokenRE := regexp.MustCompile(`(?m)^  export TOKEN=(\S+)\n`)
+	addrRE := regexp.MustCompile(`GraphiQL +http://(\S+)/graphiql/`)
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		s := out.String()
-		if i := strings.Index(s, "Authorization: Bearer "); i >= 0 && strings.Contains(s[i:], "\n") {
-			token = strings.TrimSpace(strings.SplitN(s[i+len("Authorization: Bearer "):], "\n", 2)[0])
-			a := strings.Index(s, "GraphiQL:  http://")
-			addr = strings.TrimSuffix(strings.Fields(s[a+len("GraphiQL:  http://"):])[0], "/graphiql/")
+		if m := tokenRE.FindStringSubmatch(s); m != nil {
+			token = m[1]
+			if a := addrRE.FindStringSubmatch(s); a != nil {
+				addr = a[1]
+			}
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if token == "" {
+	if token == "" || addr == "" {
 		t.Fatalf("no banner within 10s; stdout %q stderr %q", out.String(), errOut.String())
+	}
+	banner := out.String()
+	for _, want := range []string{
+		"export TOKEN_GRACE=ey", "export TOKEN_LINUS=ey", // one per demo user
+		"Auth0      http://127.0.0.1:", "Google     http://127.0.0.1:", "Microsoft  http://127.0.0.1:",
+		"--dev kept your USER_RPS=7", "USER_BURST=1000", `"Authorization: Bearer $TOKEN"`,
+	} {
+		if !strings.Contains(banner, want) {
+			t.Errorf("banner lacks %q:\n%s", want, banner)
+		}
+	}
+	if strings.Contains(banner, "USER_RPS=1000") {
+		t.Errorf("banner says --dev set USER_RPS, which the developer set:\n%s", banner)
 	}
 	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/graphql", strings.NewReader(`{"query":"{ me { name identities { provider } } }"}`))
 	req.Header.Set("Content-Type", "application/json")

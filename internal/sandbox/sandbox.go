@@ -66,6 +66,8 @@ type Sandbox struct {
 	faults  faultInjector // InjectFaults
 	servers []*http.Server
 	tokens  map[string]string // "<user>/<provider>" -> seeded access token
+	// devNotes say what DevEnv set, kept and replaced, for PrintBanner.
+	devNotes []string
 }
 
 // AccessToken returns the IdP access token seeded for a user's identity at
@@ -121,6 +123,7 @@ func Start(opts Options) (*Sandbox, error) {
 	clientID, clientSecret := s.Tenant.Credentials()
 	s.Env = map[string]string{
 		"AUTH0_DOMAIN":            s.Auth0URL,
+		"AUTH0_ISSUER":            s.Tenant.Issuer(),
 		"AUTH0_AUDIENCE":          s.Tenant.APIAudience(),
 		"AUTH0_CLIENT_ID":         clientID,
 		"AUTH0_CLIENT_SECRET":     clientSecret,
