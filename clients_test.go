@@ -3,12 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -447,5 +451,69 @@ func TestDeferredFragmentsCountTowardsLimits(t *testing.T) {
 				t.Errorf("upstream calls = %+v; want %+v (none)", got, before)
 			}
 		})
+	}
+}
+
+// TestSignInAgainThroughTheAuth0Emulator walks what the example SPA does
+// for IDP_REAUTH_REQUIRED: Margaret's Google consent is revoked; she signs
+// in with the google-oauth2 connection again through /authorize (PKCE)
+// and the login page, exchanges the code, and with that access token her
+// calendar works.
+func TestSignInAgainThroughTheAuth0Emulator(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	const q = `{ me { identity(id: "google-oauth2|100000000000000001936") { calendar(from: "2026-12-01T00:00:00Z", first: 2) { nodes { title } } } } }`
+	r := e.post(context.Background(), e.sb.Token(sandbox.Margaret), q, nil)
+	if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "IDP_REAUTH_REQUIRED" || r.Errors[0].Extensions["provider"] != "google-oauth2" {
+		t.Fatalf("before signing in again: %s; want IDP_REAUTH_REQUIRED for google-oauth2", r.Raw)
+	}
+
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	const verifier = "Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFy"
+	sum := sha256.Sum256([]byte(verifier))
+	authorize := e.sb.Auth0URL + "/authorize?" + url.Values{
+		"response_type": {"code"}, "client_id": {sandbox.SPAClientID}, "redirect_uri": {"http://localhost:5173/"},
+		"scope": {"openid profile email offline_access"}, "audience": {e.sb.Tenant.APIAudience()}, "state": {"s"}, "nonce": {"n"},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
+		"connection": {"google-oauth2"}, "prompt": {"consent"},
+	}.Encode()
+	resp, err := noRedirect.Get(authorize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`name="tx" value="([^"]+)"`).FindSubmatch(page)
+	if m == nil || !bytes.Contains(page, []byte(`data-user="`+sandbox.Margaret+`"`)) {
+		t.Fatalf("login page = %s; want Margaret listed for google-oauth2", page)
+	}
+	resp, err = noRedirect.PostForm(e.sb.Auth0URL+"/u/login", url.Values{"tx": {string(m[1])}, "user": {sandbox.Margaret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	code := loc.Query().Get("code")
+	if code == "" {
+		t.Fatalf("login answered %d Location %q; want a code", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, err = http.PostForm(e.sb.Auth0URL+"/oauth/token", url.Values{"grant_type": {"authorization_code"}, "client_id": {sandbox.SPAClientID}, "code": {code}, "code_verifier": {verifier}, "redirect_uri": {"http://localhost:5173/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err := json.Unmarshal(raw, &tok); err != nil || tok.AccessToken == "" {
+		t.Fatalf("token = %d %s", resp.StatusCode, raw)
+	}
+	if strings.Contains(string(raw), sandbox.SecretMarker) {
+		t.Fatal("the Auth0 emulator's token response holds an IdP token")
+	}
+
+	r = e.post(context.Background(), tok.AccessToken, q, nil)
+	if len(r.Errors) > 0 || !strings.Contains(string(r.Data), "margaret meeting") {
+		t.Errorf("after signing in again: %s; want Margaret's events", r.Raw)
 	}
 }

@@ -71,6 +71,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.IntVar(&loadOpts.Clients, "load-clients", loadOpts.Clients, "concurrent clients")
 	fs.DurationVar(&loadOpts.Latency, "load-latency", loadOpts.Latency, "fixed latency of every emulated upstream")
 	fs.IntVar(&loadOpts.CachedUsers, "load-cached", loadOpts.CachedUsers, "users loaded into the cache for the memory figure")
+	devGoogleLatency := fs.Duration("dev-google-latency", 0, "with --dev: delay every answer of the Google emulator, to watch @defer deliver calendars last")
+	devFiles := fs.String("dev-files", "", "with --dev: write spa.env (the example SPA's settings) and secrets.json (the seeded IdP tokens, for leak checks) into this directory")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil // -h, --help: the usage is the answer
@@ -102,7 +104,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var sb *sandbox.Sandbox
 	if *dev {
 		var err error
-		sb, err = sandbox.Start(sandbox.Options{Logger: logger})
+		sb, err = sandbox.Start(sandbox.Options{Logger: logger, GoogleLatency: *devGoogleLatency})
 		if err != nil {
 			return fmt.Errorf("dev sandbox: %w", err)
 		}
@@ -140,6 +142,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if sb != nil && *devFiles != "" {
+		if err := sb.WriteDevFiles(*devFiles, ln.Addr().String()); err != nil {
+			ln.Close()
+			return err
+		}
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

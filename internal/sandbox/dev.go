@@ -1,11 +1,16 @@
 package sandbox
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"unicode"
+
+	"github.com/idpgate/idpgate/internal/sandbox/fakeauth0"
 )
 
 // tunables are the variables of Env that --dev sets only when the
@@ -46,6 +51,13 @@ func (s *Sandbox) DevEnv(getenv func(string) string) func(string) string {
 			}
 		}
 	}
+	origins := getenv("ALLOWED_ORIGINS")
+	if origins == "" {
+		origins = strings.Join(defaultSPAOrigins, ",")
+		set["ALLOWED_ORIGINS"] = origins
+		setNames = append(setNames, "ALLOWED_ORIGINS="+origins)
+	}
+	s.registerSPA(strings.Split(origins, ","))
 	if getenv("LISTEN_ADDR") == "" {
 		port := getenv("PORT")
 		if port == "" {
@@ -69,6 +81,96 @@ func (s *Sandbox) DevEnv(getenv func(string) string) func(string) string {
 		}
 		return getenv(k)
 	}
+}
+
+// SPAClientID is the client id of the example SPA registered with the
+// Auth0 emulator.
+const SPAClientID = "sandbox-spa"
+
+// defaultSPAOrigins are where Vite serves the example SPA: its dev server
+// (5173) and its preview of the build (4173).
+var defaultSPAOrigins = []string{"http://localhost:5173", "http://127.0.0.1:5173", "http://localhost:4173", "http://127.0.0.1:4173"}
+
+// registerSPA registers the example SPA with the Auth0 emulator for
+// origins: each is an Allowed Web Origin and, with "/", an Allowed
+// Callback and Logout URL.
+func (s *Sandbox) registerSPA(origins []string) {
+	c := fakeauth0.SPAClient{ClientID: SPAClientID, Name: "idpgate example SPA"}
+	for _, o := range origins {
+		o = strings.TrimSpace(o)
+		if o == "" {
+			continue
+		}
+		c.WebOrigins = append(c.WebOrigins, o)
+		c.CallbackURLs = append(c.CallbackURLs, o+"/")
+		c.LogoutURLs = append(c.LogoutURLs, o+"/")
+	}
+	s.Tenant.RegisterSPA(c)
+}
+
+// signedInAgain is the Auth0 emulator's sign-in hook: signing in with a
+// connection again gets new tokens from the provider, which Auth0 stores
+// in the identity (as it does on every social login). Only the Google
+// emulator can grant again; other connections keep their tokens.
+func (s *Sandbox) signedInAgain(userID, connection string) {
+	if connection != "google-oauth2" {
+		return
+	}
+	old := s.AccessToken(userID, "google-oauth2")
+	who := strings.NewReplacer("|", "-").Replace(userID)
+	at, rt := tok("ya29", who), tok("google-rt", who)
+	if old == "" || !s.Google.Regrant(old, at, rt) {
+		return
+	}
+	s.Tenant.UpdateIdentity(userID, "google-oauth2", func(idn *fakeauth0.Identity) {
+		idn.AccessToken, idn.RefreshToken, idn.ExpiresIn = at, rt, 3599
+	})
+	s.mu.Lock()
+	s.tokens[userID+"/google-oauth2"] = at
+	s.mu.Unlock()
+}
+
+// SPAEnv returns the example SPA's settings (examples/spa) for this
+// sandbox and a gateway at gatewayAddr.
+func (s *Sandbox) SPAEnv(gatewayAddr string) [][2]string {
+	return [][2]string{
+		{"VITE_AUTH0_DOMAIN", s.Auth0URL},
+		{"VITE_AUTH0_CLIENT_ID", SPAClientID},
+		{"VITE_AUTH0_AUDIENCE", s.Tenant.APIAudience()},
+		{"VITE_GRAPHQL_URL", "http://" + gatewayAddr + "/graphql"},
+	}
+}
+
+// WriteDevFiles writes into dir (created if missing) spa.env, the example
+// SPA's settings as KEY=value lines, and secrets.json, every seeded IdP
+// token and the marker all seeded secrets contain, for tests that assert
+// none reaches a browser. Both are written whole or not at all (0600).
+func (s *Sandbox) WriteDevFiles(dir, gatewayAddr string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	var env strings.Builder
+	for _, kv := range s.SPAEnv(gatewayAddr) {
+		fmt.Fprintf(&env, "%s=%s\n", kv[0], kv[1])
+	}
+	s.mu.Lock()
+	tokens := make([]string, 0, len(s.tokens))
+	for _, t := range s.tokens {
+		tokens = append(tokens, t)
+	}
+	s.mu.Unlock()
+	slices.Sort(tokens)
+	secrets, _ := json.MarshalIndent(map[string]any{"marker": SecretMarker, "tokens": tokens}, "", "  ")
+	for name, data := range map[string][]byte{"secrets.json": secrets, "spa.env": []byte(env.String())} {
+		tmp := filepath.Join(dir, "."+name+".tmp")
+		if err := os.WriteFile(tmp, data, 0o600); err != nil {
+			return fmt.Errorf("sandbox: %w", err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+			return fmt.Errorf("sandbox: %w", err)
+		}
+	}
+	return nil
 }
 
 // PrintBanner writes what a developer needs after `go run . --dev`: the
@@ -102,6 +204,11 @@ func (s *Sandbox) PrintBanner(w io.Writer, gatewayAddr string) {
 		p("  # %s (%s): %s\n", u.Name, u.ID, strings.Join(u.Providers, ", "))
 		p("  export %s=%s\n", s.tokenVar(u), s.Token(u.ID))
 	}
+	p("\nExample SPA (cd examples/spa && npm install), signing in through the Auth0 emulator:\n  ")
+	for _, kv := range s.SPAEnv(gatewayAddr) {
+		p("%s=%s ", kv[0], kv[1])
+	}
+	p("npm run dev\n")
 	p("\nTry:\n  curl -s http://%s/graphql -H 'Content-Type: application/json' \\\n    -H \"Authorization: Bearer $TOKEN\" \\\n    -d '{\"query\":\"{ me { name identities { provider capabilities repos(first: 3) { nodes { fullName } } calendar(first: 3) { nodes { title start } } } } }\"}'\n\n", gatewayAddr)
 }
 

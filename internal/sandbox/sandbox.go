@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,6 +41,9 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives the emulators' server errors; default discards.
 	Logger *slog.Logger
+	// GoogleLatency delays every answer of the Google emulator (on top of
+	// Latency): a slow provider, to watch @defer deliver it last.
+	GoogleLatency time.Duration
 }
 
 // Sandbox is a running set of emulators. Close stops them.
@@ -65,14 +69,19 @@ type Sandbox struct {
 	latency atomic.Int64
 	faults  faultInjector // InjectFaults
 	servers []*http.Server
-	tokens  map[string]string // "<user>/<provider>" -> seeded access token
+	mu      sync.Mutex
+	tokens  map[string]string // "<user>/<provider>" -> seeded access token; guarded by mu
 	// devNotes say what DevEnv set, kept and replaced, for PrintBanner.
 	devNotes []string
 }
 
 // AccessToken returns the IdP access token seeded for a user's identity at
 // provider, for tests that revoke or expire it.
-func (s *Sandbox) AccessToken(userID, provider string) string { return s.tokens[userID+"/"+provider] }
+func (s *Sandbox) AccessToken(userID, provider string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokens[userID+"/"+provider]
+}
 
 // Start seeds the emulators and serves each on a free 127.0.0.1 port.
 func Start(opts Options) (*Sandbox, error) {
@@ -90,6 +99,7 @@ func Start(opts Options) (*Sandbox, error) {
 		Bitbucket: &fakebitbucket.Server{ClientID: "sandbox-bitbucket-client", ClientSecret: SecretMarker + "-bitbucket-client-" + randomHex(8)},
 		MSGraph:   &fakemsgraph.Server{ClientID: "sandbox-microsoft-client", ClientSecret: SecretMarker + "-microsoft-client-" + randomHex(8)},
 	}
+	s.Google.Latency = opts.GoogleLatency
 	s.tokens = map[string]string{}
 	s.Tenant.ClientSecret = SecretMarker + "-m2m-" + randomHex(8)
 	s.latency.Store(int64(opts.Latency))
@@ -114,6 +124,8 @@ func Start(opts Options) (*Sandbox, error) {
 		return nil, err
 	}
 	s.Tenant.SetBaseURL(s.Auth0URL)
+	s.Tenant.OnLogin(s.signedInAgain)
+	s.registerSPA(defaultSPAOrigins)
 
 	s.seed(opts.Now())
 	for i := 0; i < opts.LoadUsers+opts.ProfileOnlyUsers; i++ {

@@ -192,6 +192,27 @@ func (s *Server) Revoke(token string) {
 	}
 }
 
+// Regrant models the user consenting again (Google's OAuth consent screen,
+// https://developers.google.com/identity/protocols/oauth2/web-server): a
+// new grant over the same calendar as token's (revoked or not), reachable
+// with accessToken and refreshable with refreshToken. The old grant stays
+// as it was. It reports whether token was known.
+func (s *Server) Regrant(token, accessToken, refreshToken string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	old := s.grantOf(token)
+	if old == nil {
+		return false
+	}
+	g := &grant{events: old.events}
+	if refreshToken != "" {
+		s.grants[refreshToken] = g
+	}
+	s.access[accessToken] = &access{grant: g}
+	return true
+}
+
 // ExpireAccessToken makes token answer 401 while its refresh token still
 // works.
 func (s *Server) ExpireAccessToken(token string) {
