@@ -311,6 +311,9 @@ func TestDeferDeliversFastIdentitiesFirst(t *testing.T) {
 	if gh := initial.Me.Identities[0]; gh.Provider != "github" || !strings.Contains(string(gh.Repos), "grace/") {
 		t.Errorf("first part's GitHub identity = %+v; want its repositories", gh)
 	}
+	if bytes.Contains(first.Data, []byte(`"calendar"`)) {
+		t.Errorf("first part data = %s; want the deferred calendars left out, not null", first.Data)
+	}
 	if calls := e.sb.Google.Calls(); calls != 1 {
 		t.Errorf("Google events calls while the first part arrived = %d; want 1 (held)", calls)
 	}

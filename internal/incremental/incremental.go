@@ -81,7 +81,8 @@ func acceptsMultipart(h http.Header) bool {
 // payload and merges its data and errors into the initial response, as if
 // the directive were absent. Without it gqlgen's single-response
 // transports send the initial payload with "hasNext": true and drop the
-// rest.
+// rest. For multipart/mixed clients it removes gqlgen's null placeholders
+// of deferred fields from the initial payload (omitPlaceholders).
 type Flatten struct{}
 
 var (
@@ -98,7 +99,7 @@ func (Flatten) Validate(graphql.ExecutableSchema) error { return nil }
 // InterceptOperation implements graphql.OperationInterceptor.
 func (Flatten) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 	if incremental, _ := ctx.Value(multipartKey{}).(bool); incremental {
-		return next(ctx)
+		return omitPlaceholders(ctx, next(ctx))
 	}
 	responses := next(ctx)
 	done := false

@@ -233,7 +233,7 @@ func (t *Tenant) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		t.mu.Unlock()
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
 		_ = loginPage.Execute(w, loginView{Client: client.Name, TxID: id, Connection: tx.connection, Consent: tx.prompt == "consent", Users: users})
 	}
 }
