@@ -520,3 +520,32 @@ func TestSignInAgainThroughTheAuth0Emulator(t *testing.T) {
 		t.Errorf("after signing in again: %s; want Margaret's events", r.Raw)
 	}
 }
+
+// TestMultipartWithoutDefer: GraphiQL accepts "application/json,
+// multipart/mixed" for every query; without @defer the answer is one part
+// holding the whole result.
+func TestMultipartWithoutDefer(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	body, _ := json.Marshal(map[string]any{"query": `{ me { name identities { provider } } }`})
+	req, _ := http.NewRequest(http.MethodPost, e.url+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, multipart/mixed")
+	req.Header.Set("Authorization", "Bearer "+e.sb.Token(sandbox.Grace))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	_, params, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if err != nil || params["boundary"] == "" {
+		t.Fatalf("Content-Type = %q; want multipart/mixed", resp.Header.Get("Content-Type"))
+	}
+	mr := multipart.NewReader(resp.Body, params["boundary"])
+	p, ok := e.nextPart(mr)
+	if !ok || len(p.Errors) > 0 || !strings.Contains(string(p.Data), `"name":"Grace Hopper"`) || p.HasNext != nil && *p.HasNext {
+		t.Errorf("part = %+v; want the whole result and no hasNext", p)
+	}
+	if _, more := e.nextPart(mr); more {
+		t.Error("a second part; want one")
+	}
+}

@@ -178,7 +178,9 @@ func (s *Sandbox) WriteDevFiles(dir, gatewayAddr string) error {
 // `export TOKEN…=` line per demo user (valid 24 hours) and a curl to try.
 // gatewayAddr is the gateway's host:port.
 func (s *Sandbox) PrintBanner(w io.Writer, gatewayAddr string) {
-	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	var b strings.Builder // written at once: a reader never sees half a banner
+	defer func() { _, _ = io.WriteString(w, b.String()) }()
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("\nidpgate dev sandbox: emulated Auth0 and identity providers on 127.0.0.1\n\n")
 	p("  GraphiQL   http://%s/graphiql/   (%s's token pre-filled)\n", gatewayAddr, s.userName(s.DemoUser))
 	p("  GraphQL    http://%s/graphql\n\n", gatewayAddr)
