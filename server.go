@@ -82,6 +82,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	if !*dev && (*devFiles != "" || *devGoogleLatency != 0) {
+		return errors.New("--dev-files and --dev-google-latency need --dev")
+	}
 
 	level := new(slog.LevelVar)
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))

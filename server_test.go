@@ -544,6 +544,16 @@ func TestRunHelpExitsZero(t *testing.T) {
 	}
 }
 
+func TestRunDevFlagsNeedDev(t *testing.T) {
+	for _, args := range [][]string{{"--dev-files", t.TempDir()}, {"--dev-google-latency", "1s"}} {
+		var out, errOut strings.Builder
+		err := run(context.Background(), args, func(string) string { return "" }, &out, &errOut)
+		if err == nil || !strings.Contains(err.Error(), "need --dev") {
+			t.Errorf("run(%q) = %v; want an error saying they need --dev", args, err)
+		}
+	}
+}
+
 func TestRunDevServesAndShutsDownGracefully(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
