@@ -7,7 +7,9 @@
 // implements and Apollo Client reads ("deferSpec=20220824": parts of
 // {"incremental":[{"data","path","label","errors"}],"hasNext"}), following
 // the GraphQL-over-HTTP incremental delivery RFC
-// (graphql/graphql-over-http rfcs/IncrementalDelivery.md).
+// (graphql/graphql-over-http rfcs/IncrementalDelivery.md). Fields that only
+// deferred fragments select are absent from the initial part, as the RFC
+// has it (gqlgen itself writes null placeholders there).
 //
 // Every other client gets one complete, non-incremental answer: the
 // deferred fragments are awaited and merged into the initial data, so a
