@@ -405,6 +405,10 @@ func (t *Tenant) serveUserGrant(w http.ResponseWriter, params url.Values, grant,
 			writeOAuthError(w, http.StatusForbidden, "invalid_grant", "Unknown or invalid refresh token.")
 			return
 		}
+	default:
+		t.mu.Unlock()
+		writeOAuthError(w, http.StatusForbidden, "unsupported_grant_type", "Unsupported grant type: "+grant)
+		return
 	}
 	user := t.currentUser(userID)
 	if user == nil {
