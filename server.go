@@ -52,11 +52,19 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 	fs.IntVar(&loadOpts.Clients, "load-clients", loadOpts.Clients, "concurrent clients")
 	fs.DurationVar(&loadOpts.Latency, "load-latency", loadOpts.Latency, "fixed latency of every emulated upstream")
 	fs.IntVar(&loadOpts.CachedUsers, "load-cached", loadOpts.CachedUsers, "users loaded into the cache for the memory figure")
+	devGoogleLatency := fs.Duration("dev-google-latency", 0, "with --dev: delay every answer of the Google emulator, to watch @defer deliver calendars last")
+	devFiles := fs.String("dev-files", "", "with --dev: write spa.env (the example SPA's settings) and secrets.json (the seeded IdP tokens, for leak checks) into this directory")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // -h, --help: the usage is the answer
+		}
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if !*dev && (*devFiles != "" || *devGoogleLatency != 0) {
+		return errors.New("--dev-files and --dev-google-latency need --dev")
 	}
 
 	level := new(slog.LevelVar)
@@ -80,19 +88,12 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 	var sb *sandbox.Sandbox
 	if *dev {
 		var err error
-		sb, err = sandbox.Start(sandbox.Options{Logger: logger})
+		sb, err = sandbox.Start(sandbox.Options{Logger: logger, GoogleLatency: *devGoogleLatency})
 		if err != nil {
 			return fmt.Errorf("dev sandbox: %w", err)
 		}
 		defer sb.Close()
-		env = env.Over(sb.Env)
-		if env.Get("LISTEN_ADDR") == "" {
-			port := env.Get("PORT")
-			if port == "" {
-				port = "8080"
-			}
-			env = env.Over(map[string]string{"LISTEN_ADDR": "127.0.0.1:" + port})
-		}
+		env = sb.DevEnv(env) // your own settings win, except where the emulators are
 	}
 
 	cfg, err := config.FromEnv(env)
@@ -118,13 +119,19 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 	}
 	ln := limitListener(tcp, cfg)
 	srv := newServer(ctx, cfg, gw.Handler(), logger)
+	if sb != nil && *devFiles != "" {
+		if err := sb.WriteDevFiles(*devFiles, ln.Addr().String()); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
 	addr := ln.Addr().String()
 	logger.Info("idpgate listening", "addr", addr, "dev", *dev)
 	if sb != nil {
-		printBanner(stdout, addr, sb)
+		sb.PrintBanner(stdout, addr)
 	}
 
 	select {
@@ -167,13 +174,4 @@ func newServer(ctx context.Context, cfg config.Config, h http.Handler, logger *s
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-}
-
-func printBanner(w io.Writer, addr string, sb *sandbox.Sandbox) {
-	fmt.Fprintf(w, "\nidpgate dev sandbox (emulated Auth0, GitHub, Google, GitLab, Bitbucket, Microsoft on 127.0.0.1)\n\n")
-	fmt.Fprintf(w, "  GraphiQL:  http://%s/graphiql/\n", addr)
-	fmt.Fprintf(w, "  GraphQL:   http://%s/graphql\n", addr)
-	fmt.Fprintf(w, "  Demo user: %s (every provider linked)\n\n", sb.DemoUser)
-	fmt.Fprintf(w, "Authorization: Bearer %s\n\n", sb.Token(sb.DemoUser))
-	fmt.Fprintf(w, "Try:\n  curl -s http://%s/graphql -H 'Content-Type: application/json' \\\n    -H \"Authorization: Bearer $TOKEN\" \\\n    -d '{\"query\":\"{ me { name identities { provider capabilities repos(first: 3) { nodes { fullName } } calendar(first: 3) { nodes { title start } } } } }\"}'\n\n", addr)
 }

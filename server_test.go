@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -540,28 +541,64 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 	}
 }
 
+func TestRunHelpExitsZero(t *testing.T) {
+	for _, arg := range []string{"--help", "-h", "-help"} {
+		var out, errOut strings.Builder
+		err := run(context.Background(), []string{arg}, config.MapEnv(nil), &out, &errOut)
+		if err != nil || !strings.Contains(errOut.String(), "-dev") {
+			t.Errorf("run(%s) = %v, usage %q; want nil and the usage", arg, err, errOut.String())
+		}
+	}
+}
+
+func TestRunDevFlagsNeedDev(t *testing.T) {
+	for _, args := range [][]string{{"--dev-files", t.TempDir()}, {"--dev-google-latency", "1s"}} {
+		var out, errOut strings.Builder
+		err := run(context.Background(), args, config.MapEnv(nil), &out, &errOut)
+		if err == nil || !strings.Contains(err.Error(), "need --dev") {
+			t.Errorf("run(%q) = %v; want an error saying they need --dev", args, err)
+		}
+	}
+}
+
 func TestRunDevServesAndShutsDownGracefully(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	errOut := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--dev"}, config.MapEnv(map[string]string{"LISTEN_ADDR": "127.0.0.1:0"}), out, errOut)
+		done <- run(ctx, []string{"--dev"}, config.MapEnv(map[string]string{"LISTEN_ADDR": "127.0.0.1:0", "USER_RPS": "7"}), out, errOut)
 	}()
 	var token, addr string
+	tokenRE := regexp.MustCompile(`(?m)^  export TOKEN=(\S+)\n`)
+	addrRE := regexp.MustCompile(`GraphiQL +http://(\S+)/graphiql/`)
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		s := out.String()
-		if i := strings.Index(s, "Authorization: Bearer "); i >= 0 && strings.Contains(s[i:], "\n") {
-			token = strings.TrimSpace(strings.SplitN(s[i+len("Authorization: Bearer "):], "\n", 2)[0])
-			a := strings.Index(s, "GraphiQL:  http://")
-			addr = strings.TrimSuffix(strings.Fields(s[a+len("GraphiQL:  http://"):])[0], "/graphiql/")
+		if m := tokenRE.FindStringSubmatch(s); m != nil {
+			token = m[1]
+			if a := addrRE.FindStringSubmatch(s); a != nil {
+				addr = a[1]
+			}
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if token == "" {
+	if token == "" || addr == "" {
 		t.Fatalf("no banner within 10s; stdout %q stderr %q", out.String(), errOut.String())
+	}
+	banner := out.String()
+	for _, want := range []string{
+		"export TOKEN_GRACE=ey", "export TOKEN_LINUS=ey", // one per demo user
+		"Auth0      http://127.0.0.1:", "Google     http://127.0.0.1:", "Microsoft  http://127.0.0.1:",
+		"--dev kept your USER_RPS=7", "USER_BURST=1000", `"Authorization: Bearer $TOKEN"`,
+	} {
+		if !strings.Contains(banner, want) {
+			t.Errorf("banner lacks %q:\n%s", want, banner)
+		}
+	}
+	if strings.Contains(banner, "USER_RPS=1000") {
+		t.Errorf("banner says --dev set USER_RPS, which the developer set:\n%s", banner)
 	}
 	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/graphql", strings.NewReader(`{"query":"{ me { name identities { provider } } }"}`))
 	req.Header.Set("Content-Type", "application/json")

@@ -133,6 +133,10 @@ func (r *Resolver) PresentError(ctx context.Context, err error) *gqlerror.Error 
 		cause = gqlErr.Err
 	}
 	p := classify(cause, r.deps.Now())
+	if idn := identityInScope(ctx); idn != nil && p.provider == "" {
+		// An error about one identity names it, whatever its cause.
+		p.provider, p.connection = idn.Provider, idn.Connection
+	}
 	log := r.deps.Logger(ctx)
 	path := graphql.GetPath(ctx)
 	switch p.code {

@@ -25,11 +25,22 @@ func (r *queryResolver) Me(ctx context.Context) (*model.User, error) {
 	return r.me(ctx)
 }
 
+func (r *userResolver) Identities(ctx context.Context, obj *model.User, provider *string, connection *string, capability *model.Capability) ([]*model.Identity, error) {
+	return r.identities(ctx, obj, provider, connection, capability)
+}
+
+func (r *userResolver) Identity(ctx context.Context, obj *model.User, id string) (*model.Identity, error) {
+	return r.identity(ctx, id)
+}
+
 func (r *Resolver) Identity() graph.IdentityResolver { return &identityResolver{r} }
 
 func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
 
+func (r *Resolver) User() graph.UserResolver { return &userResolver{r} }
+
 type (
 	identityResolver struct{ *Resolver }
 	queryResolver    struct{ *Resolver }
+	userResolver     struct{ *Resolver }
 )

@@ -78,8 +78,14 @@ type User struct {
 	Nickname *string `json:"nickname,omitempty"`
 	Email    *string `json:"email,omitempty"`
 	Picture  *string `json:"picture,omitempty"`
-	// Linked accounts, primary first, in Auth0's order.
+	// Linked accounts, primary first, in Auth0's order. The filters, when
+	// given, keep the identities whose provider (Auth0's name, such as github),
+	// connection (such as gitlab) or capability match; they combine with AND.
 	Identities []*Identity `json:"identities"`
+	// One linked account by its Identity.id ("<provider>|<userId>"), so a
+	// client can page exactly one list; null when no linked identity has
+	// that id.
+	Identity *Identity `json:"identity,omitempty"`
 }
 
 // What the gateway can read from an identity provider.

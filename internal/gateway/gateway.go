@@ -140,7 +140,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 	if err != nil {
 		return nil, fmt.Errorf("USER_RPS: %w", err)
 	}
-	cors, err := httpmw.CORS(httpmw.CORSOptions{AllowedOrigins: cfg.AllowedOrigins})
+	cors, err := httpmw.CORS(httpmw.CORSOptions{AllowedOrigins: cfg.AllowedOrigins, Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("ALLOWED_ORIGINS: %w", err)
 	}

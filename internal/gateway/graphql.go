@@ -11,6 +11,7 @@ import (
 	"github.com/idpgate/idpgate/internal/authn"
 	"github.com/idpgate/idpgate/internal/config"
 	"github.com/idpgate/idpgate/internal/guard"
+	"github.com/idpgate/idpgate/internal/incremental"
 	"github.com/idpgate/idpgate/resolvers"
 )
 
@@ -23,6 +24,7 @@ func NewGraphQL(root *resolvers.Resolver, cfg config.Config, dev bool) (*handler
 	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: root}))
 	gql.AddTransport(transport.Options{})
 	gql.AddTransport(transport.GET{})
+	incremental.Configure(gql) // @defer over multipart/mixed; before POST, which would also take those requests
 	gql.AddTransport(transport.POST{})
 	gql.SetErrorPresenter(root.PresentError)
 	gql.SetRecoverFunc(root.Recover)

@@ -3,6 +3,7 @@ package httpmw
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -26,6 +27,10 @@ type CORSOptions struct {
 	// MaxAge is how long browsers may cache a preflight answer; 0 means
 	// 2 hours (Chromium's cap), a negative value omits the header.
 	MaxAge time.Duration
+	// Logger receives a warning for each refused preflight, naming the
+	// origin and ALLOWED_ORIGINS: the browser shows the page only
+	// "Failed to fetch". Nil logs nothing.
+	Logger *slog.Logger
 }
 
 // Validate reports origins that are not exact origins and "*" combined
@@ -120,6 +125,10 @@ func CORS(o CORSOptions) (func(http.Handler) http.Handler, error) {
 			ok := allowed[strings.ToLower(origin)]
 			if !ok && !anyOrigin {
 				if preflight {
+					if o.Logger != nil {
+						o.Logger.WarnContext(r.Context(), "CORS preflight refused: the origin is not in ALLOWED_ORIGINS; add it there (comma-separated exact origins) to let this web app call the gateway",
+							"origin", clip(origin, 200), "path", r.URL.Path)
+					}
 					WriteError(w, r, http.StatusForbidden, gqlresp.CodeForbidden, "origin not allowed")
 					return
 				}
@@ -147,4 +156,12 @@ func CORS(o CORSOptions) (func(http.Handler) http.Handler, error) {
 			w.WriteHeader(http.StatusNoContent)
 		})
 	}, nil
+}
+
+// clip bounds a client-supplied value before it is logged.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

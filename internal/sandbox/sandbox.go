@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,6 +43,9 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives the emulators' server errors; default discards.
 	Logger *slog.Logger
+	// GoogleLatency delays every answer of the Google emulator (on top of
+	// Latency): a slow provider, to watch @defer deliver it last.
+	GoogleLatency time.Duration
 }
 
 // Sandbox is a running set of emulators. Close stops them.
@@ -68,13 +72,18 @@ type Sandbox struct {
 	faults  faultInjector                    // InjectFaults
 	agents  map[string]*fakeknobs.UserAgents // by emulator URL
 	servers []*http.Server
-	tokens  map[string]string // "<user>/<connection>" -> seeded access token
+	mu      sync.Mutex
+	tokens  map[string]string // "<user>/<connection>" -> seeded access token; guarded by mu
+	// devNotes say what DevEnv set, kept and replaced, for PrintBanner.
+	devNotes []string
 }
 
 // AccessToken returns the IdP access token seeded for a user's identity of
 // an Auth0 connection ("gitlab" for GitLab, whose provider is "oauth2"),
 // for tests that revoke or expire it.
 func (s *Sandbox) AccessToken(userID, connection string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.tokens[userID+"/"+connection]
 }
 
@@ -94,6 +103,7 @@ func Start(opts Options) (*Sandbox, error) {
 		Bitbucket: &fakebitbucket.Server{ClientID: "sandbox-bitbucket-client", ClientSecret: SecretMarker + "-bitbucket-client-" + randomHex(8)},
 		MSGraph:   &fakemsgraph.Server{ClientID: "sandbox-microsoft-client", ClientSecret: SecretMarker + "-microsoft-client-" + randomHex(8)},
 	}
+	s.Google.Latency = opts.GoogleLatency
 	s.tokens = map[string]string{}
 	s.agents = map[string]*fakeknobs.UserAgents{}
 	s.Tenant.ClientSecret = SecretMarker + "-m2m-" + randomHex(8)
@@ -129,6 +139,8 @@ func Start(opts Options) (*Sandbox, error) {
 		return nil, err
 	}
 	s.Tenant.SetBaseURL(s.Auth0URL)
+	s.Tenant.OnLogin(s.signedInAgain)
+	s.registerSPA(defaultSPAOrigins)
 
 	s.seed(opts.Now())
 	for i := 0; i < opts.LoadUsers+opts.ProfileOnlyUsers; i++ {
@@ -138,6 +150,7 @@ func Start(opts Options) (*Sandbox, error) {
 	clientID, clientSecret := s.Tenant.Credentials()
 	for k, v := range map[string]string{
 		"AUTH0_DOMAIN":        s.Auth0URL,
+		"AUTH0_ISSUER":        s.Tenant.Issuer(),
 		"AUTH0_AUDIENCE":      s.Tenant.APIAudience(),
 		"AUTH0_CLIENT_ID":     clientID,
 		"AUTH0_CLIENT_SECRET": clientSecret,

@@ -33,6 +33,11 @@ const (
 	// "gitlab", user_id "gitlab|1969", and his Auth0 user id
 	// "oauth2|gitlab|1969" (https://auth0.com/docs/connections/social/oauth2).
 	Linus = "oauth2|gitlab|1969"
+	// Margaret signed in with Google and linked GitHub, then revoked the
+	// gateway's access at Google: her calendar answers IDP_REAUTH_REQUIRED
+	// until she signs in with google-oauth2 again (the login page's
+	// connection sign-in, which makes the Google emulator issue new tokens).
+	Margaret = "google-oauth2|100000000000000001936"
 )
 
 // tok returns a distinctive fake credential.
@@ -41,11 +46,13 @@ func tok(kind, who string) string {
 }
 
 func (s *Sandbox) addUser(u fakeauth0.User) {
+	s.mu.Lock()
 	for _, idn := range u.Identities {
 		if idn.AccessToken != "" {
 			s.tokens[u.UserID+"/"+idn.Connection] = idn.AccessToken
 		}
 	}
+	s.mu.Unlock()
 	s.Tenant.AddUser(u)
 }
 
@@ -102,11 +109,25 @@ func (s *Sandbox) seed(now time.Time) {
 		},
 	})
 
+	// Margaret: Google (consent revoked) and GitHub.
+	margGH, margGoogle, margRT := tok("gho", "margaret"), tok("ya29", "margaret"), tok("google-rt", "margaret")
+	s.GitHub.AddUser(margGH, githubRepos("margaret", 4, 1936, now))
+	s.Google.AddUser(margGoogle, margRT, googleEvents("margaret", day, 3))
+	s.Google.Revoke(margGoogle)
+	s.addUser(fakeauth0.User{
+		UserID: Margaret, Name: "Margaret Hamilton", Nickname: "margaret", Email: "margaret@example.com",
+		Identities: []fakeauth0.Identity{
+			{Provider: "google-oauth2", Connection: "google-oauth2", UserID: "100000000000000001936", IsSocial: true, AccessToken: margGoogle, RefreshToken: margRT, ExpiresIn: 3599},
+			{Provider: "github", Connection: "github", UserID: 1936, IsSocial: true, AccessToken: margGH},
+		},
+	})
+
 	s.DemoUser = Ada
 	s.Users = []DemoUser{
 		{ID: Ada, Name: "Ada Lovelace", Providers: []string{"auth0", "github", "google-oauth2", "oauth2", "bitbucket", "windowslive", "facebook"}},
 		{ID: Grace, Name: "Grace Hopper", Providers: []string{"github", "google-oauth2"}},
 		{ID: Linus, Name: "Linus", Providers: []string{"oauth2"}},
+		{ID: Margaret, Name: "Margaret Hamilton", Providers: []string{"google-oauth2 (consent revoked)", "github"}},
 	}
 }
 

@@ -241,13 +241,15 @@ func (t *Tenant) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 		"authorization_endpoint":                iss + "authorize",
 		"token_endpoint":                        iss + "oauth/token",
 		"userinfo_endpoint":                     iss + "userinfo",
+		"code_challenge_methods_supported":      []string{"S256"},
+		"response_modes_supported":              []string{"query", "fragment", "form_post"},
 		"jwks_uri":                              iss + ".well-known/jwks.json",
 		"scopes_supported":                      []string{"openid", "profile", "offline_access", "name", "given_name", "family_name", "nickname", "email", "email_verified", "picture", "created_at", "identities", "phone", "address"},
 		"response_types_supported":              []string{"code", "token", "id_token", "code token", "code id_token", "token id_token", "code token id_token"},
 		"grant_types_supported":                 []string{"authorization_code", "client_credentials", "refresh_token"},
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": []string{"HS256", "RS256", "PS256"},
-		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
 		"claims_supported":                      []string{"aud", "auth_time", "created_at", "email", "email_verified", "exp", "family_name", "given_name", "iat", "identities", "iss", "name", "nickname", "phone_number", "picture", "sub"},
 	})
 }

@@ -78,6 +78,8 @@ type Tenant struct {
 	winSec            int64
 	winUsed           int
 
+	spa spaState // single-page apps' sign-in (spa.go)
+
 	calls struct {
 		token, userByID, search, jwks, discovery atomic.Int64
 	}
@@ -396,6 +398,9 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	path := r.URL.EscapedPath()
+	if t.serveSPA(w, r, path) {
+		return
+	}
 	switch {
 	case path == "/.well-known/openid-configuration" && r.Method == http.MethodGet:
 		t.calls.discovery.Add(1)

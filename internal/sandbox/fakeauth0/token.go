@@ -24,7 +24,8 @@ type tokenResponse struct {
 }
 
 // serveToken implements POST /oauth/token for the client_credentials
-// grant (https://auth0.com/docs/api/authentication#client-credentials-flow).
+// grant (https://auth0.com/docs/api/authentication#client-credentials-flow),
+// and hands the authorization_code and refresh_token grants to spa.go.
 func (t *Tenant) serveToken(w http.ResponseWriter, r *http.Request) {
 	params, ok := tokenParams(r)
 	if !ok {
@@ -35,6 +36,10 @@ func (t *Tenant) serveToken(w http.ResponseWriter, r *http.Request) {
 	grant := params.Get("grant_type")
 	if grant == "" {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Missing required parameter: grant_type")
+		return
+	}
+	if grant == "authorization_code" || grant == "refresh_token" {
+		t.serveUserGrant(w, params, grant, iss) // single-page apps (spa.go)
 		return
 	}
 	if grant != "client_credentials" {

@@ -1,6 +1,7 @@
 package fakegoogle
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -79,6 +80,52 @@ type Server struct {
 	pageTokens  map[string]pageState
 	knobs       fakeknobs.Knobs // API faults, counters, in flight, Close
 	tokenFaults fakeknobs.Queue // fakeknobs.Fail faults for the next /token requests
+	gate        chan struct{}   // HoldEvents: events requests wait until it is closed
+	release     func()          // releases gate (Close calls it)
+}
+
+// HoldEvents makes events requests wait, before they are answered, until
+// release is called (or the request or the server ends): an ordering hook
+// for tests that must see other providers answer before Google does.
+// Token requests are not held. Calling release again does nothing.
+func (s *Server) HoldEvents() (release func()) {
+	gate := make(chan struct{})
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			s.mu.Lock()
+			if s.gate == gate {
+				s.gate, s.release = nil, nil
+			}
+			s.mu.Unlock()
+			close(gate)
+		})
+	}
+	s.mu.Lock()
+	prev := s.release
+	s.gate, s.release = gate, release
+	s.mu.Unlock()
+	if prev != nil {
+		prev()
+	}
+	return release
+}
+
+// wait blocks while HoldEvents holds events requests; it reports false
+// when ctx ended first.
+func (s *Server) wait(ctx context.Context) bool {
+	s.mu.Lock()
+	gate := s.gate
+	s.mu.Unlock()
+	if gate == nil {
+		return true
+	}
+	select {
+	case <-gate:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // Names of the endpoints in the knobs' call counters.
@@ -145,6 +192,27 @@ func (s *Server) Revoke(token string) {
 	}
 }
 
+// Regrant models the user consenting again (Google's OAuth consent screen,
+// https://developers.google.com/identity/protocols/oauth2/web-server): a
+// new grant over the same calendar as token's (revoked or not), reachable
+// with accessToken and refreshable with refreshToken. The old grant stays
+// as it was. It reports whether token was known.
+func (s *Server) Regrant(token, accessToken, refreshToken string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initLocked()
+	old := s.grantOf(token)
+	if old == nil {
+		return false
+	}
+	g := &grant{events: old.events}
+	if refreshToken != "" {
+		s.grants[refreshToken] = g
+	}
+	s.access[accessToken] = &access{grant: g}
+	return true
+}
+
 // ExpireAccessToken makes token answer 401 while its refresh token still
 // works.
 func (s *Server) ExpireAccessToken(token string) {
@@ -204,7 +272,15 @@ func (s *Server) FailNextRefresh(n, status int) {
 }
 
 // Close releases hung requests; later requests told to hang return at once.
-func (s *Server) Close() { s.knobs.Close() }
+func (s *Server) Close() {
+	s.knobs.Close()
+	s.mu.Lock()
+	release := s.release
+	s.mu.Unlock()
+	if release != nil {
+		release()
+	}
+}
 
 // Calls returns how many Calendar API requests (any outcome) were received.
 func (s *Server) Calls() int { return s.knobs.Calls(callEvents) }
@@ -250,6 +326,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !s.knobs.Delay(r.Context(), s.Latency) {
+		return
+	}
+	if isEvents && !s.wait(r.Context()) {
 		return
 	}
 	if isToken {
