@@ -44,9 +44,10 @@ const fanoutQuery = `{ me { identities { id
 
 // TestFanOutOfManyIdentities (issue 10.4): a user with 40 linked GitHub
 // identities made one accepted request cost 120 GitHub calls (480 with more
-// aliases), up to 64 at once. Now the first MAX_IDENTITIES identities are
-// called, the others answer IDENTITY_LIMIT_EXCEEDED, and the user never has
-// more than USER_UPSTREAM_CONCURRENCY calls in flight.
+// aliases), up to 64 at once. Now MAX_IDENTITIES distinct identities are
+// called per request, every field of the others answers
+// IDENTITY_LIMIT_EXCEEDED, and the user never has more than
+// USER_UPSTREAM_CONCURRENCY calls in flight.
 func TestFanOutOfManyIdentities(t *testing.T) {
 	cases := []struct {
 		maxIdentities, perUser, identities int
@@ -77,22 +78,77 @@ func TestFanOutOfManyIdentities(t *testing.T) {
 			if got := e.sb.GitHub.MaxInFlight(); got > tc.perUser {
 				t.Errorf("GitHub calls in flight at once = %d; want at most %d", got, tc.perUser)
 			}
-			limited := 0
+			limited := map[float64]int{} // identity index -> fields refused
 			for _, ge := range r.Errors {
 				if ge.Extensions["code"] != gqlresp.CodeIdentityLimit {
 					t.Errorf("error %+v; want only %s", ge, gqlresp.CodeIdentityLimit)
 					continue
 				}
-				if idx, ok := ge.Path[2].(float64); !ok || int(idx) < tc.maxIdentities {
-					t.Errorf("limit error at %v; want only identities from index %d", ge.Path, tc.maxIdentities)
-				}
-				limited++
+				idx, _ := ge.Path[2].(float64)
+				limited[idx]++
 			}
-			if want := 3 * (tc.identities - called); limited != want {
-				t.Errorf("%s errors = %d; want %d", gqlresp.CodeIdentityLimit, limited, want)
+			if want := tc.identities - called; len(limited) != want {
+				t.Errorf("identities answering %s = %d; want %d", gqlresp.CodeIdentityLimit, len(limited), want)
+			}
+			for idx, n := range limited {
+				if n != 3 {
+					t.Errorf("identity %v: %d of its 3 fields refused; want all or none", idx, n)
+				}
 			}
 			if n := strings.Count(string(r.Raw), `"id":"github|`); n != tc.identities {
 				t.Errorf("identities listed = %d; want all %d", n, tc.identities)
+			}
+		})
+	}
+}
+
+// TestIdentityLimitCountsDistinctIdentities: MAX_IDENTITIES counts the
+// distinct identities whose provider fields run in one request, not
+// positions in the profile, so identity(id:) and the identities filters
+// reach an identity past the tenth, and a selection of all of them still
+// calls GitHub for ten.
+func TestIdentityLimitCountsDistinctIdentities(t *testing.T) {
+	e := newEnv(t, envOptions{env: map[string]string{"MAX_IDENTITIES": "10"}})
+	user := addManyGitHub(e, "distinct", 40)
+	token := e.sb.Token(user)
+	// The 35th identity (index 34), as addManyGitHub numbers them.
+	thirtyFifth := fmt.Sprintf("github|%d", 900000+100*len("distinct")+34)
+	cases := []struct {
+		name, query           string
+		wantData, wantLimited int // identities with repositories, and refused
+		wantCalls             int
+	}{
+		{"identity(id:) past the tenth", `{ me { identity(id: "` + thirtyFifth + `") { id repos(first: 1) { nodes { fullName } } } } }`, 1, 0, 1},
+		{"the 35th twice, aliased", `{ me { a: identity(id: "` + thirtyFifth + `") { id repos(first: 1) { nodes { fullName } } } b: identity(id: "` + thirtyFifth + `") { id repos(first: 2) { nodes { fullName } } } } }`, 2, 0, 2},
+		{"all 40", `{ me { identities { id repos(first: 1) { nodes { fullName } } } } }`, 10, 30, 10},
+		{"all 40 through a filter", `{ me { identities(provider: "github") { id repos(first: 1) { nodes { fullName } } } } }`, 10, 30, 10},
+		{"two fields of all 40", `{ me { identities { id a: repos(first: 1) { nodes { fullName } } b: repos(first: 2) { nodes { fullName } } } } }`, 20, 60, 20},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.sb.GitHub.Calls()
+			r := e.post(context.Background(), token, tc.query, nil)
+			if r.Status != 200 {
+				t.Fatalf("status = %d %s; want 200", r.Status, r.Raw)
+			}
+			limited := 0
+			for _, ge := range r.Errors {
+				if ge.Extensions["code"] != gqlresp.CodeIdentityLimit {
+					t.Errorf("error %+v; want only %s", ge, gqlresp.CodeIdentityLimit)
+				}
+				limited++
+			}
+			if limited != tc.wantLimited {
+				t.Errorf("%s errors = %d; want %d", gqlresp.CodeIdentityLimit, limited, tc.wantLimited)
+			}
+			if got := strings.Count(string(r.Data), `"fullName":"fan-distinct-`); got != tc.wantData {
+				t.Errorf("repository lists with data = %d; want %d (%s)", got, tc.wantData, r.Data)
+			}
+			if tc.wantData > 0 && tc.wantLimited == 0 && !strings.Contains(string(r.Data), "fan-distinct-34/r") {
+				t.Errorf("data = %s; want the 35th identity's repository", r.Data)
+			}
+			if got := e.sb.GitHub.Calls() - before; got != tc.wantCalls {
+				t.Errorf("GitHub calls = %d; want %d", got, tc.wantCalls)
 			}
 		})
 	}

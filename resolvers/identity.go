@@ -134,7 +134,7 @@ func (r *Resolver) repos(ctx context.Context, obj *model.Identity, first *int, a
 	if err != nil {
 		return nil, err
 	}
-	if err := r.withinIdentityLimit(ctx, userID, obj); err != nil {
+	if err := r.withinIdentityLimit(ctx, obj); err != nil {
 		return nil, err
 	}
 	size, err := pageSize(first, defaultReposSize)
@@ -202,7 +202,7 @@ func (r *Resolver) calendar(ctx context.Context, obj *model.Identity, from, to *
 	if err != nil {
 		return nil, err
 	}
-	if err := r.withinIdentityLimit(ctx, userID, obj); err != nil {
+	if err := r.withinIdentityLimit(ctx, obj); err != nil {
 		return nil, err
 	}
 	size, err := pageSize(first, defaultEventSize)

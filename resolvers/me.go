@@ -13,10 +13,13 @@ import (
 
 // requestState carries the caller's profile from `me` to the identity
 // field resolvers of the same operation, so one operation reads the profile
-// once and every field sees the same tokens.
+// once and every field sees the same tokens, and counts the identities the
+// operation calls providers for.
 type requestState struct {
 	mu      sync.Mutex
 	profile *identity.Profile
+	// identities are those whose provider fields ran (MAX_IDENTITIES).
+	identities identityBudget
 }
 
 type stateKey struct{}

@@ -40,8 +40,9 @@ type Deps struct {
 	CursorKey []byte
 	// UserID returns the authenticated caller (authn.UserID).
 	UserID func(ctx context.Context) (string, bool)
-	// MaxIdentities caps the identities one request calls providers for
-	// (default DefaultMaxIdentities); see gqlresp.CodeIdentityLimit.
+	// MaxIdentities caps the distinct identities one operation calls
+	// providers for (default DefaultMaxIdentities); see
+	// gqlresp.CodeIdentityLimit.
 	MaxIdentities int
 	// UpstreamTimeout bounds each provider call.
 	UpstreamTimeout time.Duration

@@ -17,9 +17,9 @@ type Budget struct {
 	// after a re-read is remembered as needing re-consent, so that it
 	// costs no further Management API call. 0 turns the memory off.
 	ReconsentTTL time.Duration
-	// MaxIdentities (MAX_IDENTITIES): how many of a user's identities one
-	// request may call the providers for; the others are listed, and
-	// their repos and calendar fields answer an error.
+	// MaxIdentities (MAX_IDENTITIES): how many distinct identities one
+	// request may call the providers for; the repos and calendar fields of
+	// any further identity answer an error.
 	MaxIdentities int
 	// UserUpstreamConcurrency (USER_UPSTREAM_CONCURRENCY): provider calls
 	// one user may have in flight at once, over all providers.
