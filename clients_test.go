@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/idpgate/idpgate/internal/sandbox"
+	"github.com/idpgate/idpgate/internal/sandbox/fakeauth0"
 )
 
 // Tests of what SPA and mobile clients rely on (issue 13): one identity
@@ -468,10 +469,18 @@ func TestDeferredFragmentsCountTowardsLimits(t *testing.T) {
 // in with the google-oauth2 connection again through /authorize (PKCE)
 // and the login page, exchanges the code, and with that access token her
 // calendar works.
+//
+// The Management API budget is on: the bearer token from signing in again
+// is issued after the one whose request made the gateway re-read her
+// profile, which ends the re-consent memory. Her first bearer token is a
+// minute old (iat has whole seconds; a person signs in again later than
+// this test does).
 func TestSignInAgainThroughTheAuth0Emulator(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	const q = `{ me { identity(id: "google-oauth2|100000000000000001936") { calendar(from: "2026-12-01T00:00:00Z", first: 2) { nodes { title } } } } }`
-	r := e.post(context.Background(), e.sb.Token(sandbox.Margaret), q, nil)
+	signedIn := time.Now().Add(-time.Minute)
+	first := e.sb.Tenant.Mint(fakeauth0.TokenSpec{Subject: sandbox.Margaret, IssuedAt: signedIn, NotBefore: signedIn, ExpiresAt: signedIn.Add(time.Hour), Scope: "openid profile email"})
+	r := e.post(context.Background(), first, q, nil)
 	if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "IDP_REAUTH_REQUIRED" || r.Errors[0].Extensions["provider"] != "google-oauth2" {
 		t.Fatalf("before signing in again: %s; want IDP_REAUTH_REQUIRED for google-oauth2", r.Raw)
 	}

@@ -722,27 +722,43 @@ func TestStaleSearchTokenIsReadAgainByID(t *testing.T) {
 
 // TestSigningInAgainEndsReauthRequired: after IDP_REAUTH_REQUIRED the
 // client does what the code asks and the user signs in with Google again,
-// so Auth0 holds a new access and refresh token. The next request must use
-// them, not the dead ones of the profile the gateway cached before.
-//
-// The Management API budget (AUTH0_RELOAD_INTERVAL, AUTH0_RECONSENT_TTL)
-// delays this until the cached profile is read again or the re-consent
-// memory expires (internal/identity's TestReloadBudget); this test turns it
-// off to check what happens then.
+// so Auth0 holds a new access and refresh token, and the client a new
+// bearer token (a later iat). The next request with that bearer must use
+// the new provider tokens, not the dead ones of the profile the gateway
+// cached before, with the Management API budget (AUTH0_RELOAD_INTERVAL,
+// AUTH0_RECONSENT_TTL) on at its defaults; requests with the old bearer
+// still cost no Management API call.
 func TestSigningInAgainEndsReauthRequired(t *testing.T) {
-	e := newEnv(t, envOptions{env: map[string]string{"AUTH0_RELOAD_INTERVAL": "0", "AUTH0_RECONSENT_TTL": "0"}})
-	token := e.sb.Token(sandbox.Grace)
+	clock := &testClock{}
+	e := newEnv(t, envOptions{clock: clock})
+	mint := func() string {
+		now := clock.Now()
+		return e.sb.Tenant.Mint(fakeauth0.TokenSpec{Subject: sandbox.Grace, IssuedAt: now, NotBefore: now, ExpiresAt: now.Add(time.Hour), Scope: "openid profile email"})
+	}
+	mgmtCalls := func() int { c := e.sb.Tenant.Calls(); return c.UserByID + c.Search }
+	oldBearer := mint()
 	asked := []string{"github", "google-oauth2"}
-	rfExpectResolved(t, e.post(context.Background(), token, rfAllQuery, window()), asked)
+	rfExpectResolved(t, e.post(context.Background(), oldBearer, rfAllQuery, window()), asked)
 
 	e.sb.Google.Revoke(e.sb.AccessToken(sandbox.Grace, "google-oauth2"))
-	r := e.post(context.Background(), token, rfAllQuery, window())
-	rfExpectResolved(t, r, asked, "google-oauth2")
-	if ge := rfErrorFor(t, r, "google-oauth2"); ge.Extensions["code"] != "IDP_REAUTH_REQUIRED" {
-		t.Fatalf("after the revocation: %+v; want IDP_REAUTH_REQUIRED", ge)
+	expectReauth := func(step string) {
+		t.Helper()
+		r := e.post(context.Background(), oldBearer, rfAllQuery, window())
+		rfExpectResolved(t, r, asked, "google-oauth2")
+		if ge := rfErrorFor(t, r, "google-oauth2"); ge.Extensions["code"] != "IDP_REAUTH_REQUIRED" {
+			t.Fatalf("%s: %+v; want IDP_REAUTH_REQUIRED", step, ge)
+		}
+	}
+	expectReauth("after the revocation") // one re-read by id
+	before := mgmtCalls()
+	expectReauth("again with the same bearer")
+	if got := mgmtCalls(); got != before {
+		t.Errorf("Management API calls for a repeated rejection = %d; want 0", got-before)
 	}
 
-	// Grace signs in with Google again.
+	// Grace signs in with Google again: Auth0 stores the new provider
+	// tokens and issues her client a new bearer token, a second later
+	// (iat has whole seconds).
 	at, rt := sandbox.SecretMarker+"-ya29-grace-again", sandbox.SecretMarker+"-google-rt-grace-again"
 	e.sb.Google.AddUser(at, rt, []fakegoogle.Event{{ID: "again001", Summary: "back again",
 		Start: fakegoogle.EventDateTime{DateTime: fixedNow.Add(48 * time.Hour).Format(time.RFC3339)},
@@ -750,8 +766,29 @@ func TestSigningInAgainEndsReauthRequired(t *testing.T) {
 	e.sb.Tenant.UpdateIdentity(sandbox.Grace, "google-oauth2", func(idn *fakeauth0.Identity) {
 		idn.AccessToken, idn.RefreshToken = at, rt
 	})
-	r = e.post(context.Background(), token, rfAllQuery, window())
+	clock.Advance(time.Second)
+	newBearer := mint()
+
+	before = mgmtCalls()
+	expectReauth("with the old bearer after signing in again")
+	if got := mgmtCalls(); got != before {
+		t.Errorf("Management API calls for the old bearer = %d; want 0", got-before)
+	}
+
+	before = mgmtCalls()
+	r := e.post(context.Background(), newBearer, rfAllQuery, window())
 	rfExpectResolved(t, r, asked)
+	if got := mgmtCalls() - before; got != 1 {
+		t.Errorf("Management API calls for the new bearer = %d; want 1 (a re-read by id)", got)
+	}
+
+	// The profile the gateway holds now has the new tokens, for either bearer.
+	before = mgmtCalls()
+	rfExpectResolved(t, e.post(context.Background(), oldBearer, rfAllQuery, window()), asked)
+	rfExpectResolved(t, e.post(context.Background(), newBearer, rfAllQuery, window()), asked)
+	if got := mgmtCalls(); got != before {
+		t.Errorf("Management API calls after the re-read = %d; want 0", got-before)
+	}
 }
 
 // TestRefreshedTokenRejectedEarlyWithSearchedProfile: the gateway holds a

@@ -250,6 +250,18 @@ func Claims(ctx context.Context) (*validator.ValidatedClaims, bool) {
 	return c, ok && c != nil
 }
 
+// IssuedAt returns the validated token's iat: when Auth0 issued the
+// caller's access token (whole seconds). ok is false outside Middleware
+// or when the token has no iat. A later iat than before means the user
+// signed in (or the client renewed its token) since.
+func IssuedAt(ctx context.Context) (time.Time, bool) {
+	c, ok := Claims(ctx)
+	if !ok || c.RegisteredClaims.IssuedAt == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(c.RegisteredClaims.IssuedAt, 0), true
+}
+
 // UserID returns the validated token's sub: the Auth0 user id. ok is false
 // outside Middleware.
 func UserID(ctx context.Context) (string, bool) {

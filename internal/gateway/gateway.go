@@ -118,6 +118,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 			Now:            opts.Now,
 			ReloadInterval: config.Off(cfg.Budget.ReloadInterval),
 			ReconsentTTL:   config.Off(cfg.Budget.ReconsentTTL),
+			IssuedAt:       authn.IssuedAt, // signing in again ends both budgets
 		}, sched),
 		Providers:       registry,
 		Credentials:     credentials.New(credentials.Config{Logger: logger}),

@@ -56,8 +56,14 @@ type Config struct {
 	// A profile with another token, or the end of the period, ends it.
 	// Negative: nothing is remembered.
 	ReconsentTTL time.Duration
-	Now          func() time.Time // default time.Now
-	Logger       *slog.Logger     // default discards
+	// IssuedAt returns when the caller's bearer token was issued (its iat,
+	// authn.IssuedAt). A Reload whose caller's token was issued after the
+	// token of the caller whose Reload made the last re-read ends both
+	// budgets at once: the user signed in again, so Auth0 likely holds new
+	// provider tokens. Nil: no caller is ever newer.
+	IssuedAt func(context.Context) (time.Time, bool)
+	Now      func() time.Time // default time.Now
+	Logger   *slog.Logger     // default discards
 }
 
 func (c Config) withDefaults() Config {
@@ -265,13 +271,17 @@ func (l *Loader) Reload(ctx context.Context, userID string) (*Profile, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if p, err, ok := l.spare(userID); ok {
+	var issued time.Time
+	if l.cfg.IssuedAt != nil {
+		issued, _ = l.cfg.IssuedAt(ctx)
+	}
+	if p, err, ok := l.spare(userID, issued); ok {
 		l.nSpared.Add(1)
 		return p, err
 	}
 	detached := asReread(context.WithoutCancel(ctx))
 	ch := l.group.DoChan(reloadKey(userID), func() (any, error) {
-		if p, err, ok := l.spare(userID); ok { // another Reload just read it
+		if p, err, ok := l.spare(userID, issued); ok { // another Reload just read it
 			l.nSpared.Add(1)
 			return p, err
 		}
@@ -285,32 +295,40 @@ func (l *Loader) Reload(ctx context.Context, userID string) (*Profile, error) {
 			if e, ok := l.cache.Peek(userID); ok && e.seq <= seq && ctx.Err() == nil {
 				l.cache.Remove(userID)
 			}
-			l.notes.Add(userID, reloadNote{at: fetched, err: err})
+			l.notes.Add(userID, reloadNote{at: fetched, by: issued, err: err})
 			l.mu.Unlock()
 			return nil, err
 		}
 		p := &Profile{User: u, FetchedAt: fetched}
 		l.store(userID, p, seq, nil)
 		l.mu.Lock()
-		l.notes.Add(userID, reloadNote{at: fetched, p: p, seen: tokenMarks(u)})
+		l.notes.Add(userID, reloadNote{at: fetched, by: issued, p: p, seen: tokenMarks(u)})
 		l.mu.Unlock()
 		return p, nil
 	})
 	return wait(ctx, ch)
 }
 
-// reloadNote is what a user's last Reload read: when, the profile (or the
-// error) and, per identity, a fingerprint of the access token it carried.
+// reloadNote is what a user's last Reload read: when, when the bearer
+// token of the caller that made it was issued (zero: unknown), the profile
+// (or the error) and, per identity, a fingerprint of the access token it
+// carried.
 type reloadNote struct {
 	at   time.Time
+	by   time.Time
 	p    *Profile
 	err  error
 	seen map[string]credentials.Fingerprint
 }
 
 // spare answers a Reload without a call when the budget says so (see
-// Reload): ok is false when a call is due.
-func (l *Loader) spare(userID string) (p *Profile, err error, ok bool) {
+// Reload): ok is false when a call is due. issued is when the caller's
+// bearer token was issued (zero: unknown); a token issued after the one
+// whose request made the last re-read (after the re-read itself when that
+// one is unknown) ends the budget early: signing in again gives the client
+// a new token. iat has whole seconds; the token that caused the re-read,
+// and any older one, never ends it.
+func (l *Loader) spare(userID string, issued time.Time) (p *Profile, err error, ok bool) {
 	now := l.cfg.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -327,7 +345,8 @@ func (l *Loader) spare(userID string) (p *Profile, err error, ok bool) {
 		held = e.p
 	}
 	switch {
-	case age < 0 || age >= max(l.cfg.ReconsentTTL, l.cfg.ReloadInterval):
+	case age < 0 || age >= max(l.cfg.ReconsentTTL, l.cfg.ReloadInterval),
+		n.newerCaller(issued):
 		l.notes.Remove(userID)
 		return nil, nil, false
 	case age < l.cfg.ReloadInterval && held != nil:
@@ -338,6 +357,19 @@ func (l *Loader) spare(userID string) (p *Profile, err error, ok bool) {
 		return held, nil, true
 	}
 	return nil, nil, false
+}
+
+// newerCaller reports whether a caller's bearer token issued at issued
+// came after the note was made (see spare).
+func (n reloadNote) newerCaller(issued time.Time) bool {
+	if issued.IsZero() {
+		return false
+	}
+	ref := n.by
+	if ref.IsZero() {
+		ref = n.at
+	}
+	return issued.Unix() > ref.Unix()
 }
 
 // tokenMarks fingerprints each identity's access token, keyed by
