@@ -209,6 +209,10 @@ func runFaultLoad(t *testing.T, duration time.Duration) *faultReport {
 	e := newEnv(t, envOptions{loadUsers: 56, env: map[string]string{
 		"UPSTREAM_TIMEOUT":          "1s",
 		"JWKS_MIN_REFETCH_INTERVAL": "20ms",
+		// The 200 clients share 127.0.0.1, where a deployment sees as many
+		// addresses: the per-address budget of 401s (connlimit) must not
+		// turn the revoked-key tokens' 401s into 429s for everyone.
+		"UNAUTH_BURST": "100000",
 	}})
 	e.sb.GitHub.RateLimit = 1 << 30 // GitHub's hourly limit is not what this test is about
 	// Late users first send requests after the revocation: their profiles
