@@ -301,15 +301,7 @@ func TestDeferDeliversFastIdentitiesFirst(t *testing.T) {
 	if first.HasNext == nil || !*first.HasNext {
 		t.Errorf("first part hasNext = %v; want true", first.HasNext)
 	}
-	var initial struct {
-		Me struct {
-			Identities []struct {
-				Provider string          `json:"provider"`
-				Repos    json.RawMessage `json:"repos"`
-				Calendar json.RawMessage `json:"calendar"`
-			} `json:"identities"`
-		} `json:"me"`
-	}
+	var initial bothData // server_test.go
 	if err := json.Unmarshal(first.Data, &initial); err != nil || len(initial.Me.Identities) != 2 {
 		t.Fatalf("first part data = %s; want Grace's two identities", first.Data)
 	}

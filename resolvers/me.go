@@ -78,12 +78,21 @@ func (r *Resolver) remember(ctx context.Context, p *identity.Profile) {
 	}
 }
 
-func (r *Resolver) me(ctx context.Context) (*model.User, error) {
+// callerProfile returns the authenticated caller's id and profile.
+func (r *Resolver) callerProfile(ctx context.Context) (string, *identity.Profile, error) {
 	userID, err := r.callerID(ctx)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	p, err := r.profile(ctx, userID)
+	if err != nil {
+		return "", nil, err
+	}
+	return userID, p, nil
+}
+
+func (r *Resolver) me(ctx context.Context) (*model.User, error) {
+	userID, p, err := r.callerProfile(ctx)
 	if err != nil {
 		return nil, err
 	}

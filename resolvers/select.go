@@ -47,11 +47,7 @@ func hasCapability(idn *model.Identity, c model.Capability) bool {
 // client cached its id. It reads the operation's profile, so asking for
 // one identity fans out to that identity only.
 func (r *Resolver) identity(ctx context.Context, id string) (*model.Identity, error) {
-	userID, err := r.callerID(ctx)
-	if err != nil {
-		return nil, err
-	}
-	p, err := r.profile(ctx, userID)
+	_, p, err := r.callerProfile(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -157,7 +157,7 @@ func New(cfg Config) (*Client, error) {
 		c.now = time.Now
 	}
 	if c.sleep == nil {
-		c.sleep = sleepCtx
+		c.sleep = httpx.Sleep
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -429,20 +429,6 @@ func untilReset(rl *RateLimitError, now time.Time) time.Duration {
 		return -1
 	}
 	return max(rl.Reset.Sub(now), 0)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // String keeps the configuration out of prints (it has none of the

@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -192,5 +193,22 @@ func (t UserAgentTransport) RoundTrip(req *http.Request) (*http.Response, error)
 func (t UserAgentTransport) CloseIdleConnections() {
 	if c, ok := t.Base.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
+	}
+}
+
+// Sleep waits d, or until ctx ends: a backoff or rate-limit wait that a
+// cancelled request does not sit out. It returns ctx's error when ctx
+// ended first (at once when d <= 0 and ctx has ended), else nil.
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }

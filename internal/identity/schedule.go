@@ -9,6 +9,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/idpgate/idpgate/internal/auth0"
+	"github.com/idpgate/idpgate/internal/httpx"
 )
 
 // Scheduling classes of Management API calls, served in this order.
@@ -116,7 +117,7 @@ func NewScheduler(cfg SchedulerConfig, users Users) *Scheduler {
 		cfg.Now = time.Now
 	}
 	if cfg.Sleep == nil {
-		cfg.Sleep = sleepCtx
+		cfg.Sleep = httpx.Sleep
 	}
 	s := &Scheduler{cfg: cfg, users: users, slots: make(chan struct{}, cfg.MaxInFlight), waiting: map[string][]*searchWaits{}}
 	if cfg.RPS > 0 {
@@ -426,15 +427,4 @@ func (q *roundRobin) pop() *byIDWait {
 		q.order = append(q.order, key)
 	}
 	return w
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -143,7 +143,7 @@ func NewTransport(base http.RoundTripper, p Policy) *Transport {
 		p.Rand = rand.Float64
 	}
 	if p.Sleep == nil {
-		p.Sleep = sleep
+		p.Sleep = httpx.Sleep
 	}
 	log := p.Logger
 	if log == nil {
@@ -385,20 +385,6 @@ func closeBody(req *http.Request, attempt int) {
 func drain(body io.ReadCloser) {
 	io.Copy(io.Discard, io.LimitReader(body, drainLimit))
 	body.Close()
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // releasingBody gives the concurrency slot back when the body is closed or
