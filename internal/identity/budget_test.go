@@ -236,3 +236,66 @@ func TestSchedulerMergesSingles(t *testing.T) {
 		}
 	})
 }
+
+// bearerIssued is the test's stand-in for authn.IssuedAt: the caller's
+// bearer token iat, carried in the context.
+type bearerIssued struct{}
+
+func issuedAt(ctx context.Context) (time.Time, bool) {
+	t, ok := ctx.Value(bearerIssued{}).(time.Time)
+	return t, ok
+}
+
+// TestReloadBudgetEndsForANewerBearer: a caller whose bearer token was
+// issued after the one whose request made the last re-read (the user
+// signed in again) ends both budgets at once; the old bearer, an older one
+// and one issued within the same second never do.
+func TestReloadBudgetEndsForANewerBearer(t *testing.T) {
+	c := newClock()
+	tenant, client := newTenantClient(t, c.Now)
+	id := addGitHubUser(tenant, 4343, seedPrefix+"DEAD")
+	l := New(Config{Now: c.Now, MaxTTL: time.Hour, IssuedAt: issuedAt}, client)
+	if _, err := l.Load(t.Context(), id); err != nil {
+		t.Fatalf("Load() error = %v; want nil", err)
+	}
+	signedIn := c.Now().Truncate(time.Second).Add(-time.Minute)
+	steps := []struct {
+		name   string
+		before func()
+		iat    time.Time // zero: no bearer in the context
+		calls  int
+		token  string
+	}{
+		{"first rejection re-reads once", nil, signedIn, 1, "DEAD"},
+		{"the same bearer: no call", nil, signedIn, 0, "DEAD"},
+		{"an older bearer: no call", nil, signedIn.Add(-time.Hour), 0, "DEAD"},
+		{"no bearer known: no call", nil, time.Time{}, 0, "DEAD"},
+		{"signed in again, still the old bearer: no call", func() {
+			tenant.UpdateIdentity(id, "github", func(i *fakeauth0.Identity) { i.AccessToken = seedPrefix + "NEW" })
+		}, signedIn, 0, "DEAD"},
+		{"a bearer of the same second: no call", nil, signedIn.Add(999 * time.Millisecond), 0, "DEAD"},
+		{"the new bearer: one call, the new token", nil, signedIn.Add(time.Minute), 1, "NEW"},
+		{"the new bearer again: no call", nil, signedIn.Add(time.Minute), 0, "NEW"},
+		{"the old bearer after it: no call, the new token", nil, signedIn, 0, "NEW"},
+	}
+	for _, st := range steps {
+		if st.before != nil {
+			st.before()
+		}
+		ctx := t.Context()
+		if !st.iat.IsZero() {
+			ctx = context.WithValue(ctx, bearerIssued{}, st.iat)
+		}
+		before := tenant.Calls().UserByID
+		p, err := l.Reload(ctx, id)
+		if err != nil {
+			t.Fatalf("%s: Reload() error = %v; want nil", st.name, err)
+		}
+		if got, want := p.User.Identities[0].AccessToken.Reveal(), seedPrefix+st.token; got != want {
+			t.Errorf("%s: Reload() token = %q; want %q", st.name, got, want)
+		}
+		if got := tenant.Calls().UserByID - before; got != st.calls {
+			t.Errorf("%s: by-id reads = %d; want %d", st.name, got, st.calls)
+		}
+	}
+}
