@@ -213,6 +213,10 @@ func runFaultLoad(t *testing.T, duration time.Duration) *faultReport {
 		// addresses: the per-address budget of 401s (connlimit) must not
 		// turn the revoked-key tokens' 401s into 429s for everyone.
 		"UNAUTH_BURST": "100000",
+		// Four clients per user: a load generator, not one person. The
+		// per-user bound on provider calls in flight (8) would make it
+		// measure that queue instead of the faults.
+		"USER_UPSTREAM_CONCURRENCY": "64",
 	}})
 	e.sb.GitHub.RateLimit = 1 << 30 // GitHub's hourly limit is not what this test is about
 	// Late users first send requests after the revocation: their profiles

@@ -150,6 +150,19 @@ func rfErrorFor(t *testing.T, r *gqlResponse, connection string) gqlError {
 	return gqlError{}
 }
 
+// rfBurstEnv adds to env the setting of tests that send one user's
+// requests in a concurrent burst (rfPostAll): they are about refreshing
+// once, not about the per-user bound on provider calls in flight
+// (USER_UPSTREAM_CONCURRENCY, 8), behind which a burst of 40 requests
+// queues past UPSTREAM_TIMEOUT on a busy machine.
+func rfBurstEnv(env map[string]string) map[string]string {
+	out := map[string]string{"USER_UPSTREAM_CONCURRENCY": "1000"}
+	for k, v := range env {
+		out[k] = v
+	}
+	return out
+}
+
 // rfPostAll sends n copies of a request at once (released together) and
 // returns the responses in order.
 func rfPostAll(e *testEnv, n int, token, query string, vars map[string]any) []*gqlResponse {
@@ -194,7 +207,7 @@ func TestRefreshExpiredGoogleToken(t *testing.T) {
 // TestRefreshIsSharedByConcurrentRequests: 50 requests of Ada at once all
 // meet the expired Google token, and exactly one refresh serves them all.
 func TestRefreshIsSharedByConcurrentRequests(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	e := newEnv(t, envOptions{env: rfBurstEnv(nil)})
 	// Every emulator answers after 50ms, so the 50 requests overlap the
 	// one refresh rather than arriving after it.
 	e.sb.SetLatency(50 * time.Millisecond)
@@ -339,7 +352,7 @@ func TestRotatingRefreshTokenIsNeverReused(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.provider, func(t *testing.T) {
 			tap := rfNewTokenTap(t)
-			e := newEnv(t, envOptions{env: map[string]string{tc.tokenEnv: tap.srv.URL + tc.path}})
+			e := newEnv(t, envOptions{env: rfBurstEnv(map[string]string{tc.tokenEnv: tap.srv.URL + tc.path})})
 			fake, base := tc.fake(e.sb)
 			tap.setUpstream(base)
 			e.sb.SetLatency(20 * time.Millisecond) // the burst overlaps each refresh
