@@ -198,7 +198,8 @@ after(async () => {
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-const identity = (provider) => page.locator(`[data-testid="identity-${provider}"]`);
+// The app's section of one identity, by its Auth0 connection.
+const identity = (connection) => page.locator(`[data-testid="identity-${connection}"]`);
 
 async function signIn(userID) {
   await page.goto(origin + "/");

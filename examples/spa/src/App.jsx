@@ -98,7 +98,9 @@ function Identity({ identity, errors, streaming, fetchMore, onSignInAgain }) {
     }
   };
   return (
-    <section className="identity" data-testid={`identity-${identity.provider}`}>
+    // One section per Auth0 connection: GitLab's provider is "oauth2", and
+    // two connections can share a provider.
+    <section className="identity" data-testid={`identity-${identity.connection}`}>
       <h2>
         {identity.provider} <small>{identity.connection}</small>
       </h2>
@@ -146,13 +148,14 @@ function Identity({ identity, errors, streaming, fetchMore, onSignInAgain }) {
 function Errors({ errors, identity, onSignInAgain }) {
   return errors.map((e, i) => {
     const code = e.extensions?.code;
-    const provider = e.extensions?.provider || identity.provider;
+    // The connection is what the user signed in with ("gitlab", not oauth2).
+    const connection = e.extensions?.connection || identity.connection;
     return (
       <div key={i} className="error" data-testid="identity-error" data-code={code}>
         <p>{e.message}</p>
         {SIGN_IN_AGAIN.has(code) && (
           <button data-testid="sign-in-again" onClick={() => onSignInAgain(identity.connection)}>
-            Sign in with {provider} again
+            Sign in with {connection} again
           </button>
         )}
         {code === "UPSTREAM_RATE_LIMITED" && e.extensions?.retryAfter && (
