@@ -40,6 +40,10 @@ type Deps struct {
 	CursorKey []byte
 	// UserID returns the authenticated caller (authn.UserID).
 	UserID func(ctx context.Context) (string, bool)
+	// Bearer returns the caller's access token (authn.Bearer), exchanged
+	// at Token Vault for the connections whose tokens are there; nil means
+	// none is available.
+	Bearer func(ctx context.Context) (secret.String, bool)
 	// UpstreamTimeout bounds each provider call.
 	UpstreamTimeout time.Duration
 	Now             func() time.Time

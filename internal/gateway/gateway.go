@@ -93,12 +93,17 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 		return nil, err
 	}
 
+	vault, err := newVault(cfg, client("auth0-token-vault", 0), logger)
+	if err != nil {
+		return nil, err
+	}
 	root := resolvers.New(resolvers.Deps{
 		Profiles:        identity.New(identity.Config{Logger: logger, Now: opts.Now}, users),
 		Providers:       registry,
-		Credentials:     credentials.New(credentials.Config{Logger: logger}),
+		Credentials:     credentials.New(credentials.Config{Logger: logger, Vault: vault}),
 		CursorKey:       cursorKey(cfg),
 		UserID:          authn.UserID,
+		Bearer:          authn.Bearer,
 		UpstreamTimeout: cfg.UpstreamTimeout,
 		Logger:          httpmw.Logger,
 	})
