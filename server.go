@@ -157,5 +157,7 @@ func printBanner(w io.Writer, addr string, sb *sandbox.Sandbox) {
 	fmt.Fprintf(w, "  GraphQL:   http://%s/graphql\n", addr)
 	fmt.Fprintf(w, "  Demo user: %s (every provider linked)\n\n", sb.DemoUser)
 	fmt.Fprintf(w, "Authorization: Bearer %s\n\n", sb.Token(sb.DemoUser))
+	fmt.Fprintf(w, "  Token Vault user: %s (GitHub from identities[], Google from Token Vault)\n\n", sandbox.Hedy)
+	fmt.Fprintf(w, "Authorization: Bearer %s\n\n", sb.Token(sandbox.Hedy))
 	fmt.Fprintf(w, "Try:\n  curl -s http://%s/graphql -H 'Content-Type: application/json' \\\n    -H \"Authorization: Bearer $TOKEN\" \\\n    -d '{\"query\":\"{ me { name identities { provider capabilities repos(first: 3) { nodes { fullName } } calendar(first: 3) { nodes { title start } } } } }\"}'\n\n", addr)
 }

@@ -37,6 +37,10 @@ func (t *Tenant) serveToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Missing required parameter: grant_type")
 		return
 	}
+	if grant == VaultGrantType {
+		t.serveVaultExchange(w, r, params)
+		return
+	}
 	if grant != "client_credentials" {
 		writeOAuthError(w, http.StatusForbidden, "unsupported_grant_type", "Unsupported grant type: "+grant)
 		return
