@@ -72,11 +72,11 @@ func (r *reader) readTokenVault(c *Config) {
 	}
 }
 
-// tokenSource reads a TOKEN_SOURCE value.
+// tokenSource reads a TOKEN_SOURCE value; a variable set to nothing is an
+// error, as for ADAPTER.
 func (r *reader) tokenSource(name string, dst *TokenSource) {
 	v := TokenSource(strings.ToLower(strings.TrimSpace(r.getenv(name))))
 	switch v {
-	case "":
 	case TokenSourceAuto, TokenSourceIdentities, TokenSourceVault:
 		*dst = v
 	default:

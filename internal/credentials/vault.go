@@ -86,7 +86,7 @@ func (b *Broker) doVault(ctx context.Context, req Request, call func(ctx context
 			if errors.As(cerr, &pe) {
 				c := *pe
 				c.ConnectAccount = true
-				return &c
+				return withProvider(&c, req.Provider)
 			}
 			return cerr
 		}
