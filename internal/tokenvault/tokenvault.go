@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/idpgate/idpgate/internal/clientgate"
@@ -66,6 +67,9 @@ type Client struct {
 	tokenURL string
 	hc       http.Client
 	gate     clientgate.Gate
+
+	mu           sync.Mutex
+	limitedUntil time.Time // Auth0 asked to wait until then (429)
 }
 
 // New returns a Client for cfg.
@@ -102,11 +106,19 @@ func New(cfg Config) (*Client, error) {
 //   - the vault client rejected (invalid_client, unauthorized_client,
 //     access_denied, unsupported_grant_type, invalid_request): Unavailable
 //     naming Setting, remembered for MisconfiguredFor;
-//   - 429: RateLimited with Retry-After or X-RateLimit-Reset;
+//   - 429: RateLimited with Retry-After or X-RateLimit-Reset, answered
+//     without a request until that time has passed;
 //   - anything else: Unavailable.
 func (c *Client) Exchange(ctx context.Context, subject secret.String, connection, loginHint string) (providers.Token, error) {
 	if subject.IsZero() {
 		return providers.Token{}, &providers.Error{Kind: providers.ReauthRequired, Message: "no caller token to exchange at Token Vault"}
+	}
+	if wait := c.rateLimited(); wait > 0 {
+		// Honour the Authentication API's 429 until it said to come back,
+		// without a request.
+		e := unavailable("Auth0's Token Vault rate limit was reached", errors.New("tokenvault: waiting for the rate limit to reset"))
+		e.Kind, e.RetryAfter = providers.RateLimited, wait
+		return providers.Token{}, e
 	}
 	probe, bad, err := c.gate.Admit(ctx)
 	if err != nil {
@@ -196,6 +208,9 @@ func (c *Client) exchange(ctx context.Context, subject secret.String, connection
 	case resp.StatusCode == http.StatusTooManyRequests:
 		e := unavailable("Auth0's Token Vault rate limit was reached", cause)
 		e.Kind, e.RetryAfter = providers.RateLimited, httpx.RetryWait(resp.Header, c.cfg.Now())
+		c.mu.Lock()
+		c.limitedUntil = c.cfg.Now().Add(e.RetryAfter)
+		c.mu.Unlock()
 		return tok, true, nil, e
 	case misconfigCode(er.Error):
 		e := unavailable("Auth0 rejected the gateway's Token Vault client; an operator must check "+c.setting(), cause)
@@ -212,6 +227,16 @@ func (c *Client) exchange(ctx context.Context, subject secret.String, connection
 		}
 		return tok, true, nil, e
 	}
+}
+
+// rateLimited returns how long Auth0's last 429 asked to wait from now.
+func (c *Client) rateLimited() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if d := c.limitedUntil.Sub(c.cfg.Now()); d > 0 {
+		return httpx.Clamp(d)
+	}
+	return 0
 }
 
 func (c *Client) setting() string {

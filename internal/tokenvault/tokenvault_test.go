@@ -163,6 +163,30 @@ func TestExchangeMisconfiguredOncePerPeriod(t *testing.T) {
 	}
 }
 
+// TestExchangeHonoursRateLimit: after a 429 the client answers
+// RateLimited without a request until the reset, then exchanges again.
+func TestExchangeHonoursRateLimit(t *testing.T) {
+	t.Parallel()
+	tenant, c, clk, _ := setup(t, vaultSecret)
+	tenant.RateLimitVaultNext(1, 30*time.Second)
+	subject := secret.New(tenant.Mint(fakeauth0.TokenSpec{Subject: "auth0|hedy"}))
+	for i, want := range []time.Duration{30 * time.Second, 20 * time.Second} {
+		_, err := c.Exchange(context.Background(), subject, "google-oauth2", "")
+		pe, ok := err.(*providers.Error)
+		if !ok || pe.Kind != providers.RateLimited || pe.RetryAfter < want || pe.RetryAfter > want+time.Second {
+			t.Fatalf("Exchange() %d = %v; want RateLimited, retryAfter %v", i, err, want)
+		}
+		clk.Advance(10 * time.Second)
+	}
+	if got := tenant.VaultExchanges(); got != 1 {
+		t.Errorf("exchanges while rate limited = %d; want 1", got)
+	}
+	clk.Advance(25 * time.Second)
+	if _, err := c.Exchange(context.Background(), subject, "google-oauth2", ""); err != nil {
+		t.Errorf("Exchange() after the reset = %v; want a token", err)
+	}
+}
+
 // TestExchangeGoesOnlyToTheTenant: a redirect from the token endpoint is
 // not followed, so the caller's token never reaches another host.
 func TestExchangeGoesOnlyToTheTenant(t *testing.T) {
