@@ -17,8 +17,12 @@ import (
 // the API, Token Vault grant enabled) and exchanges the access token a SPA
 // sent it (subject_token) for the access token of the user's connected
 // account at the connection's provider. Auth0 answers 401 when the user
-// has no connected account for the connection; the body then carries
-// error federated_connection_refresh_token_not_found.
+// has no connected account for the connection (the Get Token page); the
+// error code in that body, federated_connection_refresh_token_not_found
+// with "Federated connection Refresh Token not found.", is the one
+// applications built on Token Vault report and test for; the reference
+// page shows no example body. The gateway keys on the status, not on the
+// code.
 const (
 	VaultGrantType          = "urn:auth0:params:oauth:grant-type:token-exchange:federated-connection-access-token"
 	VaultSubjectTokenType   = "urn:ietf:params:oauth:token-type:access_token"
@@ -169,7 +173,7 @@ func (t *Tenant) serveVaultExchange(w http.ResponseWriter, r *http.Request, para
 	claims, err := t.verify(params.Get("subject_token"))
 	exp, _ := claims["exp"].(float64)
 	sub, _ := claims["sub"].(string)
-	if err != nil || !audienceHas(claims["aud"], apiAudience) || sub == "" || float64(now.Unix()) >= exp {
+	if err != nil || claims["iss"] != t.Issuer() || !audienceHas(claims["aud"], apiAudience) || sub == "" || float64(now.Unix()) >= exp {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "Invalid subject token")
 		return
 	}
