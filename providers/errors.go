@@ -51,8 +51,12 @@ type Error struct {
 	// gateway, which knows it (an adapter serves several).
 	Connection string
 	RetryAfter time.Duration // zero when unknown
-	Message    string
-	Err        error
+	// ConnectAccount marks a ReauthRequired that the user fixes by
+	// connecting the account to Auth0's Token Vault (Connected Accounts),
+	// not by signing in again.
+	ConnectAccount bool
+	Message        string
+	Err            error
 }
 
 func (e *Error) Error() string {

@@ -40,6 +40,9 @@ type public struct {
 	provider   string
 	connection string
 	retryAfter time.Duration
+	// connectAccount: the user must connect the account to Auth0's Token
+	// Vault (Connected Accounts flow) rather than sign in again.
+	connectAccount bool
 }
 
 // classify maps any error a resolver returns to its public form. Anything
@@ -60,7 +63,7 @@ func classify(err error, now time.Time) public {
 	case errors.As(err, &au):
 		return public{code: gqlresp.CodeUnauthenticated, message: au.msg}
 	case errors.As(err, &pe):
-		p := public{provider: pe.Provider, connection: pe.Connection, retryAfter: pe.RetryAfter}
+		p := public{provider: pe.Provider, connection: pe.Connection, retryAfter: pe.RetryAfter, connectAccount: pe.ConnectAccount && pe.Kind == providers.ReauthRequired}
 		msg := pe.Message
 		if msg == "" {
 			msg = pe.Kind.String()
@@ -168,6 +171,9 @@ func (r *Resolver) PresentError(ctx context.Context, err error) *gqlerror.Error 
 	}
 	if p.retryAfter > 0 {
 		out.Extensions["retryAfter"] = int(math.Ceil(p.retryAfter.Seconds()))
+	}
+	if p.connectAccount {
+		out.Extensions["connectAccount"] = true
 	}
 	return out
 }

@@ -45,6 +45,9 @@ func (r *Resolver) withToken(ctx context.Context, userID string, obj *model.Iden
 		},
 		Refresher: prov.Refresh,
 	}
+	if r.deps.Bearer != nil {
+		req.Subject, _ = r.deps.Bearer(ctx)
+	}
 	return r.deps.Credentials.Do(ctx, req, func(ctx context.Context, tok secret.String) error {
 		cctx, cancel := context.WithTimeout(ctx, r.deps.UpstreamTimeout)
 		defer cancel()

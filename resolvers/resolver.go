@@ -44,6 +44,10 @@ type Deps struct {
 	// providers for (default DefaultMaxIdentities); see
 	// gqlresp.CodeIdentityLimit.
 	MaxIdentities int
+	// Bearer returns the caller's access token (authn.Bearer), exchanged
+	// at Token Vault for the connections whose tokens are there; nil means
+	// none is available.
+	Bearer func(ctx context.Context) (secret.String, bool)
 	// UpstreamTimeout bounds each provider call.
 	UpstreamTimeout time.Duration
 	Now             func() time.Time

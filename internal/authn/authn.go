@@ -16,6 +16,8 @@ import (
 
 	jwtmiddleware "github.com/auth0/go-jwt-middleware/v2"
 	"github.com/auth0/go-jwt-middleware/v2/validator"
+
+	"github.com/idpgate/idpgate/internal/secret"
 )
 
 // Defaults and bounds for Config.
@@ -210,7 +212,29 @@ func isLoopback(host string) bool {
 // claims in the context. Anything else gets the contract's 401 (or a 503
 // when the tenant's keys cannot be obtained at all).
 func (a *Authenticator) Middleware(next http.Handler) http.Handler {
-	return a.mw.CheckJWT(next)
+	return a.mw.CheckJWT(withBearer(next))
+}
+
+// bearerContextKey carries the validated bearer token as a secret.String.
+type bearerContextKey struct{}
+
+// withBearer runs after validation and keeps the caller's token in the
+// context, wrapped so that it never prints.
+func withBearer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tok, err := extractBearer(r); err == nil && tok != "" {
+			r = r.WithContext(context.WithValue(r.Context(), bearerContextKey{}, secret.New(tok)))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Bearer returns the access token Middleware validated for this request,
+// for the one place that forwards it: the Token Vault exchange at the
+// same tenant. It prints as [REDACTED]; ok is false outside Middleware.
+func Bearer(ctx context.Context) (secret.String, bool) {
+	tok, ok := ctx.Value(bearerContextKey{}).(secret.String)
+	return tok, ok && !tok.IsZero()
 }
 
 // Ready reports whether the tenant's signing keys are obtainable: nil when a

@@ -37,6 +37,9 @@ type Config struct {
 	// Connections are the connections configured with
 	// CONNECTION_<NAME>_<FIELD>, sorted by NAME.
 	Connections []Connection
+	// TokenVault is the Custom API Client that exchanges callers' access
+	// tokens at Auth0's Token Vault (see vault.go).
+	TokenVault TokenVault
 
 	// CursorSecret signs pagination cursors. Empty: derived from the M2M
 	// client secret, so every replica of one deployment agrees.
@@ -144,6 +147,7 @@ func FromEnv(env Env) (Config, error) {
 
 	r.readProviders(&c)
 	r.readConnections(&c, env.Names)
+	r.readTokenVault(&c)
 	r.secret("CURSOR_SECRET", &c.CursorSecret)
 
 	if v := getenv("ALLOWED_ORIGINS"); v != "" {

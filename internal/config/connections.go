@@ -23,6 +23,9 @@ type Connection struct {
 	// the adapter that serves the Auth0 provider of the identities.
 	Adapter  string
 	Settings providers.Settings
+	// TokenSource is CONNECTION_<NAME>_TOKEN_SOURCE: where the identities'
+	// provider tokens come from (TokenSourceAuto when unset).
+	TokenSource TokenSource
 }
 
 // Name is the connection's name for logs and circuit breakers: Key in
@@ -32,7 +35,7 @@ func (c Connection) Name() string {
 }
 
 // connectionFields are the FIELDs of CONNECTION_<NAME>_<FIELD>.
-var connectionFields = []string{"ADAPTER", "API_URL", "TOKEN_URL", "CLIENT_ID", "CLIENT_SECRET"}
+var connectionFields = []string{"ADAPTER", "API_URL", "TOKEN_URL", "CLIENT_ID", "CLIENT_SECRET", "TOKEN_SOURCE"}
 
 const connectionPrefix = "CONNECTION_"
 
@@ -109,6 +112,8 @@ func (r *reader) readConnections(c *Config, names []string) {
 			r.str(name, &conn.Settings.ClientID)
 		case "CLIENT_SECRET":
 			r.secret(name, &conn.Settings.ClientSecret)
+		case "TOKEN_SOURCE":
+			r.tokenSource(name, &conn.TokenSource)
 		}
 	}
 	keys := make([]string, 0, len(byKey))

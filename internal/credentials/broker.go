@@ -26,6 +26,9 @@ type Config struct {
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Vault serves the identities whose tokens Auth0 keeps in Token Vault
+	// (vault.go); the zero value serves every identity from identities[].
+	Vault Vault
 }
 
 // Broker hands out provider access tokens per identity; see the package
@@ -87,6 +90,13 @@ type Request struct {
 	// Refresher exchanges refresh tokens for the identity's connection; nil
 	// means the tokens cannot be refreshed.
 	Refresher providers.Refresher
+	// Subject is the caller's Auth0 access token, exchanged at Token
+	// Vault when the connection's tokens come from there. It is never a
+	// key and never logged.
+	Subject secret.String
+	// LoginHint, when not empty, picks one of several connected accounts
+	// of the connection at Token Vault.
+	LoginHint string
 }
 
 // Source serves one call's tokens for one identity: Token first, then
@@ -193,6 +203,9 @@ func (s *Source) named(err error) error {
 // while the provider refuses them (call returns an error of kind
 // ReauthRequired), until one works, call fails otherwise, or none is left.
 func (b *Broker) Do(ctx context.Context, req Request, call func(ctx context.Context, tok secret.String) error) error {
+	if b.fromVault(req) {
+		return b.doVault(ctx, req, call)
+	}
 	s := b.Source(req)
 	tok, err := s.Token(ctx)
 	for err == nil {

@@ -27,6 +27,21 @@
 //     did not already run) in case the user has signed in again since the
 //     profile was cached.
 //
+// # Token Vault
+//
+// A connection may keep its provider tokens in Auth0's Token Vault instead
+// of identities[] (Config.Vault: per connection SourceIdentities,
+// SourceVault or SourceAuto, which uses Token Vault only for identities
+// without an access token). For those, Do takes the token exchanged for
+// the caller's bearer token (Request.Subject) through the Vault's
+// Exchanger, kept under VaultKey(user, connection) until Margin before it
+// expires, one exchange per key at a time (the same singleflight and
+// Store.Lease as refresh). When the provider refuses it, Do exchanges once
+// more and calls again; a vault token is never refreshed at the provider
+// (Token Vault does that), and identities[] of a vault connection is never
+// read. A refused fresh token, like Auth0's 401 for a user without a
+// connected account, is ReauthRequired with ConnectAccount set.
+//
 // # Store
 //
 // The broker keeps its state behind Store, so that several replicas can

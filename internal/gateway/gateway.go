@@ -105,6 +105,10 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 		return nil, err
 	}
 
+	vault, err := newVault(cfg, client("auth0-token-vault", 0), logger)
+	if err != nil {
+		return nil, err
+	}
 	// The scheduler spends the Management API budget: cold loads first,
 	// batched 50 users per search, then re-reads, round robin per user. It
 	// paces evenly (burst 1): a burst would send small searches at once
@@ -121,9 +125,10 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 			IssuedAt:       authn.IssuedAt, // signing in again ends both budgets
 		}, sched),
 		Providers:       registry,
-		Credentials:     credentials.New(credentials.Config{Logger: logger}),
+		Credentials:     credentials.New(credentials.Config{Logger: logger, Vault: vault}),
 		CursorKey:       cursorKey(cfg),
 		UserID:          authn.UserID,
+		Bearer:          authn.Bearer,
 		UpstreamTimeout: cfg.UpstreamTimeout,
 		MaxIdentities:   cfg.Budget.MaxIdentities,
 		Logger:          httpmw.Logger,

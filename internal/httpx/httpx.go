@@ -42,6 +42,31 @@ func ParseRetryAfter(h http.Header, now time.Time) (d time.Duration, ok bool) {
 	return 0, false
 }
 
+// RetryWait is how long a rate-limited or unavailable upstream asks the
+// caller to wait: Retry-After when present (ParseRetryAfter), else
+// X-RateLimit-Reset or RateLimit-Reset, read as a Unix time when it is
+// one (Auth0, GitHub, GitLab) and as delta seconds otherwise (the IETF
+// RateLimit draft). Zero when none says; at most MaxRetryAfter.
+func RetryWait(h http.Header, now time.Time) time.Duration {
+	if d, ok := ParseRetryAfter(h, now); ok {
+		return d
+	}
+	for _, k := range []string{"X-RateLimit-Reset", "RateLimit-Reset"} {
+		if v := strings.TrimSpace(h.Get(k)); v != "" {
+			if s, err := strconv.ParseInt(v, 10, 64); err == nil && s >= 0 {
+				if s > 1e9 { // a Unix time
+					if s-now.Unix() > int64(MaxRetryAfter/time.Second) {
+						return MaxRetryAfter // also keeps time.Unix in range
+					}
+					return Clamp(time.Unix(s, 0).Sub(now))
+				}
+				return Seconds(s)
+			}
+		}
+	}
+	return 0
+}
+
 func allDigits(v string) bool {
 	for _, r := range v {
 		if r < '0' || r > '9' {

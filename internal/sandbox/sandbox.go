@@ -87,6 +87,19 @@ func (s *Sandbox) AccessToken(userID, connection string) string {
 	return s.tokens[userID+"/"+connection]
 }
 
+// VaultClientID is the sandbox tenant's Token Vault Custom API Client.
+const VaultClientID = "sandbox-token-vault"
+
+// ExpireVaultToken ends the life of the access token Token Vault holds for
+// a user's connection, at the vault and at the provider: the provider
+// answers 401 to it, and the next exchange gets a new one.
+func (s *Sandbox) ExpireVaultToken(userID, connection string) {
+	old := s.Tenant.ExpireVaultToken(userID, connection)
+	if old != "" && connection == "google-oauth2" {
+		s.Google.ExpireAccessToken(old)
+	}
+}
+
 // Start seeds the emulators and serves each on a free 127.0.0.1 port.
 func Start(opts Options) (*Sandbox, error) {
 	if opts.Now == nil {
@@ -107,6 +120,8 @@ func Start(opts Options) (*Sandbox, error) {
 	s.tokens = map[string]string{}
 	s.agents = map[string]*fakeknobs.UserAgents{}
 	s.Tenant.ClientSecret = SecretMarker + "-m2m-" + randomHex(8)
+	vaultSecret := SecretMarker + "-token-vault-" + randomHex(8)
+	s.Tenant.SetTokenVaultClient(VaultClientID, vaultSecret, "")
 	s.latency.Store(int64(opts.Latency))
 
 	var err error
@@ -154,8 +169,11 @@ func Start(opts Options) (*Sandbox, error) {
 		"AUTH0_AUDIENCE":      s.Tenant.APIAudience(),
 		"AUTH0_CLIENT_ID":     clientID,
 		"AUTH0_CLIENT_SECRET": clientSecret,
-		"AUTH0_MGMT_RPS":      "100",
-		"AUTH0_MGMT_BURST":    "100",
+		// The Custom API Client of the gateway's API, Token Vault grant on.
+		"AUTH0_TOKEN_VAULT_CLIENT_ID":     VaultClientID,
+		"AUTH0_TOKEN_VAULT_CLIENT_SECRET": vaultSecret,
+		"AUTH0_MGMT_RPS":                  "100",
+		"AUTH0_MGMT_BURST":                "100",
 		// The emulators are cheap; generous per-user limits keep the load
 		// run about the gateway, not its throttle.
 		"USER_RPS":   "1000",

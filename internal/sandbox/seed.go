@@ -38,7 +38,16 @@ const (
 	// until she signs in with google-oauth2 again (the login page's
 	// connection sign-in, which makes the Google emulator issue new tokens).
 	Margaret = "google-oauth2|100000000000000001936"
+	// Hedy signed in with GitHub (its token in identities[]) and
+	// connected Google through Auth0's Connected Accounts: Auth0 keeps that
+	// token in Token Vault, so her google-oauth2 identity carries no
+	// access_token and the gateway exchanges her bearer token for it.
+	Hedy = "auth0|hedy"
 )
+
+// VaultScope is the scope of the Google account connected to Token
+// Vault: what Token Vault reports, which may differ from the connection's.
+const VaultScope = "openid https://www.googleapis.com/auth/calendar.events.readonly"
 
 // tok returns a distinctive fake credential.
 func tok(kind, who string) string {
@@ -122,12 +131,33 @@ func (s *Sandbox) seed(now time.Time) {
 		},
 	})
 
+	// Hedy: GitHub in identities[], Google in Token Vault. Each vault
+	// token is registered with the Google emulator as it is issued and
+	// lives an hour; Token Vault issues the next one itself.
+	hedyGH := tok("gho", "hedy")
+	s.GitHub.AddUser(hedyGH, githubRepos("hedy", 4, 1914, now))
+	hedyEvents := googleEvents("hedy", day, 6)
+	s.Tenant.ConnectAccount(Hedy, "google-oauth2", VaultScope, func() (string, time.Duration) {
+		at := tok("ya29-vault", "hedy")
+		s.Google.AddUser(at, "", hedyEvents)
+		return at, time.Hour
+	})
+	s.addUser(fakeauth0.User{
+		UserID: Hedy, Name: "Hedy Lamarr", Nickname: "hedy", Email: "hedy@example.com",
+		Identities: []fakeauth0.Identity{
+			{Provider: "auth0", Connection: "Username-Password-Authentication", UserID: "hedy"},
+			{Provider: "github", Connection: "github", UserID: 1914, IsSocial: true, AccessToken: hedyGH},
+			{Provider: "google-oauth2", Connection: "google-oauth2", UserID: "100000000000000001914", IsSocial: true},
+		},
+	})
+
 	s.DemoUser = Ada
 	s.Users = []DemoUser{
 		{ID: Ada, Name: "Ada Lovelace", Providers: []string{"auth0", "github", "google-oauth2", "oauth2", "bitbucket", "windowslive", "facebook"}},
 		{ID: Grace, Name: "Grace Hopper", Providers: []string{"github", "google-oauth2"}},
 		{ID: Linus, Name: "Linus", Providers: []string{"oauth2"}},
 		{ID: Margaret, Name: "Margaret Hamilton", Providers: []string{"google-oauth2 (consent revoked)", "github"}},
+		{ID: Hedy, Name: "Hedy Lamarr", Providers: []string{"auth0", "github", "google-oauth2 (Token Vault)"}},
 	}
 }
 

@@ -83,6 +83,8 @@ type Tenant struct {
 	calls struct {
 		token, userByID, search, jwks, discovery atomic.Int64
 	}
+
+	vault vaultState // Token Vault (vault.go)
 }
 
 // Counts is how many requests each endpoint received.

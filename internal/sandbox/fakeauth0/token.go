@@ -42,6 +42,10 @@ func (t *Tenant) serveToken(w http.ResponseWriter, r *http.Request) {
 		t.serveUserGrant(w, params, grant, iss) // single-page apps (spa.go)
 		return
 	}
+	if grant == VaultGrantType {
+		t.serveVaultExchange(w, r, params)
+		return
+	}
 	if grant != "client_credentials" {
 		writeOAuthError(w, http.StatusForbidden, "unsupported_grant_type", "Unsupported grant type: "+grant)
 		return

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/idpgate/idpgate/internal/clientgate"
 	"github.com/idpgate/idpgate/internal/httpx"
 	"github.com/idpgate/idpgate/internal/secret"
 	"github.com/idpgate/idpgate/providers"
@@ -26,7 +27,7 @@ const maxTokens = 64 << 10
 
 // DefaultMisconfiguredFor is how long a rejected OAuth client is
 // remembered when Client.MisconfiguredFor is zero.
-const DefaultMisconfiguredFor = time.Minute
+const DefaultMisconfiguredFor = clientgate.DefaultPeriod
 
 // Client refreshes tokens at one connection's token endpoint. Fill the
 // fields before first use and do not change them afterwards; a Client is
@@ -74,11 +75,8 @@ type Client struct {
 	// nil means time.Now.
 	Now func() time.Time
 
-	mu       sync.Mutex
-	verified bool             // the endpoint accepted the client last time
-	badUntil time.Time        // end of the current misconfiguration period
-	badErr   *providers.Error // what the period answers
-	probe    chan struct{}    // closed when the probing exchange settles
+	gateOnce sync.Once
+	gate     clientgate.Gate
 }
 
 // CheckTokenURL reports whether raw is usable as a TokenURL.
@@ -227,71 +225,37 @@ func misconfigCode(code string) bool {
 	return false
 }
 
-// admit decides whether an exchange may go to the token endpoint. While
-// the client is not known to work (before its first answer, and after a
-// misconfiguration period ends) one exchange probes it and the others wait
-// for its outcome; during a period every exchange gets the remembered
-// error. So a misconfigured client costs one request per period, however
-// many identities refresh at once.
+// admit decides whether an exchange may go to the token endpoint, through
+// the client's clientgate.Gate: a misconfigured client costs one request
+// per period, however many identities refresh at once.
 func (c *Client) admit(ctx context.Context) (probe bool, err error) {
-	for {
-		c.mu.Lock()
-		switch {
-		case c.badErr != nil && c.now().Before(c.badUntil):
-			e := *c.badErr
-			c.mu.Unlock()
-			return false, &e
-		case c.probe != nil:
-			ch := c.probe
-			c.mu.Unlock()
-			select {
-			case <-ch:
-				continue
-			case <-ctx.Done():
-				return false, c.fail(providers.Unavailable, "token request cancelled or timed out", ctx.Err())
-			}
-		case c.verified:
-			c.mu.Unlock()
-			return false, nil
-		default:
-			c.probe = make(chan struct{})
-			c.mu.Unlock()
-			return true, nil
-		}
+	c.gateOnce.Do(func() {
+		c.gate.Period = c.MisconfiguredFor
+		c.gate.Now = c.now
+	})
+	probe, bad, err := c.gate.Admit(ctx)
+	if err != nil {
+		return false, c.fail(providers.Unavailable, "token request cancelled or timed out", err)
 	}
+	if bad != nil {
+		e := *bad.(*providers.Error) // shared by the period: copy
+		return false, &e
+	}
+	return probe, nil
 }
 
-// settle records the outcome of an exchange: a misconfiguration starts a
-// period (logged once); any other answer from the endpoint marks the
-// client verified. When the probe got no answer (transport failure) the
-// client stays unverified and the next exchange probes again.
+// settle records the outcome of an exchange in the gate; a
+// misconfiguration starts a period, logged once.
 func (c *Client) settle(probe, answered bool, err error) {
 	var m *misconfigured
-	bad := errors.As(err, &m)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if probe && c.probe != nil {
-		close(c.probe)
-		c.probe = nil
+	var bad error
+	if errors.As(err, &m) {
+		var pe *providers.Error
+		errors.As(err, &pe)
+		bad = pe
 	}
-	switch {
-	case !bad:
-		if answered {
-			c.verified, c.badErr = true, nil
-		}
-		return
-	case c.badErr != nil && c.now().Before(c.badUntil):
-		return // a concurrent exchange already started this period
-	}
-	c.verified = false
-	var pe *providers.Error
-	errors.As(err, &pe)
-	period := c.MisconfiguredFor
-	if period <= 0 {
-		period = DefaultMisconfiguredFor
-	}
-	c.badErr, c.badUntil = pe, c.now().Add(period)
-	if c.Logger != nil {
+	started, period := c.gate.Settle(probe, answered, bad)
+	if started && c.Logger != nil {
 		c.Logger.Error("oauthrefresh: the token endpoint rejected the OAuth client; refreshing is suspended",
 			"provider", c.Provider, "setting", c.setting(), "cause", m.cause.Error(), "for", period.String())
 	}

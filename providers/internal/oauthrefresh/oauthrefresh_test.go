@@ -397,9 +397,7 @@ func TestProbeWaiterGivesUp(t *testing.T) {
 	if _, err := dead.Refresh(context.Background(), secret.New(refreshRaw)); err == nil {
 		t.Fatal("Refresh() at a closed port = nil; want an error")
 	}
-	dead.mu.Lock()
-	verified, probing := dead.verified, dead.probe != nil
-	dead.mu.Unlock()
+	verified, probing := dead.gate.Status()
 	if verified || probing {
 		t.Errorf("after a transport failure verified, probing = %v, %v; want false, false", verified, probing)
 	}

@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"net/url"
 	"path"
-	"strconv"
 	"strings"
 	"time"
 
@@ -320,23 +319,7 @@ func Classify(provider string, resp *http.Response, now time.Time) *providers.Er
 // neither says. Negative values read as zero; the result is at most
 // MaxRetryAfter.
 func RetryAfter(h http.Header, now time.Time) time.Duration {
-	if d, ok := httpx.ParseRetryAfter(h, now); ok {
-		return d
-	}
-	for _, k := range []string{"X-RateLimit-Reset", "RateLimit-Reset"} {
-		if v := strings.TrimSpace(h.Get(k)); v != "" {
-			if s, err := strconv.ParseInt(v, 10, 64); err == nil && s >= 0 {
-				if s > 1e9 { // a Unix time
-					if s-now.Unix() > int64(MaxRetryAfter/time.Second) {
-						return MaxRetryAfter // also keeps time.Unix in range
-					}
-					return httpx.Clamp(time.Unix(s, 0).Sub(now))
-				}
-				return httpx.Seconds(s) // delta seconds (IETF draft)
-			}
-		}
-	}
-	return 0
+	return httpx.RetryWait(h, now)
 }
 
 // ErrTooLarge is returned by ReadBounded when the body exceeds the bound.
