@@ -81,6 +81,10 @@ type Config struct {
 	// Logger receives one debug line per call: method, path template,
 	// status, duration. Default: discard.
 	Logger *slog.Logger
+	// Observe, when set, is called after each answer or failed attempt
+	// (metrics): kind is "search", "by_id" or "token", status 0 means no
+	// answer, and h (nil without an answer) carries X-RateLimit-Remaining.
+	Observe func(kind string, status int, h http.Header)
 }
 
 // Client reads users through the Auth0 Management API. Create it with
@@ -98,6 +102,7 @@ type Client struct {
 	sleep        func(context.Context, time.Duration) error
 	rand         func() float64
 	log          *slog.Logger
+	observe      func(kind string, status int, h http.Header)
 
 	stats struct {
 		tokenFetches, calls, rateLimited, retries atomic.Int64
@@ -137,6 +142,7 @@ func New(cfg Config) (*Client, error) {
 		sleep:        cfg.Sleep,
 		rand:         cfg.Rand,
 		log:          cfg.Logger,
+		observe:      cfg.Observe,
 	}
 	if c.http == nil {
 		c.http = &http.Client{Timeout: DefaultTimeout}
@@ -174,6 +180,7 @@ func New(cfg Config) (*Client, error) {
 		AuthStyle:      oauth2.AuthStyleInParams,
 	}
 	c.tokens = newTokenCache(cc, c.http, c.now, &c.stats.tokenFetches, c.log)
+	c.tokens.observe = c.observe
 	return c, nil
 }
 
@@ -308,6 +315,7 @@ func (c *Client) attempt(ctx context.Context, op, path, rawURL string, v any) ou
 	resp, err := c.http.Do(req)
 	if err != nil {
 		c.logCall(ctx, path, 0, start)
+		c.observeCall(path, 0, nil)
 		if ctx.Err() != nil {
 			return outcome{err: &opError{op: op, kind: ctx.Err(), detail: "request"}}
 		}
@@ -317,6 +325,7 @@ func (c *Client) attempt(ctx context.Context, op, path, rawURL string, v any) ou
 	body, readErr := readBounded(resp.Body)
 	resp.Body.Close()
 	c.logCall(ctx, path, resp.StatusCode, start)
+	c.observeCall(path, resp.StatusCode, resp.Header)
 
 	status := resp.StatusCode
 	switch {
@@ -375,6 +384,19 @@ func (c *Client) logCall(ctx context.Context, path string, status int, start tim
 		slog.String("path", path),
 		slog.Int("status", status),
 		slog.Duration("duration", c.now().Sub(start)))
+}
+
+// observeCall reports an API call to Config.Observe, its kind named after
+// the path template.
+func (c *Client) observeCall(path string, status int, h http.Header) {
+	if c.observe == nil {
+		return
+	}
+	kind := "by_id"
+	if path == "api/v2/users" {
+		kind = "search"
+	}
+	c.observe(kind, status, h)
 }
 
 var errTooLarge = errors.New("auth0: response too large")

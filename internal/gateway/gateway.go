@@ -23,6 +23,7 @@ import (
 	"github.com/idpgate/idpgate/internal/identity"
 	"github.com/idpgate/idpgate/internal/readiness"
 	"github.com/idpgate/idpgate/internal/resilience"
+	"github.com/idpgate/idpgate/internal/telemetry"
 	"github.com/idpgate/idpgate/resolvers"
 )
 
@@ -34,6 +35,8 @@ type Options struct {
 	GraphiQLToken string
 	// Now is the clock of the profile cache; nil means time.Now.
 	Now func() time.Time
+	// Telemetry receives the metrics and traces; nil means none.
+	Telemetry *telemetry.Telemetry
 }
 
 // Gateway is the assembled HTTP handler: /graphql (authenticated),
@@ -52,16 +55,19 @@ func (g *Gateway) Close() { g.pool.CloseIdleConnections() }
 // New maps cfg into each package's options and assembles the gateway.
 // Errors name the setting at fault.
 func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error) {
+	tel := opts.Telemetry
+	logger = tel.Logger(logger) // trace_id and span_id on request lines
 	// One connection pool; each upstream gets its own client on it, with
 	// its own concurrency cap, retries and circuit breaker.
 	pool := newTransport()
 	client := func(name string, retries int) *http.Client {
 		return &http.Client{
 			Timeout: cfg.UpstreamTimeout,
-			Transport: resilience.NewTransport(pool, resilience.Policy{
+			Transport: resilience.NewTransport(tel.Transport(pool, name), resilience.Policy{
 				Name:    name,
 				Retries: retries,
 				Logger:  logger,
+				Observe: resilience.Observer(tel.Upstream(name)),
 			}),
 		}
 	}
@@ -73,6 +79,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 		RPS:          cfg.Auth0MgmtRPS,
 		Burst:        cfg.Auth0MgmtBurst,
 		Logger:       logger,
+		Observe:      tel.ManagementHook(),
 	})
 	if err != nil {
 		return nil, err
@@ -85,6 +92,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 	// authn bounds each JWKS fetch itself (detached, 10s): a short
 	// UPSTREAM_TIMEOUT must not fail the refetch after a key rotation,
 	// which would answer valid tokens 401 until the refetch interval ends.
+	onReject, onJWKSFetch := tel.JWTHooks()
 	authenticator, err := authn.New(authn.Config{
 		Issuer:             cfg.Auth0Issuer,
 		Audience:           cfg.Auth0Audience,
@@ -92,29 +100,36 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 		MinRefetchInterval: cfg.JWKSMinRefetch,
 		HTTPClient:         &http.Client{Transport: httpx.UserAgentTransport{Base: pool}},
 		Logger:             slog.New(httpmw.ContextHandler(logger.Handler())),
+		OnReject:           onReject,
+		OnJWKSFetch:        onJWKSFetch,
 	})
 	if err != nil {
 		return nil, err
 	}
 
+	var profileObs identity.Observer
+	profileObs.Cache, profileObs.Joined, profileObs.Batch = tel.ProfileHooks()
+	var refreshObs credentials.Observer
+	refreshObs.Refresh, refreshObs.JoinWait = tel.RefreshHooks()
 	root := resolvers.New(resolvers.Deps{
-		Profiles:        identity.New(identity.Config{Logger: logger, Now: opts.Now}, users),
+		Profiles:        identity.New(identity.Config{Logger: logger, Now: opts.Now, Observe: profileObs}, users),
 		Providers:       registry,
-		Credentials:     credentials.New(credentials.Config{Logger: logger}),
+		Credentials:     credentials.New(credentials.Config{Logger: logger, Observe: refreshObs}),
 		CursorKey:       cursorKey(cfg),
 		UserID:          authn.UserID,
 		UpstreamTimeout: cfg.UpstreamTimeout,
 		Logger:          httpmw.Logger,
 	})
-	gql, err := NewGraphQL(root, cfg, opts.Dev)
+	gql, err := newGraphQL(root, cfg, opts.Dev, tel)
 	if err != nil {
 		return nil, err
 	}
 
 	perUser, err := httpmw.RateLimit(httpmw.RateLimitOptions{
-		RPS:   cfg.UserRPS,
-		Burst: cfg.UserBurst,
-		Key:   func(r *http.Request) (string, bool) { return authn.UserID(r.Context()) },
+		RPS:      cfg.UserRPS,
+		Burst:    cfg.UserBurst,
+		Key:      func(r *http.Request) (string, bool) { return authn.UserID(r.Context()) },
+		OnReject: tel.RateLimitHook(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("USER_RPS: %w", err)
@@ -146,6 +161,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 	mux.Handle("GET /{$}", http.RedirectHandler("/graphiql/", http.StatusFound))
 
 	h := chain(mux,
+		tel.Handler, // outermost: the server span and the request metrics
 		httpmw.RequestID(logger),
 		httpmw.AccessLog(time.Now),
 		httpmw.Recover(logger),
