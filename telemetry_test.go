@@ -99,10 +99,10 @@ func hasLabels(m *dto.Metric, want []string) bool {
 }
 
 // newMetricsEnv is a gateway with metrics on and its metrics listener.
-func newMetricsEnv(t *testing.T) (*testEnv, string) {
+func newMetricsEnv(t *testing.T, env map[string]string) (*testEnv, string) {
 	t.Helper()
 	m := telemetry.NewMetrics()
-	e := newEnv(t, envOptions{telemetry: telemetry.New(m, telemetry.Tracing{})})
+	e := newEnv(t, envOptions{env: env, telemetry: telemetry.New(m, telemetry.Tracing{})})
 	admin := httptest.NewServer(telemetry.AdminHandler(m, false))
 	t.Cleanup(admin.Close)
 	return e, admin.URL
@@ -113,7 +113,7 @@ func newMetricsEnv(t *testing.T) (*testEnv, string) {
 // counters those requests must have moved, by exactly how much.
 func TestMetricsAfterAKnownSequence(t *testing.T) {
 	t.Parallel()
-	e, metricsURL := newMetricsEnv(t)
+	e, metricsURL := newMetricsEnv(t, nil)
 	token := e.sb.Token(sandbox.Grace)
 	post := func(want string) {
 		t.Helper()
@@ -195,7 +195,8 @@ func TestMetricsAfterAKnownSequence(t *testing.T) {
 // stays bounded: no label takes a value per request.
 func TestMetricsSeriesStayBounded(t *testing.T) {
 	t.Parallel()
-	e, metricsURL := newMetricsEnv(t)
+	// Limits high enough that every request reaches GraphQL.
+	e, metricsURL := newMetricsEnv(t, map[string]string{"USER_RPS": "1e6", "USER_BURST": "100000", "UNAUTH_RPS": "1e6", "UNAUTH_BURST": "100000"})
 	series := func() (int, map[string]*dto.MetricFamily) {
 		fams := scrape(t, metricsURL)
 		n := 0
@@ -238,6 +239,9 @@ func TestMetricsSeriesStayBounded(t *testing.T) {
 				}
 			}
 		}
+		if len(names) < 100 {
+			t.Errorf("operation label values = %d; want the bounded set filled (100)", len(names))
+		}
 		if len(names) > 102 {
 			t.Errorf("operation label values = %d; want at most 102 (100, other, anonymous)", len(names))
 		}
@@ -245,7 +249,7 @@ func TestMetricsSeriesStayBounded(t *testing.T) {
 			t.Errorf("operation labels lack %q after 1,000 distinct names", telemetry.Other)
 		}
 	}
-	t.Logf("idpgate series after 1,000 hostile requests: %d", n)
+	t.Logf("idpgate series after 1,000 hostile requests: %d; operations %v; http %v", n, value(fams, "idpgate_graphql_operations_total"), value(fams, "idpgate_http_requests_total", "code", "4xx"))
 	if n > 600 {
 		t.Errorf("idpgate series after 1,000 hostile requests = %d; want at most 600", n)
 	}
