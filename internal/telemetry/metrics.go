@@ -53,6 +53,8 @@ type Metrics struct {
 	apq                 *prometheus.CounterVec
 
 	operations, codes, reasons, providers, limits *bounded
+
+	names []string // of the series, for Names
 }
 
 // latencyBuckets fit a gateway whose upstreams answer in 10 ms to seconds.
@@ -63,7 +65,8 @@ var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10,
 func NewMetrics() *Metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	f := factory{reg}
+	var names []string
+	f := factory{reg: reg, names: &names}
 	m := &Metrics{
 		reg: reg,
 		httpRequests: f.counter("http_requests_total",
@@ -114,6 +117,7 @@ func NewMetrics() *Metrics {
 		providers:  newBounded(maxSmallSet),
 		limits:     newBounded(maxSmallSet),
 	}
+	m.names = names
 	return m
 }
 
@@ -126,39 +130,62 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-type factory struct{ reg *prometheus.Registry }
+type factory struct {
+	reg   *prometheus.Registry
+	names *[]string
+}
+
+func (f factory) add(name string, suffixes ...string) {
+	full := Namespace + "_" + name
+	*f.names = append(*f.names, full)
+	for _, s := range suffixes {
+		*f.names = append(*f.names, full+s)
+	}
+}
+
+// Names lists the series names idpgate's own metrics expose (a
+// histogram's _bucket, _sum and _count included), for checks that alert
+// rules and dashboards name only metrics that exist. The Go runtime and
+// process collectors' names are in a scrape (Registry().Gather).
+func (m *Metrics) Names() []string { return append([]string(nil), m.names...) }
 
 func (f factory) counter(name, help string, labels ...string) *prometheus.CounterVec {
+	f.add(name)
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help}, labels)
 	f.reg.MustRegister(c)
 	return c
 }
 
 func (f factory) counter1(name, help string) prometheus.Counter {
+	f.add(name)
 	c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help})
 	f.reg.MustRegister(c)
 	return c
 }
 
 func (f factory) gauge(name, help string, labels ...string) *prometheus.GaugeVec {
+	f.add(name)
 	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: name, Help: help}, labels)
 	f.reg.MustRegister(g)
 	return g
 }
 
 func (f factory) gauge1(name, help string) prometheus.Gauge {
+	f.add(name)
 	g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: name, Help: help})
 	f.reg.MustRegister(g)
 	return g
 }
 
 func (f factory) histogram(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	f.add(name, "_bucket", "_sum", "_count")
 	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: name, Help: help, Buckets: buckets}, labels)
 	f.reg.MustRegister(h)
 	return h
 }
 
 func (f factory) histogram1(name, help string, buckets []float64) prometheus.Histogram {
+	f.add(name, "_bucket", "_sum", "_count")
 	h := prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: name, Help: help, Buckets: buckets})
 	f.reg.MustRegister(h)
 	return h
