@@ -34,7 +34,9 @@ func BenchmarkTelemetry(b *testing.B) {
 		tel  func(b *testing.B) *telemetry.Telemetry
 	}{
 		{"off", func(*testing.B) *telemetry.Telemetry { return nil }},
-		{"metrics", func(*testing.B) *telemetry.Telemetry { return telemetry.New(telemetry.NewMetrics(), telemetry.Tracing{}) }},
+		{"metrics", func(*testing.B) *telemetry.Telemetry {
+			return telemetry.New(telemetry.NewMetrics(), telemetry.Tracing{})
+		}},
 		{"metrics+tracing", func(b *testing.B) *telemetry.Telemetry {
 			exp := tracetest.NewInMemoryExporter()
 			tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithSampler(sdktrace.AlwaysSample()))
