@@ -123,6 +123,9 @@ func TestMetricsAfterAKnownSequence(t *testing.T) {
 		}
 	}
 
+	// The first profile read is answered 429 once; the client waits for
+	// X-RateLimit-Reset and reads again.
+	e.sb.Tenant.RateLimitNext(1, 0)
 	post("") // loads the profile: one batch, a cache miss
 	post("") // from the cache
 
@@ -176,6 +179,10 @@ func TestMetricsAfterAKnownSequence(t *testing.T) {
 		{"idpgate_auth0_management_batch_size", nil, 1},
 		{"idpgate_auth0_management_requests_total", []string{"kind", "token", "code", "2xx"}, 1},
 		{"idpgate_auth0_management_requests_total", []string{"kind", "by_id", "code", "2xx"}, 1},
+		{"idpgate_auth0_management_requests_total", []string{"kind", "by_id", "code", "4xx"}, 1},
+		{"idpgate_auth0_management_rate_limited_total", []string{"kind", "by_id"}, 1},
+		{"idpgate_upstream_retries_total", []string{"upstream", "auth0"}, 1},
+		{"idpgate_upstream_requests_total", []string{"upstream", "auth0", "code", "4xx"}, 1},
 		{"idpgate_jwt_rejections_total", []string{"reason", "malformed_token"}, 1},
 	}
 	for _, c := range checks {
@@ -183,7 +190,11 @@ func TestMetricsAfterAKnownSequence(t *testing.T) {
 			t.Errorf("%s%v = %v; want %v", c.name, c.labels, got, c.want)
 		}
 	}
-	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "idpgate_auth0_management_ratelimit_remaining"} {
+	// The emulator's X-RateLimit-Remaining after the read that succeeded.
+	if got := value(fams, "idpgate_auth0_management_ratelimit_remaining"); got <= 0 {
+		t.Errorf("idpgate_auth0_management_ratelimit_remaining = %v; want the last X-RateLimit-Remaining (> 0)", got)
+	}
+	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total"} {
 		if _, ok := fams[name]; !ok {
 			t.Errorf("scrape lacks %s", name)
 		}

@@ -85,6 +85,9 @@ type Config struct {
 	// (metrics): kind is "search", "by_id" or "token", status 0 means no
 	// answer, and h (nil without an answer) carries X-RateLimit-Remaining.
 	Observe func(kind string, status int, h http.Header)
+	// OnRetry, when set, is called before each request sent again after a
+	// failure (metrics: this client retries itself, not its transport).
+	OnRetry func()
 }
 
 // Client reads users through the Auth0 Management API. Create it with
@@ -103,6 +106,7 @@ type Client struct {
 	rand         func() float64
 	log          *slog.Logger
 	observe      func(kind string, status int, h http.Header)
+	onRetry      func()
 
 	stats struct {
 		tokenFetches, calls, rateLimited, retries atomic.Int64
@@ -143,6 +147,7 @@ func New(cfg Config) (*Client, error) {
 		rand:         cfg.Rand,
 		log:          cfg.Logger,
 		observe:      cfg.Observe,
+		onRetry:      cfg.OnRetry,
 	}
 	if c.http == nil {
 		c.http = &http.Client{Timeout: DefaultTimeout}
@@ -259,7 +264,7 @@ func (c *Client) get(ctx context.Context, path, rel string, v any) error {
 			}
 			authRetried = true
 			c.tokens.drop(o.refused)
-			c.stats.retries.Add(1)
+			c.retried()
 			continue
 		}
 		if !o.retry || retries >= c.maxRetries {
@@ -276,7 +281,7 @@ func (c *Client) get(ctx context.Context, path, rel string, v any) error {
 			return o.err
 		}
 		retries++
-		c.stats.retries.Add(1)
+		c.retried()
 		if err := c.sleep(ctx, wait); err != nil {
 			return &opError{op: op, kind: err, detail: "waiting to retry"}
 		}
@@ -384,6 +389,14 @@ func (c *Client) logCall(ctx context.Context, path string, status int, start tim
 		slog.String("path", path),
 		slog.Int("status", status),
 		slog.Duration("duration", c.now().Sub(start)))
+}
+
+// retried counts a retry, for Stats and Config.OnRetry.
+func (c *Client) retried() {
+	c.stats.retries.Add(1)
+	if c.onRetry != nil {
+		c.onRetry()
+	}
 }
 
 // observeCall reports an API call to Config.Observe, its kind named after

@@ -80,6 +80,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 		Burst:        cfg.Auth0MgmtBurst,
 		Logger:       logger,
 		Observe:      tel.ManagementHook(),
+		OnRetry:      tel.Upstream("auth0").Retry,
 	})
 	if err != nil {
 		return nil, err

@@ -75,6 +75,8 @@ func (t Tracing) serverSpan(next http.Handler) http.Handler {
 		otelhttp.WithTracerProvider(t.Provider),
 		otelhttp.WithPropagators(propagator),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + route(r.URL.Path) }),
+		// Probes would fill the trace backend with nothing of interest.
+		otelhttp.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/healthz" && r.URL.Path != "/readyz" }),
 	)
 }
 

@@ -250,7 +250,10 @@ func (m *Metrics) Upstream(name string) UpstreamHooks {
 }
 
 // ManagementCall records one Management API answer: kind is search, by_id
-// or token; status 0 means no answer; h (may be nil) its headers.
+// or token; status 0 means no answer; h (may be nil) its headers. Auth0
+// sends X-RateLimit-Limit, -Remaining and -Reset on Management API
+// answers (https://auth0.com/docs/troubleshoot/customer-support/operational-policies/rate-limit-policy/management-api-endpoint-rate-limits);
+// the gauge keeps the last Remaining seen, across replicas' shared budget.
 func (m *Metrics) ManagementCall(kind string, status int, h http.Header) {
 	if m == nil {
 		return

@@ -222,6 +222,15 @@ func (t *Telemetry) ProfileHooks() (cache func(hit bool), joined func(context.Co
 	return cache, joined, batch
 }
 
+// SharedCacheHook returns the hook of the shared (Redis) profile cache
+// level: the cluster wiring calls it on each lookup there. Nil when off.
+func (t *Telemetry) SharedCacheHook() func(hit bool) {
+	if t.Metrics() == nil {
+		return nil
+	}
+	return func(hit bool) { t.metrics.ProfileCache(LevelShared, hit) }
+}
+
 // RefreshHooks returns the credentials.Observer fields: Refresh, JoinWait.
 func (t *Telemetry) RefreshHooks() (refresh func(context.Context, string) (context.Context, func(bool, error)), joinWait func(string, time.Duration)) {
 	if t == nil || (t.metrics == nil && !t.tracing.on()) {

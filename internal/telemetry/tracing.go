@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
@@ -61,7 +62,14 @@ func NewOTLPTracerProvider(ctx context.Context, getenv func(string) string) (*sd
 	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res)), nil
 }
 
-func version() string { return "dev" }
+// version is the main module's version from the build information
+// ("(devel)" for a plain go build).
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
 
 // Tracing is the tracer the gateway's spans come from and the decisions
 // around them. The zero value is off.
