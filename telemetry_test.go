@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -275,6 +279,60 @@ func TestMetricsSeriesStayBounded(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestMetricsOfGuards: APQ misses and hits, a query-limit rejection and a
+// per-user rate-limit rejection are counted.
+func TestMetricsOfGuards(t *testing.T) {
+	t.Parallel()
+	e, metricsURL := newMetricsEnv(t, map[string]string{"MAX_DEPTH": "3", "USER_RPS": "0.001", "USER_BURST": "5"})
+	token := e.sb.Token(sandbox.Grace)
+	const query = `{ me { name } }`
+	sum := sha256.Sum256([]byte(query))
+	hash := hex.EncodeToString(sum[:])
+	send := func(body map[string]any) *gqlResponse {
+		t.Helper()
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest(http.MethodPost, e.url+"/graphql", bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		return e.do(req)
+	}
+	apq := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hash}}
+	steps := []struct {
+		body map[string]any
+		want string
+	}{
+		{map[string]any{"extensions": apq}, "PERSISTED_QUERY_NOT_FOUND"},                                             // miss
+		{map[string]any{"query": query, "extensions": apq}, ""},                                                      // registers
+		{map[string]any{"extensions": apq}, ""},                                                                      // hit
+		{map[string]any{"query": `{ me { identities { repos { nodes { name } } } } }`}, "GRAPHQL_VALIDATION_FAILED"}, // depth 5 > 3
+		{map[string]any{"query": query}, ""},
+		{map[string]any{"query": query}, "RATE_LIMITED"}, // the sixth within the burst of 5
+	}
+	for i, s := range steps {
+		if got := strings.Join(send(s.body).codes(), ","); got != s.want {
+			t.Fatalf("step %d codes = %q; want %q", i, got, s.want)
+		}
+	}
+	fams := scrape(t, metricsURL)
+	checks := []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"idpgate_apq_requests_total", []string{"result", "miss"}, 1},
+		{"idpgate_apq_requests_total", []string{"result", "hit"}, 1},
+		{"idpgate_graphql_limit_rejections_total", []string{"limit", "depth"}, 1},
+		{"idpgate_graphql_errors_total", []string{"code", "PERSISTED_QUERY_NOT_FOUND"}, 1},
+		{"idpgate_rate_limit_rejections_total", nil, 1},
+		{"idpgate_http_requests_total", []string{"route", "/graphql", "code", "4xx"}, 1},
+	}
+	for _, c := range checks {
+		if got := value(fams, c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v; want %v", c.name, c.labels, got, c.want)
 		}
 	}
 }
