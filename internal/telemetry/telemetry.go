@@ -26,7 +26,7 @@ type Telemetry struct {
 // New returns the telemetry of m (nil: no metrics) and t (zero: no
 // tracing).
 func New(m *Metrics, t Tracing) *Telemetry {
-	return &Telemetry{metrics: m, tracing: t, tracer: t.tracer(), joins: &joins{byKey: map[string][]trace.SpanContext{}}}
+	return &Telemetry{metrics: m, tracing: t, tracer: t.tracer(), joins: &joins{byKey: map[string][]joined{}}}
 }
 
 // Metrics returns the metrics, nil when off.
@@ -113,16 +113,43 @@ func (t *Telemetry) RefreshStart(ctx context.Context, provider string) (context.
 	}
 }
 
-// maxJoins bounds the span contexts kept for batch links; past it, new
-// joiners are not linked (the batch still runs).
+// maxJoins bounds the span contexts kept for batch links; past it, stale
+// ones (a waiter whose profile arrived another way, so no batch took it)
+// are dropped, then new joiners are not linked (the batch still runs).
 const maxJoins = 10_000
+
+// joinTTL is how long a waiter's span context is kept for a batch.
+const joinTTL = 30 * time.Second
 
 // joins holds, by user id, the span contexts of the requests waiting for
 // a profile, until the batch that loads it links them.
 type joins struct {
 	mu    sync.Mutex
 	n     int
-	byKey map[string][]trace.SpanContext
+	byKey map[string][]joined
+}
+
+type joined struct {
+	sc trace.SpanContext
+	at time.Time
+}
+
+// pruneLocked drops the span contexts older than joinTTL.
+func (j *joins) pruneLocked(now time.Time) {
+	for k, list := range j.byKey {
+		kept := list[:0]
+		for _, e := range list {
+			if now.Sub(e.at) < joinTTL {
+				kept = append(kept, e)
+			}
+		}
+		j.n -= len(list) - len(kept)
+		if len(kept) == 0 {
+			delete(j.byKey, k)
+		} else {
+			j.byKey[k] = kept
+		}
+	}
 }
 
 // ProfileJoined notes that the request of ctx waits for key's profile, so
@@ -135,12 +162,16 @@ func (t *Telemetry) ProfileJoined(ctx context.Context, key string) {
 	if !sc.IsValid() {
 		return
 	}
+	now := time.Now()
 	t.joins.mu.Lock()
 	defer t.joins.mu.Unlock()
 	if t.joins.n >= maxJoins {
-		return
+		t.joins.pruneLocked(now)
+		if t.joins.n >= maxJoins {
+			return
+		}
 	}
-	t.joins.byKey[key] = append(t.joins.byKey[key], sc)
+	t.joins.byKey[key] = append(t.joins.byKey[key], joined{sc: sc, at: now})
 	t.joins.n++
 }
 
@@ -158,8 +189,8 @@ func (t *Telemetry) ProfileBatch(ctx context.Context, keys []string) (context.Co
 	var links []trace.Link
 	t.joins.mu.Lock()
 	for _, k := range keys {
-		for _, sc := range t.joins.byKey[k] {
-			links = append(links, trace.Link{SpanContext: sc})
+		for _, j := range t.joins.byKey[k] {
+			links = append(links, trace.Link{SpanContext: j.sc})
 		}
 		t.joins.n -= len(t.joins.byKey[k])
 		delete(t.joins.byKey, k)

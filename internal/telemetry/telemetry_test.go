@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -159,3 +160,26 @@ type misconfiguredErr struct{}
 
 func (misconfiguredErr) Error() string       { return "misconfigured" }
 func (misconfiguredErr) Misconfigured() bool { return true }
+
+// TestJoinsStayBounded: waiters no batch took are pruned once stale, so the
+// link bookkeeping never grows past maxJoins.
+func TestJoinsStayBounded(t *testing.T) {
+	tp := sdktrace.NewTracerProvider()
+	tel := New(nil, Tracing{Provider: tp})
+	ctx, span := tp.Tracer("test").Start(context.Background(), "request")
+	defer span.End()
+	for i := range maxJoins + 10 {
+		tel.ProfileJoined(ctx, fmt.Sprint("user", i))
+	}
+	if tel.joins.n != maxJoins || len(tel.joins.byKey) != maxJoins {
+		t.Fatalf("joins = %d in %d keys; want the bound %d", tel.joins.n, len(tel.joins.byKey), maxJoins)
+	}
+	tel.joins.mu.Lock()
+	tel.joins.pruneLocked(time.Now().Add(joinTTL))
+	tel.joins.mu.Unlock()
+	if tel.joins.n != 0 || len(tel.joins.byKey) != 0 {
+		t.Errorf("after joinTTL, joins = %d in %d keys; want none", tel.joins.n, len(tel.joins.byKey))
+	}
+	_, end := tel.ProfileBatch(ctx, []string{"user1"})
+	end()
+}
