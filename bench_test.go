@@ -19,6 +19,12 @@ import (
 // loopback HTTP, and returns a function that sends one request.
 func benchEnv(b *testing.B, query string) func() {
 	b.Helper()
+	return benchEnvWith(b, query, gateway.Options{})
+}
+
+// benchEnvWith is benchEnv with the gateway's options (telemetry).
+func benchEnvWith(b *testing.B, query string, gopts gateway.Options) func() {
+	b.Helper()
 	sb, err := sandbox.Start(sandbox.Options{Now: func() time.Time { return fixedNow }})
 	if err != nil {
 		b.Fatal(err)
@@ -31,7 +37,7 @@ func benchEnv(b *testing.B, query string) func() {
 	if err != nil {
 		b.Fatal(err)
 	}
-	gw, err := gateway.New(cfg, slog.New(slog.DiscardHandler), gateway.Options{})
+	gw, err := gateway.New(cfg, slog.New(slog.DiscardHandler), gopts)
 	if err != nil {
 		b.Fatal(err)
 	}

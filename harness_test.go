@@ -19,6 +19,7 @@ import (
 	"github.com/idpgate/idpgate/internal/config"
 	"github.com/idpgate/idpgate/internal/gateway"
 	"github.com/idpgate/idpgate/internal/sandbox"
+	"github.com/idpgate/idpgate/internal/telemetry"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
@@ -62,6 +63,7 @@ type envOptions struct {
 	env       map[string]string // extra configuration
 	loadUsers int
 	clock     *testClock // the profile cache's clock; nil means time.Now
+	telemetry *telemetry.Telemetry
 }
 
 // profileMaxTTL is the identity loader's default longest profile life:
@@ -103,7 +105,7 @@ func newEnv(t *testing.T, opts envOptions) *testEnv {
 	}
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	var gopts gateway.Options
+	gopts := gateway.Options{Telemetry: opts.telemetry}
 	if opts.clock != nil {
 		gopts.Now = opts.clock.Now
 	}

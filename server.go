@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/idpgate/idpgate/internal/gateway"
 	"github.com/idpgate/idpgate/internal/loadtest"
 	"github.com/idpgate/idpgate/internal/sandbox"
+	"github.com/idpgate/idpgate/internal/telemetry"
 )
 
 func main() {
@@ -94,6 +96,9 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 		}
 		defer sb.Close()
 		env = sb.DevEnv(env) // your own settings win, except where the emulators are
+		if !slices.Contains(env.Names, "METRICS_ADDR") {
+			env = env.Over(map[string]string{"METRICS_ADDR": devMetricsAddr})
+		}
 	}
 
 	cfg, err := config.FromEnv(env)
@@ -103,7 +108,15 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 	if lvl := strings.ToLower(cfg.LogLevel); lvl != "" {
 		_ = level.UnmarshalText([]byte(lvl))
 	}
-	opts := gateway.Options{Dev: *dev}
+	tel, metricsLn, stopTelemetry, err := startTelemetry(ctx, cfg, env, *dev)
+	if err != nil {
+		return err
+	}
+	defer stopTelemetry()
+	if metricsLn != nil {
+		defer metricsLn.Close()
+	}
+	opts := gateway.Options{Dev: *dev, Telemetry: tel}
 	if sb != nil {
 		opts.GraphiQLToken = sb.Token(sb.DemoUser)
 	}
@@ -132,6 +145,9 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 	logger.Info("idpgate listening", "addr", addr, "dev", *dev)
 	if sb != nil {
 		sb.PrintBanner(stdout, addr)
+	}
+	if metricsLn != nil {
+		defer serveAdmin(metricsLn, tel, cfg, logger, *dev, stdout)()
 	}
 
 	select {
@@ -174,4 +190,65 @@ func newServer(ctx context.Context, cfg config.Config, h http.Handler, logger *s
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+}
+
+// devMetricsAddr is the metrics listener under --dev: loopback only, port
+// 9090 when it is free, else any free port.
+const devMetricsAddr = "127.0.0.1:9090"
+
+// startTelemetry builds the metrics (when METRICS_ADDR is set, binding it
+// now so a taken port fails start-up) and the OTLP tracer provider (when
+// an endpoint is set). stop flushes the last spans.
+func startTelemetry(ctx context.Context, cfg config.Config, env config.Env, dev bool) (*telemetry.Telemetry, net.Listener, func(), error) {
+	var metrics *telemetry.Metrics
+	var ln net.Listener
+	stop := func() {}
+	if addr := cfg.Telemetry.MetricsAddr; addr != "" {
+		var err error
+		ln, err = net.Listen("tcp", addr)
+		if err != nil && dev && addr == devMetricsAddr {
+			ln, err = net.Listen("tcp", "127.0.0.1:0")
+		}
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("METRICS_ADDR: %w", err)
+		}
+		metrics = telemetry.NewMetrics()
+	}
+	var tracing telemetry.Tracing
+	if cfg.Telemetry.Tracing {
+		tp, err := telemetry.NewOTLPTracerProvider(ctx, env.Get)
+		if err != nil {
+			if ln != nil {
+				ln.Close()
+			}
+			return nil, nil, nil, err
+		}
+		tracing = telemetry.Tracing{Provider: tp, RecordUserID: cfg.Telemetry.RecordUserID, PropagateUpstream: cfg.Telemetry.PropagateUpstream}
+		stop = func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = tp.Shutdown(sctx)
+		}
+	}
+	if metrics == nil && !cfg.Telemetry.Tracing {
+		return nil, ln, stop, nil
+	}
+	return telemetry.New(metrics, tracing), ln, stop, nil
+}
+
+// serveAdmin serves /metrics (and pprof with PPROF=true) on ln until the
+// returned func is called. Under --dev it prints the URL.
+func serveAdmin(ln net.Listener, tel *telemetry.Telemetry, cfg config.Config, logger *slog.Logger, dev bool, stdout io.Writer) (stop func()) {
+	srv := &http.Server{
+		Handler:           telemetry.AdminHandler(tel.Metrics(), cfg.Telemetry.Pprof),
+		ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ln) }()
+	logger.Info("metrics listening", "addr", ln.Addr().String(), "pprof", cfg.Telemetry.Pprof)
+	if dev {
+		fmt.Fprintf(stdout, "  Metrics    http://%s/metrics   (METRICS_ADDR)\n\n", ln.Addr())
+	}
+	return func() { srv.Close(); <-done }
 }

@@ -81,6 +81,13 @@ type Config struct {
 	// Logger receives one debug line per call: method, path template,
 	// status, duration. Default: discard.
 	Logger *slog.Logger
+	// Observe, when set, is called after each answer or failed attempt
+	// (metrics): kind is "search", "by_id" or "token", status 0 means no
+	// answer, and h (nil without an answer) carries X-RateLimit-Remaining.
+	Observe func(kind string, status int, h http.Header)
+	// OnRetry, when set, is called before each request sent again after a
+	// failure (metrics: this client retries itself, not its transport).
+	OnRetry func()
 }
 
 // Client reads users through the Auth0 Management API. Create it with
@@ -98,6 +105,8 @@ type Client struct {
 	sleep        func(context.Context, time.Duration) error
 	rand         func() float64
 	log          *slog.Logger
+	observe      func(kind string, status int, h http.Header)
+	onRetry      func()
 
 	stats struct {
 		tokenFetches, calls, rateLimited, retries atomic.Int64
@@ -137,6 +146,8 @@ func New(cfg Config) (*Client, error) {
 		sleep:        cfg.Sleep,
 		rand:         cfg.Rand,
 		log:          cfg.Logger,
+		observe:      cfg.Observe,
+		onRetry:      cfg.OnRetry,
 	}
 	if c.http == nil {
 		c.http = &http.Client{Timeout: DefaultTimeout}
@@ -174,6 +185,7 @@ func New(cfg Config) (*Client, error) {
 		AuthStyle:      oauth2.AuthStyleInParams,
 	}
 	c.tokens = newTokenCache(cc, c.http, c.now, &c.stats.tokenFetches, c.log)
+	c.tokens.observe = c.observe
 	return c, nil
 }
 
@@ -252,7 +264,7 @@ func (c *Client) get(ctx context.Context, path, rel string, v any) error {
 			}
 			authRetried = true
 			c.tokens.drop(o.refused)
-			c.stats.retries.Add(1)
+			c.retried()
 			continue
 		}
 		if !o.retry || retries >= c.maxRetries {
@@ -269,7 +281,7 @@ func (c *Client) get(ctx context.Context, path, rel string, v any) error {
 			return o.err
 		}
 		retries++
-		c.stats.retries.Add(1)
+		c.retried()
 		if err := c.sleep(ctx, wait); err != nil {
 			return &opError{op: op, kind: err, detail: "waiting to retry"}
 		}
@@ -308,6 +320,7 @@ func (c *Client) attempt(ctx context.Context, op, path, rawURL string, v any) ou
 	resp, err := c.http.Do(req)
 	if err != nil {
 		c.logCall(ctx, path, 0, start)
+		c.observeCall(path, 0, nil)
 		if ctx.Err() != nil {
 			return outcome{err: &opError{op: op, kind: ctx.Err(), detail: "request"}}
 		}
@@ -317,6 +330,7 @@ func (c *Client) attempt(ctx context.Context, op, path, rawURL string, v any) ou
 	body, readErr := readBounded(resp.Body)
 	resp.Body.Close()
 	c.logCall(ctx, path, resp.StatusCode, start)
+	c.observeCall(path, resp.StatusCode, resp.Header)
 
 	status := resp.StatusCode
 	switch {
@@ -375,6 +389,27 @@ func (c *Client) logCall(ctx context.Context, path string, status int, start tim
 		slog.String("path", path),
 		slog.Int("status", status),
 		slog.Duration("duration", c.now().Sub(start)))
+}
+
+// retried counts a retry, for Stats and Config.OnRetry.
+func (c *Client) retried() {
+	c.stats.retries.Add(1)
+	if c.onRetry != nil {
+		c.onRetry()
+	}
+}
+
+// observeCall reports an API call to Config.Observe, its kind named after
+// the path template.
+func (c *Client) observeCall(path string, status int, h http.Header) {
+	if c.observe == nil {
+		return
+	}
+	kind := "by_id"
+	if path == "api/v2/users" {
+		kind = "search"
+	}
+	c.observe(kind, status, h)
 }
 
 var errTooLarge = errors.New("auth0: response too large")

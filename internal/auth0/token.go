@@ -40,6 +40,8 @@ type tokenCache struct {
 
 	sem chan struct{} // one fetch at a time; waiting honours ctx
 
+	observe func(kind string, status int, h http.Header) // nil: none
+
 	mu     sync.Mutex
 	tok    secret.String
 	expiry time.Time // when the token stops being used; zero: no expiry known
@@ -78,12 +80,16 @@ func (c *tokenCache) token(ctx context.Context) (secret.String, error) {
 	start := c.now()
 	t, err := c.cc.Token(context.WithValue(ctx, oauth2.HTTPClient, c.http))
 	status := http.StatusOK
+	var header http.Header
 	if err != nil {
 		status = 0
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil {
-			status = re.Response.StatusCode
+			status, header = re.Response.StatusCode, re.Response.Header
 		}
+	}
+	if c.observe != nil {
+		c.observe("token", status, header)
 	}
 	c.log.LogAttrs(ctx, slog.LevelDebug, "auth0 call",
 		slog.String("method", http.MethodPost),

@@ -65,6 +65,11 @@ type Config struct {
 	// Logger receives one line per rejection (a reason category, never the
 	// token) and JWKS fetch failures. Default: discard.
 	Logger *slog.Logger
+	// OnReject, when set, is called with the reason category of each
+	// rejected request (metrics).
+	OnReject func(reason string)
+	// OnJWKSFetch, when set, is called after each JWKS fetch with its error.
+	OnJWKSFetch func(err error)
 }
 
 // Authenticator validates bearer tokens. Build it once with New; it is safe
@@ -75,6 +80,7 @@ type Authenticator struct {
 	leeway   time.Duration
 	now      func() time.Time
 	log      *slog.Logger
+	onReject func(reason string)
 	keys     *keySet
 	val      *validator.Validator
 	mw       *jwtmiddleware.JWTMiddleware
@@ -142,7 +148,9 @@ func New(cfg Config) (*Authenticator, error) {
 		leeway:   cfg.Leeway,
 		now:      cfg.Now,
 		log:      cfg.Logger,
+		onReject: cfg.OnReject,
 		keys: &keySet{
+			onFetch:     cfg.OnJWKSFetch,
 			url:         cfg.JWKSURL,
 			client:      cfg.HTTPClient,
 			now:         cfg.Now,

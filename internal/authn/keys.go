@@ -42,6 +42,7 @@ type keySet struct {
 	ttl         time.Duration
 	minInterval time.Duration
 	log         *slog.Logger
+	onFetch     func(error) // nil: none
 
 	mu          sync.Mutex
 	keys        map[string]*rsa.PublicKey // nil until the first successful fetch
@@ -149,6 +150,9 @@ func (s *keySet) startLocked(ctx context.Context) *fetchCall {
 	go func() {
 		defer cancel()
 		keys, err := s.fetch(fctx)
+		if s.onFetch != nil {
+			s.onFetch(err)
+		}
 		s.mu.Lock()
 		if err != nil {
 			s.lastErr = err

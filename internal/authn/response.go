@@ -41,6 +41,9 @@ func (a *Authenticator) reject(w http.ResponseWriter, r *http.Request, err error
 	case reasonKeysUnavail:
 		status, code, msg, level = http.StatusServiceUnavailable, gqlresp.CodeUpstreamUnavailable, msgUnavailable, slog.LevelWarn
 	}
+	if a.onReject != nil {
+		a.onReject(reason)
+	}
 	a.log.LogAttrs(r.Context(), level, "authn: request rejected",
 		slog.String("reason", reason), slog.Int("status", status))
 	WriteError(w, r, status, code, msg)

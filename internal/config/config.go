@@ -74,8 +74,9 @@ type Config struct {
 	UpstreamTimeout time.Duration
 	RequestTimeout  time.Duration
 
-	Redis    RedisConfig
-	LogLevel string
+	Redis     RedisConfig
+	Telemetry TelemetryConfig
+	LogLevel  string
 
 	// Budget: per-user shares of the Management API and the providers.
 	Budget Budget
@@ -108,6 +109,7 @@ func Default() Config {
 		UnauthBurst:       20,
 		UpstreamTimeout:   10 * time.Second,
 		RequestTimeout:    30 * time.Second,
+		Telemetry:         TelemetryConfig{MetricsAddr: DefaultMetricsAddr},
 		LogLevel:          "info",
 		Budget:            defaultBudget(),
 	}
@@ -181,6 +183,7 @@ func FromEnv(env Env) (Config, error) {
 	r.duration("UPSTREAM_TIMEOUT", &c.UpstreamTimeout)
 	r.duration("REQUEST_TIMEOUT", &c.RequestTimeout)
 	r.redis(&c.Redis)
+	r.telemetry(&c.Telemetry, env.Names)
 	r.str("LOG_LEVEL", &c.LogLevel)
 	c.Budget.read(&r)
 
@@ -275,6 +278,9 @@ func (c *Config) Validate() error {
 		return errors.New("LISTEN_ADDR: must be host:port or :port")
 	}
 	if err := c.Redis.validate(); err != nil {
+		return err
+	}
+	if err := c.Telemetry.validate(c.ListenAddr); err != nil {
 		return err
 	}
 	if c.Redis.Enabled() {

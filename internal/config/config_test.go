@@ -54,6 +54,7 @@ func TestFromEnvOverrides(t *testing.T) {
 	m["AUTH0_DOMAIN"] = "http://127.0.0.1:9000/"
 	m["AUTH0_ISSUER"] = "https://login.example.com/"
 	m["PORT"] = "9090"
+	m["METRICS_ADDR"] = ":9091" // the default :9090 would collide
 	m["ALLOWED_ORIGINS"] = "https://app.example.com, http://localhost:3000"
 	m["GITHUB_API_URL"] = "https://ghe.example.com/api/v3/"
 	c, err := FromEnv(env(m))

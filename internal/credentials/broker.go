@@ -29,6 +29,21 @@ type Config struct {
 	// Vault serves the identities whose tokens Auth0 keeps in Token Vault
 	// (vault.go); the zero value serves every identity from identities[].
 	Vault Vault
+	// Observe receives the refreshes (metrics, traces); nil fields observe
+	// nothing.
+	Observe Observer
+}
+
+// Observer is the callbacks of a Broker's telemetry. Each nil field is
+// skipped.
+type Observer struct {
+	// Refresh wraps each refresh exchange with the provider: it returns the
+	// context the exchange runs in and a func called with its result
+	// (rotated: the provider returned a new refresh token).
+	Refresh func(ctx context.Context, provider string) (context.Context, func(rotated bool, err error))
+	// JoinWait is called with how long a request waited for a refresh
+	// another request had started.
+	JoinWait func(provider string, d time.Duration)
 }
 
 // Broker hands out provider access tokens per identity; see the package
@@ -149,7 +164,7 @@ func (s *Source) next(ctx context.Context, rejected secret.String, cause error, 
 	}
 	if !s.refreshed && s.req.Refresher != nil {
 		s.refreshed = true
-		p, err := s.b.refresh(ctx, s.key, s.req.Refresher, rejected, s.grant.RefreshToken)
+		p, err := s.b.refresh(ctx, s.key, s.req.Provider, s.req.Refresher, rejected, s.grant.RefreshToken)
 		if err == nil {
 			return p.AccessToken, nil
 		}
@@ -241,17 +256,22 @@ func (b *Broker) usable(p Pair, rejected secret.String) bool {
 // when another request already replaced rejected, else the result of one
 // exchange (shared by the concurrent callers for key, detached from ctx).
 // auth0RT is the refresh token Auth0 holds; a kept one wins over it.
-func (b *Broker) refresh(ctx context.Context, key string, r providers.Refresher, rejected, auth0RT secret.String) (Pair, error) {
+func (b *Broker) refresh(ctx context.Context, key, provider string, r providers.Refresher, rejected, auth0RT secret.String) (Pair, error) {
 	if p, ok, err := b.store.Get(ctx, key); err == nil && ok && b.usable(p, rejected) {
 		return p, nil
 	}
+	start, led := b.cfg.Now(), false
 	ch := b.group.DoChan(key, func() (any, error) {
+		led = true // read after the result arrives, which follows this
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.Timeout)
 		defer cancel()
-		return b.exchange(rctx, key, r, rejected, auth0RT)
+		return b.exchange(rctx, key, provider, r, rejected, auth0RT)
 	})
 	select {
 	case res := <-ch:
+		if !led && b.cfg.Observe.JoinWait != nil {
+			b.cfg.Observe.JoinWait(provider, b.cfg.Now().Sub(start))
+		}
 		if res.Err != nil {
 			return Pair{}, res.Err
 		}
@@ -261,7 +281,7 @@ func (b *Broker) refresh(ctx context.Context, key string, r providers.Refresher,
 	}
 }
 
-func (b *Broker) exchange(ctx context.Context, key string, r providers.Refresher, rejected, auth0RT secret.String) (Pair, error) {
+func (b *Broker) exchange(ctx context.Context, key, provider string, r providers.Refresher, rejected, auth0RT secret.String) (Pair, error) {
 	release, err := b.store.Lease(ctx, key, b.cfg.Timeout)
 	if err != nil {
 		return Pair{}, &providers.Error{Kind: providers.Unavailable, Message: "the token refresh could not start", Err: errors.New("credentials: refresh lease not acquired")}
@@ -299,7 +319,7 @@ func (b *Broker) exchange(ctx context.Context, key string, r providers.Refresher
 		return Pair{}, &providers.Error{Kind: providers.ReauthRequired, Message: "the access token was rejected and no refresh token is stored; sign in with this provider again"}
 	}
 
-	tok, err := r.Refresh(ctx, rt)
+	tok, err := b.observedRefresh(ctx, provider, r, rt)
 	if err != nil {
 		if isReauth(err) {
 			// The refresh token is dead: never send it again.
@@ -340,6 +360,17 @@ func (b *Broker) exchange(ctx context.Context, key string, r providers.Refresher
 	}
 	b.cfg.Logger.Debug("credentials: token refreshed", "rotated", rotated)
 	return next, nil
+}
+
+// observedRefresh runs r.Refresh inside Config.Observe.Refresh.
+func (b *Broker) observedRefresh(ctx context.Context, provider string, r providers.Refresher, rt secret.String) (providers.Token, error) {
+	if b.cfg.Observe.Refresh == nil {
+		return r.Refresh(ctx, rt)
+	}
+	ctx, done := b.cfg.Observe.Refresh(ctx, provider)
+	tok, err := r.Refresh(ctx, rt)
+	done(!tok.RefreshToken.IsZero() && !tok.RefreshToken.Equal(rt), err)
+	return tok, err
 }
 
 func (b *Broker) markSpent(ctx context.Context, rt secret.String) {

@@ -23,6 +23,7 @@ import (
 	"github.com/idpgate/idpgate/internal/identity"
 	"github.com/idpgate/idpgate/internal/readiness"
 	"github.com/idpgate/idpgate/internal/resilience"
+	"github.com/idpgate/idpgate/internal/telemetry"
 	"github.com/idpgate/idpgate/resolvers"
 )
 
@@ -34,6 +35,8 @@ type Options struct {
 	GraphiQLToken string
 	// Now is the clock of the profile cache; nil means time.Now.
 	Now func() time.Time
+	// Telemetry receives the metrics and traces; nil means none.
+	Telemetry *telemetry.Telemetry
 }
 
 // Gateway is the assembled HTTP handler: /graphql (authenticated),
@@ -52,6 +55,8 @@ func (g *Gateway) Close() { g.pool.CloseIdleConnections() }
 // New maps cfg into each package's options and assembles the gateway.
 // Errors name the setting at fault.
 func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error) {
+	tel := opts.Telemetry
+	logger = tel.Logger(logger) // trace_id and span_id on request lines
 	// One connection pool; each upstream gets its own client on it, with
 	// its own concurrency cap, retries and circuit breaker.
 	pool := newTransport()
@@ -64,13 +69,14 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 			Name:    name,
 			Retries: retries,
 			Logger:  logger,
+			Observe: resilience.Observer(tel.Upstream(name)),
 		}
 		if name != "auth0" {
 			p.PerUser = perUserUpstream
 		}
 		return &http.Client{
 			Timeout:   cfg.UpstreamTimeout,
-			Transport: resilience.NewTransport(pool, p),
+			Transport: resilience.NewTransport(tel.Transport(pool, name), p),
 		}
 	}
 	users, err := auth0.New(auth0.Config{
@@ -81,6 +87,8 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 		RPS:          cfg.Auth0MgmtRPS,
 		Burst:        cfg.Auth0MgmtBurst,
 		Logger:       logger,
+		Observe:      tel.ManagementHook(),
+		OnRetry:      tel.Upstream("auth0").Retry,
 	})
 	if err != nil {
 		return nil, err
@@ -93,6 +101,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 	// authn bounds each JWKS fetch itself (detached, 10s): a short
 	// UPSTREAM_TIMEOUT must not fail the refetch after a key rotation,
 	// which would answer valid tokens 401 until the refetch interval ends.
+	onReject, onJWKSFetch := tel.JWTHooks()
 	authenticator, err := authn.New(authn.Config{
 		Issuer:             cfg.Auth0Issuer,
 		Audience:           cfg.Auth0Audience,
@@ -100,6 +109,8 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 		MinRefetchInterval: cfg.JWKSMinRefetch,
 		HTTPClient:         &http.Client{Transport: httpx.UserAgentTransport{Base: pool}},
 		Logger:             slog.New(httpmw.ContextHandler(logger.Handler())),
+		OnReject:           onReject,
+		OnJWKSFetch:        onJWKSFetch,
 	})
 	if err != nil {
 		return nil, err
@@ -109,6 +120,10 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 	if err != nil {
 		return nil, err
 	}
+	var profileObs identity.Observer
+	profileObs.Cache, profileObs.Joined, profileObs.Batch = tel.ProfileHooks()
+	var refreshObs credentials.Observer
+	refreshObs.Refresh, refreshObs.JoinWait = tel.RefreshHooks()
 	// The scheduler spends the Management API budget: cold loads first,
 	// batched 50 users per search, then re-reads, round robin per user. It
 	// paces evenly (burst 1): a burst would send small searches at once
@@ -123,9 +138,10 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 			ReloadInterval: config.Off(cfg.Budget.ReloadInterval),
 			ReconsentTTL:   config.Off(cfg.Budget.ReconsentTTL),
 			IssuedAt:       authn.IssuedAt, // signing in again ends both budgets
+			Observe:        profileObs,
 		}, sched),
 		Providers:       registry,
-		Credentials:     credentials.New(credentials.Config{Logger: logger, Vault: vault}),
+		Credentials:     credentials.New(credentials.Config{Logger: logger, Vault: vault, Observe: refreshObs}),
 		CursorKey:       cursorKey(cfg),
 		UserID:          authn.UserID,
 		Bearer:          authn.Bearer,
@@ -133,15 +149,16 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 		MaxIdentities:   cfg.Budget.MaxIdentities,
 		Logger:          httpmw.Logger,
 	})
-	gql, err := NewGraphQL(root, cfg, opts.Dev)
+	gql, err := newGraphQL(root, cfg, opts.Dev, tel)
 	if err != nil {
 		return nil, err
 	}
 
 	perUser, err := httpmw.RateLimit(httpmw.RateLimitOptions{
-		RPS:   cfg.UserRPS,
-		Burst: cfg.UserBurst,
-		Key:   func(r *http.Request) (string, bool) { return authn.UserID(r.Context()) },
+		RPS:      cfg.UserRPS,
+		Burst:    cfg.UserBurst,
+		Key:      func(r *http.Request) (string, bool) { return authn.UserID(r.Context()) },
+		OnReject: tel.RateLimitHook(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("USER_RPS: %w", err)
@@ -174,6 +191,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 	mux.Handle("GET /{$}", http.RedirectHandler("/graphiql/", http.StatusFound))
 
 	h := chain(mux,
+		tel.Handler, // outermost: the server span and the request metrics
 		httpmw.RequestID(logger),
 		httpmw.AccessLog(time.Now),
 		httpmw.Recover(logger),

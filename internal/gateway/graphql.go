@@ -12,6 +12,7 @@ import (
 	"github.com/idpgate/idpgate/internal/config"
 	"github.com/idpgate/idpgate/internal/guard"
 	"github.com/idpgate/idpgate/internal/incremental"
+	"github.com/idpgate/idpgate/internal/telemetry"
 	"github.com/idpgate/idpgate/resolvers"
 )
 
@@ -21,6 +22,11 @@ import (
 // suggestions on. Tests that need their own resolver dependencies build
 // their server here, so they exercise the production wiring.
 func NewGraphQL(root *resolvers.Resolver, cfg config.Config, dev bool) (*handler.Server, error) {
+	return newGraphQL(root, cfg, dev, nil)
+}
+
+// newGraphQL is NewGraphQL with telemetry (nil: none).
+func newGraphQL(root *resolvers.Resolver, cfg config.Config, dev bool, tel *telemetry.Telemetry) (*handler.Server, error) {
 	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: root}))
 	gql.AddTransport(transport.Options{})
 	gql.AddTransport(transport.GET{})
@@ -45,6 +51,7 @@ func NewGraphQL(root *resolvers.Resolver, cfg config.Config, dev bool) (*handler
 		APQCacheSize:   cfg.APQCacheSize,
 		APQPerUser:     cfg.APQPerUser,
 		APQUserKey:     authn.UserID,
+		OnAPQ:          tel.APQHook(),
 		Scalars: map[string]guard.ScalarCheck{
 			"DateTime": func(v any) error { _, err := model.ParseDateTime(v); return err },
 		},
@@ -58,6 +65,9 @@ func NewGraphQL(root *resolvers.Resolver, cfg config.Config, dev bool) (*handler
 	}
 	if err := guard.Configure(gql, opts); err != nil {
 		return nil, fmt.Errorf("limits: %w", err)
+	}
+	if ext := tel.GraphQL(authn.UserID); ext != nil {
+		gql.Use(ext)
 	}
 	return gql, nil
 }

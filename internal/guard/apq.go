@@ -23,6 +23,7 @@ type apqStore struct {
 	perUser int
 	maxLen  int
 	userKey func(context.Context) (string, bool)
+	observe func(hit bool) // nil: none
 }
 
 func newAPQStore(total, perUser, maxLen int, userKey func(context.Context) (string, bool)) *apqStore {
@@ -92,6 +93,9 @@ func (s *apqStore) resolve(ctx context.Context, query *string, ext map[string]an
 	}
 	if *query == "" {
 		q, ok := s.get(ctx, hash)
+		if s.observe != nil {
+			s.observe(ok)
+		}
 		if !ok {
 			err := gqlerror.Errorf("PersistedQueryNotFound")
 			errcode.Set(err, gqlresp.CodePersistedQueryNotFound)

@@ -61,6 +61,9 @@ type Options struct {
 	// RequireTrustedID rejects query text sent without an id in trusted
 	// mode, even when it is in the manifest.
 	RequireTrustedID bool
+	// OnAPQ, when set, is called for each APQ lookup by hash alone, with
+	// whether the hash was known (metrics).
+	OnAPQ func(hit bool)
 }
 
 const (
@@ -135,6 +138,7 @@ func Configure(srv *handler.Server, o Options) (err error) {
 			perUser = defaultAPQPerUser
 		}
 		ext.apq = newAPQStore(o.APQCacheSize, perUser, maxBytes, o.APQUserKey)
+		ext.apq.observe = o.OnAPQ
 	}
 	// Trusted resolves ids to documents before Extension parses them.
 	if o.Trusted != nil {

@@ -31,6 +31,8 @@ type RateLimitOptions struct {
 	MaxKeys int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// OnReject, when set, is called for each refused request (metrics).
+	OnReject func()
 }
 
 const defaultMaxKeys = 10_000
@@ -99,6 +101,9 @@ func RateLimit(o RateLimitOptions) (func(http.Handler) http.Handler, error) {
 				return
 			}
 			res.CancelAt(now)
+			if o.OnReject != nil {
+				o.OnReject()
+			}
 			secs := max(int(math.Ceil(delay.Seconds())), 1)
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
 			writeError(w, r, http.StatusTooManyRequests, gqlresp.CodeRateLimited,

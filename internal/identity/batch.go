@@ -33,6 +33,11 @@ func (l *Loader) batch(ctx context.Context, keys []string) []*dataloader.Result[
 	}
 	l.nBatches.Add(1)
 	l.nKeys.Add(int64(len(ids)))
+	if l.cfg.Observe.Batch != nil {
+		var end func()
+		ctx, end = l.cfg.Observe.Batch(ctx, ids)
+		defer end()
+	}
 
 	profiles, errs := l.fetchAll(ctx, ids)
 

@@ -64,6 +64,22 @@ type Config struct {
 	IssuedAt func(context.Context) (time.Time, bool)
 	Now      func() time.Time // default time.Now
 	Logger   *slog.Logger     // default discards
+	// Observe receives what the loader does (metrics, traces); nil fields
+	// observe nothing.
+	Observe Observer
+}
+
+// Observer is the callbacks of a Loader's telemetry. Each nil field is
+// skipped.
+type Observer struct {
+	// Cache follows each cache lookup of Load.
+	Cache func(hit bool)
+	// Joined is called when the request of ctx starts waiting for userID's
+	// profile (a cache miss), before the batch that loads it runs.
+	Joined func(ctx context.Context, userID string)
+	// Batch wraps each batch of distinct ids: it returns the context the
+	// batch runs in and a func called when it ends.
+	Batch func(ctx context.Context, ids []string) (context.Context, func())
 }
 
 func (c Config) withDefaults() Config {
@@ -202,9 +218,11 @@ func (l *Loader) Load(ctx context.Context, userID string) (*Profile, error) {
 	}
 	if p, ok := l.cached(userID); ok {
 		l.nHits.Add(1)
+		l.observeCache(ctx, userID, true)
 		return p, nil
 	}
 	l.nMisses.Add(1)
+	l.observeCache(ctx, userID, false)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -441,6 +459,16 @@ func wait(ctx context.Context, ch <-chan singleflight.Result) (*Profile, error) 
 		return r.Val.(*Profile), nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	}
+}
+
+// observeCache reports a cache lookup, and a miss's wait for the batch.
+func (l *Loader) observeCache(ctx context.Context, userID string, hit bool) {
+	if o := l.cfg.Observe; o.Cache != nil {
+		o.Cache(hit)
+	}
+	if o := l.cfg.Observe; !hit && o.Joined != nil {
+		o.Joined(ctx, userID)
 	}
 }
 

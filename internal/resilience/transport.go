@@ -82,6 +82,24 @@ type Policy struct {
 	// Logger receives retries (debug) and breaker changes (warn, info);
 	// nil discards them.
 	Logger *slog.Logger
+	// Observe receives what the transport does, for metrics; nil fields
+	// observe nothing.
+	Observe Observer
+}
+
+// Observer is the callbacks of a Transport's metrics. Each nil field is
+// skipped.
+type Observer struct {
+	// Attempt follows each round trip of the base transport: the status,
+	// or 0 for no answer, and the time until the response headers.
+	Attempt func(status int, d time.Duration)
+	// Retry is called before each repeat of a failed attempt.
+	Retry func()
+	// Rejected is called for a request the open breaker failed fast.
+	Rejected func()
+	// Breaker is called with the state entered ("closed", "open",
+	// "half-open") on each change.
+	Breaker func(state string)
 }
 
 // Stats is a snapshot of a Transport's counters.
@@ -164,6 +182,9 @@ func NewTransport(base http.RoundTripper, p Policy) *Transport {
 				level = slog.LevelWarn
 			}
 			log.Log(context.Background(), level, "resilience: circuit "+to.String(), "from", from.String(), "consecutive_failures", failures)
+			if p.Observe.Breaker != nil {
+				p.Observe.Breaker(to.String())
+			}
 		},
 	}
 	return t
@@ -204,6 +225,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		ok, probe := t.breaker.admit()
 		if !ok {
 			t.rejected.Add(1)
+			t.observeRejected()
 			closeBody(req, attempt)
 			return nil, fmt.Errorf("resilience: %s: %w", t.p.Name, ErrCircuitOpen)
 		}
@@ -225,6 +247,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.attempts.Add(1)
 		sent := time.Now()
 		resp, err := t.base.RoundTrip(r)
+		t.observeAttempt(resp, sent)
 		o := judge(ctx, resp, err)
 		if o == failure && err != nil && ctx.Err() != nil && sent.Sub(queued) > time.Since(sent) {
 			// The deadline ran out mostly while queued for a place (a user
@@ -252,6 +275,26 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, fmt.Errorf("resilience: %s: waiting to retry: %w", t.p.Name, err)
 		}
 		t.retries.Add(1)
+		if t.p.Observe.Retry != nil {
+			t.p.Observe.Retry()
+		}
+	}
+}
+
+func (t *Transport) observeAttempt(resp *http.Response, start time.Time) {
+	if t.p.Observe.Attempt == nil {
+		return
+	}
+	status := 0
+	if resp != nil {
+		status = resp.StatusCode
+	}
+	t.p.Observe.Attempt(status, time.Since(start))
+}
+
+func (t *Transport) observeRejected() {
+	if t.p.Observe.Rejected != nil {
+		t.p.Observe.Rejected()
 	}
 }
 

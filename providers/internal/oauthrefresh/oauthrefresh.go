@@ -217,6 +217,10 @@ type misconfigured struct{ cause error }
 func (m *misconfigured) Error() string { return "oauth client misconfigured: " + m.cause.Error() }
 func (m *misconfigured) Unwrap() error { return m.cause }
 
+// Misconfigured marks the error for telemetry, which counts such refreshes
+// apart (outcome "misconfigured") without importing this package.
+func (m *misconfigured) Misconfigured() bool { return true }
+
 func misconfigCode(code string) bool {
 	switch code {
 	case "invalid_client", "unauthorized_client", "invalid_request", "unsupported_grant_type":
