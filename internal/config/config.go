@@ -268,9 +268,6 @@ func (c *Config) Validate() error {
 	if err := c.Redis.validate(); err != nil {
 		return err
 	}
-	if c.Redis.Enabled() {
-		return errRedisNotWired
-	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:

@@ -1,6 +1,7 @@
 package httpmw
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -31,6 +32,10 @@ type RateLimitOptions struct {
 	MaxKeys int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Decide, when set, takes the decision instead of the local buckets:
+	// the cluster's shared limit (cluster.Limiter), which falls back to
+	// local buckets itself while Redis is away.
+	Decide func(ctx context.Context, key string) (allowed bool, retryAfter time.Duration)
 }
 
 const defaultMaxKeys = 10_000
@@ -91,6 +96,15 @@ func RateLimit(o RateLimitOptions) (func(http.Handler) http.Handler, error) {
 				next.ServeHTTP(w, r)
 				return
 			}
+			if o.Decide != nil {
+				allowed, wait := o.Decide(r.Context(), key)
+				if allowed {
+					next.ServeHTTP(w, r)
+					return
+				}
+				tooMany(w, r, wait)
+				return
+			}
 			now := o.Now()
 			res := bucket(key).ReserveN(now, 1)
 			delay := res.DelayFrom(now)
@@ -99,13 +113,19 @@ func RateLimit(o RateLimitOptions) (func(http.Handler) http.Handler, error) {
 				return
 			}
 			res.CancelAt(now)
-			secs := max(int(math.Ceil(delay.Seconds())), 1)
-			w.Header().Set("Retry-After", strconv.Itoa(secs))
-			writeError(w, r, http.StatusTooManyRequests, gqlresp.CodeRateLimited,
-				fmt.Sprintf("too many requests; retry in %s", seconds(secs)),
-				map[string]any{"retryAfter": secs})
+			tooMany(w, r, delay)
 		})
 	}, nil
+}
+
+// tooMany answers 429 with Retry-After: delay in whole seconds, rounded
+// up, at least 1.
+func tooMany(w http.ResponseWriter, r *http.Request, delay time.Duration) {
+	secs := max(int(math.Ceil(delay.Seconds())), 1)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	writeError(w, r, http.StatusTooManyRequests, gqlresp.CodeRateLimited,
+		fmt.Sprintf("too many requests; retry in %s", seconds(secs)),
+		map[string]any{"retryAfter": secs})
 }
 
 func seconds(n int) string {

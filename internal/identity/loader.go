@@ -45,6 +45,11 @@ type Config struct {
 	ExpiryMargin time.Duration
 	Now          func() time.Time // default time.Now
 	Logger       *slog.Logger     // default discards
+
+	// Shared, when set, is a second cache level shared by the replicas
+	// (see shared.go); this Loader's own cache then keeps a profile for at
+	// most Shared.LocalTTL. Nil: the in-process cache alone.
+	Shared SharedCache
 }
 
 func (c Config) withDefaults() Config {
@@ -194,6 +199,9 @@ func (l *Loader) fetch(ctx context.Context, userID string) (*Profile, error) {
 		return p, nil
 	}
 	seq := l.seq.Add(1)
+	if p, ok := l.fromShared(ctx, userID, seq); ok {
+		return p, nil
+	}
 	f := &flight{}
 	l.mu.Lock()
 	l.inflight[userID] = f
@@ -264,6 +272,7 @@ func (l *Loader) Invalidate(userID string) {
 	}
 	l.mu.Unlock()
 	l.group.Forget(loadKey(userID))
+	l.dropShared(userID)
 }
 
 // Stats returns the loader's counters.
@@ -319,21 +328,31 @@ func (l *Loader) cached(userID string) (*Profile, bool) {
 // already holds the result of a fetch that started later.
 func (l *Loader) store(userID string, p *Profile, seq uint64, f *flight) {
 	ttl := l.ttl(p)
+	if !l.storeLocal(userID, p, ttl, seq, f) {
+		return
+	}
+	l.toShared(userID, p, ttl)
+}
+
+// storeLocal is store's decision and its in-process part; it reports
+// whether p was cached.
+func (l *Loader) storeLocal(userID string, p *Profile, ttl time.Duration, seq uint64, f *flight) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if f != nil && f.stale {
-		return
+		return false
 	}
 	if e, ok := l.cache.Peek(userID); ok && e.seq > seq {
-		return
+		return false
 	}
 	if ttl < l.cfg.MinTTL {
 		// Too short-lived to be worth caching; an older entry is staler
 		// still.
 		l.cache.Remove(userID)
-		return
+		return false
 	}
-	l.cache.Add(userID, entry{p: p, expires: p.FetchedAt.Add(ttl), seq: seq})
+	l.cache.Add(userID, entry{p: p, expires: l.localExpiry(p, ttl), seq: seq})
+	return true
 }
 
 // ttl is how long p may be cached: MaxTTL, shortened to the shortest
