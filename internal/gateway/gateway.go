@@ -41,13 +41,17 @@ type Options struct {
 type Gateway struct {
 	handler http.Handler
 	pool    *http.Transport
+	shared  *shared
 }
 
 // Handler returns the gateway's HTTP handler.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
 // Close releases the upstream connections. In-flight requests finish.
-func (g *Gateway) Close() { g.pool.CloseIdleConnections() }
+func (g *Gateway) Close() {
+	g.pool.CloseIdleConnections()
+	_ = g.shared.store.Close()
+}
 
 // New maps cfg into each package's options and assembles the gateway.
 // Errors name the setting at fault.
@@ -55,6 +59,10 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 	// One connection pool; each upstream gets its own client on it, with
 	// its own concurrency cap, retries and circuit breaker.
 	pool := newTransport()
+	sh, err := newShared(cfg, logger, opts)
+	if err != nil {
+		return nil, err
+	}
 	client := func(name string, retries int) *http.Client {
 		return &http.Client{
 			Timeout: cfg.UpstreamTimeout,
@@ -73,6 +81,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 		RPS:          cfg.Auth0MgmtRPS,
 		Burst:        cfg.Auth0MgmtBurst,
 		Logger:       logger,
+		Shared:       sh.slot,
 	})
 	if err != nil {
 		return nil, err
@@ -98,23 +107,24 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 	}
 
 	root := resolvers.New(resolvers.Deps{
-		Profiles:        identity.New(identity.Config{Logger: logger, Now: opts.Now}, users),
+		Profiles:        identity.New(identity.Config{Logger: logger, Now: opts.Now, Shared: sh.profiles}, users),
 		Providers:       registry,
-		Credentials:     credentials.New(credentials.Config{Logger: logger}),
+		Credentials:     credentials.New(credentials.Config{Logger: logger, Store: sh.tokens}),
 		CursorKey:       cursorKey(cfg),
 		UserID:          authn.UserID,
 		UpstreamTimeout: cfg.UpstreamTimeout,
 		Logger:          httpmw.Logger,
 	})
-	gql, err := NewGraphQL(root, cfg, opts.Dev)
+	gql, err := newGraphQL(root, cfg, opts.Dev, sh.apq)
 	if err != nil {
 		return nil, err
 	}
 
 	perUser, err := httpmw.RateLimit(httpmw.RateLimitOptions{
-		RPS:   cfg.UserRPS,
-		Burst: cfg.UserBurst,
-		Key:   func(r *http.Request) (string, bool) { return authn.UserID(r.Context()) },
+		RPS:    cfg.UserRPS,
+		Burst:  cfg.UserBurst,
+		Key:    func(r *http.Request) (string, bool) { return authn.UserID(r.Context()) },
+		Decide: sh.decide(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("USER_RPS: %w", err)
@@ -142,7 +152,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 	))
 	mux.Handle("/graphiql/", graphiql.Handler("/graphiql/", graphiql.Options{Endpoint: "/graphql", DefaultQuery: defaultQuery, Token: opts.GraphiQLToken}))
 	mux.HandleFunc("GET /healthz", healthz)
-	mux.Handle("GET /readyz", readyz(logger, authenticator, users))
+	mux.Handle("GET /readyz", readyz(logger, authenticator, users, sh.status()))
 	mux.Handle("GET /{$}", http.RedirectHandler("/graphiql/", http.StatusFound))
 
 	h := chain(mux,
@@ -152,7 +162,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 		httpmw.SecurityHeaders(httpmw.SecurityOptions{}),
 		cors,
 	)
-	return &Gateway{handler: h, pool: pool}, nil
+	return &Gateway{handler: h, pool: pool, shared: sh}, nil
 }
 
 // chain wraps h in mw, the first outermost: chain(h, a, b) is a(b(h)).
@@ -180,7 +190,7 @@ func markAuthenticated(next http.Handler) http.Handler {
 // readyz is unauthenticated: it answers from a cache (readiness) once the
 // JWKS and a Management API token are obtainable, else 503 naming which is
 // not, with the upstream's wait when Auth0 answered 429.
-func readyz(logger *slog.Logger, authenticator *authn.Authenticator, users *auth0.Client) http.Handler {
+func readyz(logger *slog.Logger, authenticator *authn.Authenticator, users *auth0.Client, status func() string) http.Handler {
 	return readiness.Handler([]readiness.Check{
 		{Name: "jwks", Probe: func(ctx context.Context) (time.Time, error) { return time.Time{}, authenticator.Ready(ctx) }},
 		{Name: "management api token", Probe: func(ctx context.Context) (time.Time, error) {
@@ -191,7 +201,7 @@ func readyz(logger *slog.Logger, authenticator *authn.Authenticator, users *auth
 			}
 			return time.Time{}, err
 		}},
-	}, readiness.Options{Logger: logger})
+	}, readiness.Options{Logger: logger, Status: status})
 }
 
 // cursorKey derives the cursor signing key: CURSOR_SECRET when set, else

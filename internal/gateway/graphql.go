@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 
@@ -20,6 +21,11 @@ import (
 // suggestions on. Tests that need their own resolver dependencies build
 // their server here, so they exercise the production wiring.
 func NewGraphQL(root *resolvers.Resolver, cfg config.Config, dev bool) (*handler.Server, error) {
+	return newGraphQL(root, cfg, dev, nil)
+}
+
+// newGraphQL is NewGraphQL with the cluster's APQ store (nil: in memory).
+func newGraphQL(root *resolvers.Resolver, cfg config.Config, dev bool, apq graphql.Cache[string]) (*handler.Server, error) {
 	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: root}))
 	gql.AddTransport(transport.Options{})
 	gql.AddTransport(transport.GET{})
@@ -43,6 +49,7 @@ func NewGraphQL(root *resolvers.Resolver, cfg config.Config, dev bool) (*handler
 		APQCacheSize:   cfg.APQCacheSize,
 		APQPerUser:     cfg.APQPerUser,
 		APQUserKey:     authn.UserID,
+		APQShared:      apq,
 		Scalars: map[string]guard.ScalarCheck{
 			"DateTime": func(v any) error { _, err := model.ParseDateTime(v); return err },
 		},
