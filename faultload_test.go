@@ -389,11 +389,16 @@ func runFaultLoad(t *testing.T, duration time.Duration, rs *redistest.Server) *f
 	}
 
 	if rs != nil {
-		// The loss was met and logged once, not once per call.
-		if got := strings.Count(logs, "redis unavailable;"); got != 1 {
-			t.Errorf("Redis loss logged %d times; want once", got)
+		// Each change of Redis's state is logged once: a loss, then its
+		// recovery. Under this load (200 clients on a shared machine) a
+		// call may also pass REDIS_TIMEOUT (50ms) before the kill, which
+		// is a loss too (a kill while Redis is already counted lost adds
+		// none).
+		lost, back := strings.Count(logs, "redis unavailable;"), strings.Count(logs, "redis available again;")
+		if lost == 0 || lost-back < 0 || lost-back > 1 {
+			t.Errorf("Redis state changes logged: %d losses, %d recoveries; want at least the kill, each change once", lost, back)
 		}
-		t.Logf("redis: recovery logged: %v", strings.Contains(logs, "redis available again"))
+		t.Logf("redis: %d losses logged (%d by timeout), %d recoveries", lost, strings.Count(logs, `"cause":"timeout"`), back)
 	}
 	if total.current401 > 0 {
 		jwksFailed := strings.Contains(logs, `"msg":"authn: jwks fetch failed"`)
