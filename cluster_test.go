@@ -392,3 +392,45 @@ func TestClusterSealing(t *testing.T) {
 		})
 	}
 }
+
+// TestClusterWarmRequestRoundTrips counts the Redis round trips of one
+// request. Warm (profile, token pairs and M2M token in the replica's first
+// levels): one, the per-user limit's script, which an exact cluster-wide
+// limit cannot avoid. On a replica whose first levels are empty, the
+// profile costs one pipelined round trip (GET and PTTL) and each identity
+// the request resolves one GET of its token pair; no M2M token is needed,
+// since the profile comes from Redis.
+func TestClusterWarmRequestRoundTrips(t *testing.T) {
+	c := newCluster(t, 2, nil)
+	a, b := c.replicas[0], c.replicas[1]
+	token := c.sb.Token(sandbox.Grace)
+	for range 2 {
+		if r := a.post(context.Background(), token, rfReposQuery, nil); r.Status != http.StatusOK || len(r.Errors) > 0 {
+			t.Fatalf("A: %d %s", r.Status, r.Raw)
+		}
+	}
+	trips := func(e *testEnv, name string) int64 {
+		before := e.gw.SharedStats().RoundTrips
+		if r := e.post(context.Background(), token, rfReposQuery, nil); r.Status != http.StatusOK || len(r.Errors) > 0 {
+			t.Fatalf("%s: %d %s", name, r.Status, r.Raw)
+		}
+		n := e.gw.SharedStats().RoundTrips - before
+		t.Logf("%s: %d Redis round trips", name, n)
+		return n
+	}
+	if got := trips(a, "warm request"); got != 1 {
+		t.Errorf("warm request: %d Redis round trips; want 1 (the rate limit)", got)
+	}
+	identities := len(rfIdentities(t, a.post(context.Background(), token, rfReposQuery, nil)))
+	cold := trips(b, "first request on B")
+	// Limit, profile (pipelined), one GET per identity at most.
+	if max := int64(2 + identities); cold > max || cold < 2 {
+		t.Errorf("first request on B: %d Redis round trips; want 2 to %d", cold, max)
+	}
+	if got := c.sb.Tenant.Calls().Token; got != 1 {
+		t.Errorf("M2M tokens fetched = %d; want 1 (B needed none)", got)
+	}
+	if got := trips(b, "second request on B"); got != 1 {
+		t.Errorf("second request on B: %d Redis round trips; want 1 (the rate limit)", got)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/expirable"
+
 	"github.com/idpgate/idpgate/internal/cluster"
 	"github.com/idpgate/idpgate/providers"
 )
@@ -22,17 +24,51 @@ import (
 type SharedStore struct {
 	t     *cluster.Tokens
 	local *MemoryStore
+	fresh *expirable.LRU[string, freshPair] // first level of Get
 }
+
+// freshPair is what Redis answered for a key a moment ago (found false:
+// no pair), served by Get without a round trip for FreshTTL.
+type freshPair struct {
+	p     Pair
+	found bool
+}
+
+// DefaultFreshTTL is how long Get answers from its first level. A pair
+// another replica stored meanwhile is found at the latest when this
+// replica's copy is rejected or expires: the broker's refresh takes the
+// lease, which drops the first level, and reads Redis.
+const DefaultFreshTTL = 5 * time.Second
 
 var _ Store = (*SharedStore)(nil)
 
 // NewSharedStore returns a Store over t with local behind it; local nil
-// means NewMemoryStore(0).
-func NewSharedStore(t *cluster.Tokens, local *MemoryStore) *SharedStore {
+// means NewMemoryStore(0). freshTTL is the life of Get's first level
+// (0: DefaultFreshTTL; negative: none, every Get asks Redis).
+func NewSharedStore(t *cluster.Tokens, local *MemoryStore, freshTTL time.Duration) *SharedStore {
 	if local == nil {
 		local = NewMemoryStore(0)
 	}
-	return &SharedStore{t: t, local: local}
+	if freshTTL == 0 {
+		freshTTL = DefaultFreshTTL
+	}
+	s := &SharedStore{t: t, local: local}
+	if freshTTL > 0 {
+		s.fresh = expirable.NewLRU[string, freshPair](10_000, nil, freshTTL)
+	}
+	return s
+}
+
+func (s *SharedStore) remember(key string, p Pair, found bool) {
+	if s.fresh != nil {
+		s.fresh.Add(key, freshPair{p: p, found: found})
+	}
+}
+
+func (s *SharedStore) forget(key string) {
+	if s.fresh != nil {
+		s.fresh.Remove(key)
+	}
 }
 
 func toToken(p Pair) providers.Token {
@@ -53,13 +89,23 @@ func (m *MemoryStore) put(key string, p Pair) {
 // Get implements Store: Redis's pair when it has one, else this replica's
 // own copy. Never an error: Redis failing means the local copy.
 func (s *SharedStore) Get(ctx context.Context, key string) (Pair, bool, error) {
+	if s.fresh != nil {
+		if f, ok := s.fresh.Get(key); ok {
+			return f.p, f.found, nil
+		}
+	}
 	tok, ok, err := s.t.Get(ctx, key)
 	if err == nil && ok {
 		p := toPair(tok)
 		s.local.put(key, p)
+		s.remember(key, p, true)
 		return p, true, nil
 	}
-	return s.local.Get(ctx, key)
+	p, found, _ := s.local.Get(ctx, key)
+	if err == nil {
+		s.remember(key, p, found)
+	}
+	return p, found, nil
 }
 
 // CompareAndSwap implements Store. In Redis the swap is fenced on the
@@ -85,12 +131,16 @@ func (s *SharedStore) CompareAndSwap(ctx context.Context, key string, old Pair, 
 	}
 	if swapped {
 		s.local.put(key, next)
+		s.remember(key, next, true)
+	} else {
+		s.forget(key)
 	}
 	return swapped, nil
 }
 
 // CompareAndDelete implements Store, in Redis and in the local copy.
 func (s *SharedStore) CompareAndDelete(ctx context.Context, key string, old Pair) (bool, error) {
+	s.forget(key)
 	localDel, _ := s.local.CompareAndDelete(ctx, key, old)
 	deleted, err := s.t.Delete(ctx, key, toToken(old))
 	if err != nil {
@@ -128,6 +178,9 @@ func (s *SharedStore) IsSpent(ctx context.Context, fp Fingerprint) (bool, error)
 // than the wait allows, the in-process lease is taken instead: this
 // replica refreshes alone rather than fail the request.
 func (s *SharedStore) Lease(ctx context.Context, key string, ttl time.Duration) (func(), error) {
+	// The broker reads the pair once it holds the lease: from Redis, since
+	// another replica may have refreshed.
+	defer s.forget(key)
 	for {
 		l, err := s.t.Lock(ctx, key)
 		if err != nil {

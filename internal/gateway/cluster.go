@@ -53,7 +53,7 @@ func newShared(cfg config.Config, logger *slog.Logger, opts Options) (*shared, e
 		return nil, fmt.Errorf("REDIS_URL: %s", strings.TrimPrefix(err.Error(), "cluster: "))
 	}
 	s := &shared{store: store}
-	s.tokens = credentials.NewSharedStore(cluster.NewTokens(store, cluster.TokensOptions{}), nil)
+	s.tokens = credentials.NewSharedStore(cluster.NewTokens(store, cluster.TokensOptions{}), nil, 0)
 	s.slot = cluster.NewTokenSlot(store, cfg.Auth0ClientID, cluster.SlotOptions{})
 	if s.profiles, err = identity.NewClusterCache(store, identity.ClusterCacheOptions{Now: opts.Now}); err != nil {
 		return nil, err
@@ -88,3 +88,8 @@ func (s *shared) decide() func(ctx context.Context, key string) (bool, time.Dura
 		return d.Allowed, d.RetryAfter
 	}
 }
+
+// SharedStats returns the counters of the shared store: round trips to
+// Redis, failures, calls refused while it was away, values that did not
+// open. Zero without REDIS_URL.
+func (g *Gateway) SharedStats() cluster.Stats { return g.shared.store.Stats() }
