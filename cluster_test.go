@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -325,6 +326,11 @@ func TestClusterSurvivesRedisLoss(t *testing.T) {
 		}
 	}
 
+	// /readyz stays ready and says why the replica serves alone.
+	if status, body := readyz(t, c.replicas[0]); status != http.StatusOK || !strings.Contains(body, "shared state: redis unavailable") {
+		t.Errorf("/readyz with Redis gone = %d %q; want 200 naming the lost Redis", status, body)
+	}
+
 	// Back: an APQ registration on A is found on B once A's probe (1s)
 	// has found Redis again. Each attempt registers a new query.
 	c.redis.Restart()
@@ -342,6 +348,9 @@ func TestClusterSurvivesRedisLoss(t *testing.T) {
 			t.Fatalf("after Redis restarted, a query registered on A is still unknown on B: %s", r.Raw)
 		}
 		<-tick.C
+	}
+	if status, body := readyz(t, c.replicas[0]); status != http.StatusOK || !strings.Contains(body, "shared state: redis ok") {
+		t.Errorf("/readyz with Redis back = %d %q; want 200, redis ok", status, body)
 	}
 	for i, e := range c.replicas {
 		if !strings.Contains(e.log.String(), "redis available again") {
@@ -433,4 +442,15 @@ func TestClusterWarmRequestRoundTrips(t *testing.T) {
 	if got := trips(b, "second request on B"); got != 1 {
 		t.Errorf("second request on B: %d Redis round trips; want 1 (the rate limit)", got)
 	}
+}
+
+func readyz(t *testing.T, e *testEnv) (int, string) {
+	t.Helper()
+	resp, err := http.Get(e.url + "/readyz")
+	if err != nil {
+		t.Fatalf("GET /readyz: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
