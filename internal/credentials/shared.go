@@ -102,10 +102,29 @@ func (s *SharedStore) Get(ctx context.Context, key string) (Pair, bool, error) {
 		return p, true, nil
 	}
 	p, found, _ := s.local.Get(ctx, key)
+	if err == nil && found && s.dropped(ctx, key, p) {
+		p, found = Pair{}, false
+	}
 	if err == nil {
 		s.remember(key, p, found)
 	}
 	return p, found, nil
+}
+
+// dropped reports whether this replica's copy p of a pair Redis does not
+// hold was deleted by another replica rather than lost with Redis: the
+// broker deletes a pair only after marking its refresh token spent, so a
+// copy whose refresh token is spent is forgotten, and any other is what
+// Redis lost (restarted empty), still this identity's newest pair.
+func (s *SharedStore) dropped(ctx context.Context, key string, p Pair) bool {
+	if p.RefreshToken.IsZero() {
+		return false
+	}
+	if spent, _ := s.IsSpent(ctx, FingerprintOf(p.RefreshToken)); !spent {
+		return false
+	}
+	_, _ = s.local.CompareAndDelete(ctx, key, p)
+	return true
 }
 
 // CompareAndSwap implements Store. In Redis the swap is fenced on the
