@@ -51,3 +51,35 @@ func TestComposeConfigStarts(t *testing.T) {
 		t.Errorf("checked %d gateway services; want 2 or more", checked)
 	}
 }
+
+// TestKubernetesConfigStarts: the ConfigMap, with the example Secret's
+// keys filled as an operator would (the empty ones given a value), is a
+// configuration the gateway starts with, sharing state through Redis.
+func TestKubernetesConfigStarts(t *testing.T) {
+	vars := map[string]string{}
+	for _, doc := range readYAML(t, "k8s/configmap.yaml") {
+		data, _ := doc["data"].(map[string]any)
+		for k, v := range data {
+			vars[k] = str(v)
+		}
+	}
+	filled := map[string]string{
+		"AUTH0_CLIENT_SECRET":  "m2m-secret",
+		"REDIS_ENCRYPTION_KEY": "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=",
+	}
+	for _, doc := range readYAML(t, "k8s/secret.example.yaml") {
+		data, _ := doc["stringData"].(map[string]any)
+		for k, v := range data {
+			if vars[k] = str(v); vars[k] == "" {
+				vars[k] = filled[k]
+			}
+		}
+	}
+	cfg, err := config.FromEnv(config.MapEnv(vars))
+	if err != nil {
+		t.Fatalf("the gateway refuses the ConfigMap and Secret: %v", err)
+	}
+	if !cfg.Redis.Enabled() {
+		t.Error("REDIS_URL not set; want the replicas to share state")
+	}
+}
