@@ -48,8 +48,14 @@ func newKey(t *testing.T) string {
 // env on top of the sandbox's settings.
 func newCluster(t *testing.T, n int, env map[string]string) *clusterEnv {
 	t.Helper()
+	return newClusterOf(t, n, env, 0)
+}
+
+// newClusterOf is newCluster with loadUsers extra users in the sandbox.
+func newClusterOf(t *testing.T, n int, env map[string]string, loadUsers int) *clusterEnv {
+	t.Helper()
 	rs := redistest.Start(t)
-	sb, err := sandbox.Start(sandbox.Options{Now: func() time.Time { return fixedNow }})
+	sb, err := sandbox.Start(sandbox.Options{Now: func() time.Time { return fixedNow }, LoadUsers: loadUsers})
 	if err != nil {
 		t.Fatalf("sandbox.Start() error = %v", err)
 	}
@@ -453,4 +459,34 @@ func readyz(t *testing.T, e *testEnv) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestClusterM2MTokenReplacedOnce: the tenant revokes its signing keys,
+// so the cluster's M2M token is refused (401). The replica that meets the
+// refusal first drops it cluster-wide and fetches the next one; the other
+// replica, refused too with its own copy, takes the shared new token
+// instead of fetching a third.
+func TestClusterM2MTokenReplacedOnce(t *testing.T) {
+	c := newClusterOf(t, 2, map[string]string{"JWKS_MIN_REFETCH_INTERVAL": "20ms"}, 4)
+	a, b := c.replicas[0], c.replicas[1]
+	users := c.sb.LoadUsers
+	query := `{ me { id } }`
+	for i, e := range []*testEnv{a, b} {
+		if r := e.post(context.Background(), c.sb.Token(users[i]), query, nil); r.Status != http.StatusOK || len(r.Errors) > 0 {
+			t.Fatalf("before the revocation, replica %d: %d %s", i, r.Status, r.Raw)
+		}
+	}
+	if got := c.sb.Tenant.Calls().Token; got != 1 {
+		t.Fatalf("M2M tokens before the revocation = %d; want 1", got)
+	}
+	c.sb.Tenant.RotateKeys()
+	for i, e := range []*testEnv{a, b} {
+		if r := e.post(context.Background(), c.sb.Token(users[2+i]), query, nil); r.Status != http.StatusOK || len(r.Errors) > 0 {
+			t.Fatalf("after the revocation, replica %d: %d %s", i, r.Status, r.Raw)
+		}
+	}
+	if got := c.sb.Tenant.Calls().Token; got != 2 {
+		t.Errorf("M2M tokens = %d; want 2 (one per signing key for the cluster)", got)
+	}
+	c.assertSealed()
 }
