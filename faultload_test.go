@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idpgate/idpgate/internal/cluster/redistest"
 	"github.com/idpgate/idpgate/internal/sandbox"
 )
 
@@ -139,6 +141,10 @@ func TestFaultLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fault-injection load test: skipped with -short")
 	}
+	testFaultLoad(t, nil)
+}
+
+func testFaultLoad(t *testing.T, rs *redistest.Server) {
 	runtime.GC()
 	baseGoroutines := runtime.NumGoroutine()
 	var ms runtime.MemStats
@@ -146,7 +152,7 @@ func TestFaultLoad(t *testing.T) {
 	baseHeap := ms.HeapAlloc
 
 	var rep *faultReport
-	t.Run("load", func(t *testing.T) { rep = runFaultLoad(t, *faultloadDuration) })
+	t.Run("load", func(t *testing.T) { rep = runFaultLoad(t, *faultloadDuration, rs) })
 	if rep == nil {
 		return
 	}
@@ -205,8 +211,8 @@ func TestFaultLoad(t *testing.T) {
 		baseGoroutines, after, baseHeap>>20, rep.heapDuring>>20, rep.logBytes>>20, heapAfter>>20)
 }
 
-func runFaultLoad(t *testing.T, duration time.Duration) *faultReport {
-	e := newEnv(t, envOptions{loadUsers: 56, env: map[string]string{
+func runFaultLoad(t *testing.T, duration time.Duration, rs *redistest.Server) *faultReport {
+	env := map[string]string{
 		"UPSTREAM_TIMEOUT":          "1s",
 		"JWKS_MIN_REFETCH_INTERVAL": "20ms",
 		// The 200 clients share 127.0.0.1, where a deployment sees as many
@@ -217,7 +223,11 @@ func runFaultLoad(t *testing.T, duration time.Duration) *faultReport {
 		// per-user bound on provider calls in flight (8) would make it
 		// measure that queue instead of the faults.
 		"USER_UPSTREAM_CONCURRENCY": "64",
-	}})
+	}
+	if rs != nil {
+		env["REDIS_URL"], env["REDIS_ENCRYPTION_KEY"] = rs.URL(), newKey(t)
+	}
+	e := newEnv(t, envOptions{loadUsers: 56, env: env})
 	e.sb.GitHub.RateLimit = 1 << 30 // GitHub's hourly limit is not what this test is about
 	// Late users first send requests after the revocation: their profiles
 	// are read with a new M2M token, as the one cached was signed by a
@@ -300,7 +310,21 @@ func runFaultLoad(t *testing.T, duration time.Duration) *faultReport {
 		revokedBelow.Store(2)
 		e.sb.Tenant.RotateKeys()
 		current.Store(mint(2))
-		phase(duration / 2)
+		if rs == nil {
+			phase(duration / 2)
+			return
+		}
+		// The Redis variant loses Redis (SIGKILL) for the third quarter
+		// and gets it back, empty, for the last.
+		if !phase(duration / 4) {
+			return
+		}
+		rs.Kill()
+		if !phase(duration / 8) {
+			return
+		}
+		rs.Restart()
+		phase(duration / 8)
 	}()
 
 	started := time.Now()
@@ -373,6 +397,18 @@ func runFaultLoad(t *testing.T, duration time.Duration) *faultReport {
 		}
 	}
 
+	if rs != nil {
+		// Each change of Redis's state is logged once: a loss, then its
+		// recovery. Under this load (200 clients on a shared machine) a
+		// call may also pass REDIS_TIMEOUT (50ms) before the kill, which
+		// is a loss too (a kill while Redis is already counted lost adds
+		// none).
+		lost, back := strings.Count(logs, "redis unavailable;"), strings.Count(logs, "redis available again;")
+		if lost == 0 || lost-back < 0 || lost-back > 1 {
+			t.Errorf("Redis state changes logged: %d losses, %d recoveries; want at least the kill, each change once", lost, back)
+		}
+		t.Logf("redis: %d losses logged (%d by timeout), %d recoveries", lost, strings.Count(logs, `"cause":"timeout"`), back)
+	}
 	if total.current401 > 0 {
 		jwksFailed := strings.Contains(logs, `"msg":"authn: jwks fetch failed"`)
 		if tolerateJWKSFetchFailure && jwksFailed {
@@ -477,4 +513,16 @@ func classify(rep *faultReport, resp *http.Response, raw []byte, gen, revokedBel
 	rep.successes++
 	rep.successByGen[gen]++
 	return true
+}
+
+// TestFaultLoadRedis is TestFaultLoad with the shared state on a real
+// redis-server, which is SIGKILLed for a quarter of the run and comes back
+// empty: the same guarantees hold (no 5xx, only the contract's codes, no
+// leak, goroutines and heap back to the baseline). Long: it runs with
+// IDPGATE_LONG_TESTS=1.
+func TestFaultLoadRedis(t *testing.T) {
+	if os.Getenv("IDPGATE_LONG_TESTS") != "1" {
+		t.Skip("long test: set IDPGATE_LONG_TESTS=1 to run it")
+	}
+	testFaultLoad(t, redistest.Start(t))
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idpgate/idpgate/internal/cluster/redistest"
 	"github.com/idpgate/idpgate/internal/config"
 	"github.com/idpgate/idpgate/internal/gateway"
 	"github.com/idpgate/idpgate/internal/loadtest"
@@ -37,5 +38,25 @@ func TestLoadRunSmall(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestLoadRunRedisSmall runs `--load --load-redis` at a small size with a
+// redis-server it starts itself: both reports, the comparison, and no
+// Redis call failed.
+func TestLoadRunRedisSmall(t *testing.T) {
+	redistest.Start(t) // skips (or fails with IDPGATE_REQUIRE_REDIS=1) where redis-server is missing
+	opts := loadtest.Options{Duration: 300 * time.Millisecond, Users: 10, Clients: 4, Latency: 5 * time.Millisecond}
+	var out strings.Builder
+	if err := runLoadRedis(context.Background(), opts, config.MapEnv(nil), &out); err != nil {
+		t.Fatalf("runLoadRedis() error = %v", err)
+	}
+	for _, want := range []string{"== state in memory", "== state shared through Redis", "== redis vs memory: throughput", "(0 failed, 0 refused"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Count(out.String(), "0 errors") != 2 {
+		t.Errorf("want both runs without errors:\n%s", out.String())
 	}
 }

@@ -48,6 +48,7 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 	fs.SetOutput(stderr)
 	dev := fs.Bool("dev", false, "start in-process Auth0 and provider emulators on 127.0.0.1 and wire the gateway to them")
 	load := fs.Bool("load", false, "run the load test against the emulators and print the figures, then exit")
+	loadRedis := fs.Bool("load-redis", false, "with --load: run the load twice, state in memory then shared through Redis (REDIS_URL, else a local redis-server), and compare")
 	loadOpts := loadtest.DefaultOptions()
 	fs.DurationVar(&loadOpts.Duration, "load-duration", loadOpts.Duration, "how long the measured load phase runs")
 	fs.IntVar(&loadOpts.Users, "load-users", loadOpts.Users, "distinct users in the load")
@@ -74,6 +75,9 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 
 	if *load {
 		level.Set(slog.LevelWarn)
+		if *loadRedis {
+			return runLoadRedis(ctx, loadOpts, env, stdout)
+		}
 		return loadtest.Run(ctx, loadOpts, func(sbEnv map[string]string, lg *slog.Logger) (http.Handler, func(), error) {
 			cfg, err := config.FromEnv(env.Over(sbEnv))
 			if err != nil {

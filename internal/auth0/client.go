@@ -19,6 +19,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 	"golang.org/x/time/rate"
 
+	"github.com/idpgate/idpgate/internal/cluster"
 	"github.com/idpgate/idpgate/internal/httpx"
 	"github.com/idpgate/idpgate/internal/secret"
 )
@@ -55,6 +56,11 @@ type Config struct {
 	// HTTPClient makes the token and API calls. Give it timeouts. Default:
 	// a client with DefaultTimeout.
 	HTTPClient *http.Client
+	// Shared, when set, shares the M2M token with the other replicas
+	// (cluster.TokenSlot): one fetch per cluster per token lifetime, and a
+	// token the API refused is dropped for every replica. Nil: this
+	// client fetches its own.
+	Shared *cluster.TokenSlot
 	// RPS and Burst shape the calls this client makes to stay below the
 	// tenant's rate limit. RPS 0 means unlimited; Burst defaults to 1.
 	RPS   float64
@@ -186,6 +192,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.tokens = newTokenCache(cc, c.http, c.now, &c.stats.tokenFetches, c.log)
 	c.tokens.observe = c.observe
+	c.tokens.shared = cfg.Shared
 	return c, nil
 }
 
@@ -263,7 +270,7 @@ func (c *Client) get(ctx context.Context, path, rel string, v any) error {
 				return o.err
 			}
 			authRetried = true
-			c.tokens.drop(o.refused)
+			c.tokens.drop(ctx, o.refused)
 			c.retried()
 			continue
 		}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/idpgate/idpgate/internal/cluster"
 	"github.com/idpgate/idpgate/internal/httpx"
 	"github.com/idpgate/idpgate/internal/secret"
 )
@@ -41,6 +42,7 @@ type tokenCache struct {
 	sem chan struct{} // one fetch at a time; waiting honours ctx
 
 	observe func(kind string, status int, h http.Header) // nil: none
+	shared  *cluster.TokenSlot                           // nil: no cluster (see shared.go)
 
 	mu     sync.Mutex
 	tok    secret.String
@@ -75,7 +77,22 @@ func (c *tokenCache) token(ctx context.Context) (secret.String, error) {
 	if tok, ok := c.cached(); ok { // another caller fetched it meanwhile
 		return tok, nil
 	}
+	if c.shared != nil {
+		return c.fromCluster(ctx)
+	}
+	tok, expiry, err := c.fetch(ctx)
+	if err != nil {
+		return secret.String{}, err
+	}
+	c.mu.Lock()
+	c.tok, c.expiry = tok, expiry
+	c.mu.Unlock()
+	return tok, nil
+}
 
+// fetch asks the token endpoint for a token and says when to stop using
+// it (zero: no expiry known).
+func (c *tokenCache) fetch(ctx context.Context) (secret.String, time.Time, error) {
 	c.fetches.Add(1)
 	start := c.now()
 	t, err := c.cc.Token(context.WithValue(ctx, oauth2.HTTPClient, c.http))
@@ -97,26 +114,26 @@ func (c *tokenCache) token(ctx context.Context) (secret.String, error) {
 		slog.Int("status", status),
 		slog.Duration("duration", c.now().Sub(start)))
 	if err != nil {
-		return secret.String{}, tokenError(ctx, err, c.now())
+		return secret.String{}, time.Time{}, tokenError(ctx, err, c.now())
 	}
-	tok := secret.New(t.AccessToken)
 	var expiry time.Time
 	if life, ok := lifetime(t); ok {
 		margin := min(earlyExpiry, life/2)
 		expiry = start.Add(life - margin)
 	}
-	c.mu.Lock()
-	c.tok, c.expiry = tok, expiry
-	c.mu.Unlock()
-	return tok, nil
+	return secret.New(t.AccessToken), expiry, nil
 }
 
-// drop forgets tok if it is still the cached token (the API refused it).
-func (c *tokenCache) drop(tok secret.String) {
+// drop forgets tok if it is still the cached token (the API refused it),
+// here and, with a cluster, for every replica.
+func (c *tokenCache) drop(ctx context.Context, tok secret.String) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.tok.Equal(tok) {
 		c.tok, c.expiry = secret.String{}, time.Time{}
+	}
+	c.mu.Unlock()
+	if c.shared != nil {
+		_ = c.shared.Drop(ctx, tok) // Redis away: the others find out by their own 401
 	}
 }
 

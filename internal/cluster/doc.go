@@ -35,15 +35,16 @@
 //	lease:slot:<name>      M2M fetch lease owner        TokenSlot
 //	<namespace>:<id>       sealed cached value          TwoLevel (profiles)
 //	rate:<key>             GCRA arrival time (µs)       Limiter
-//	apq:<sha256 hex>       persisted query text         APQ
+//	apq:<user>:<sha256>    persisted query text         APQ (user: 16 bytes of its SHA-256, hex)
 //
-// # Consumers (phase 2 wiring)
+// # Consumers
 //
-// Nothing here is wired into the gateway yet; each helper is shaped for
-// the consumer that will use it:
+// internal/gateway (cluster.go) builds one Store when REDIS_URL is set and
+// plugs each helper into its consumer's seam; without REDIS_URL none is
+// built and every consumer keeps its in-process state:
 //
 //   - Tokens is the shared level of the credentials broker's token store
-//     (internal/credentials): Get, CompareAndSwap (the fence: a slow lease
+//     (credentials.SharedStore): Get, CompareAndSwap (the fence: a slow lease
 //     holder cannot overwrite a newer pair), Delete (a rejected pair),
 //     MarkSpent/IsSpent (refresh tokens never presented twice), Lock/Wait
 //     (one refresh per identity in the cluster; the others wait, bounded,
@@ -53,15 +54,17 @@
 //     miss, Token fetches under a lease (one fetch per cluster per token
 //     lifetime); after a Management API 401, Drop removes the token for
 //     every replica.
-//   - TwoLevel[V] replaces the identity loader's profile cache: an
+//   - TwoLevel[V] is the identity loader's shared profile cache
+//     (identity.ClusterCache, behind the loader's own cache): an
 //     in-process first level (short LocalTTL) and the sealed second level
 //     with the loader's own TTL per value; GetMany serves a dataloader
 //     batch with one pipelined round trip, none on a first-level hit.
-//   - Limiter gives httpmw's per-user rate limit an Allow(ctx, key)
-//     decision shared by the cluster (GCRA in one Lua round trip on
-//     Redis's clock), with a local token bucket while Redis is away.
-//   - APQ is a graphql.Cache[string] for gqlgen's
-//     extension.AutomaticPersistedQuery, in place of guard's local LRU.
+//   - Limiter gives httpmw's per-user rate limit (RateLimitOptions.Decide)
+//     an Allow(ctx, key) decision shared by the cluster (GCRA in one Lua
+//     round trip on Redis's clock), with a local token bucket while Redis
+//     is away.
+//   - APQ is a graphql.Cache[string] behind guard's per-user APQ store
+//     (guard.Options.APQShared), which names entries per user.
 //
 // Redis documentation followed: SET with NX and PX
 // (https://redis.io/docs/latest/commands/set/), the single-instance lock

@@ -145,6 +145,17 @@ func (t *Tokens) MarkSpent(ctx context.Context, refreshToken secret.String) erro
 	return t.s.MarkSpent(ctx, Fingerprint(refreshToken), t.o.SpentTTL)
 }
 
+// MarkSpentFingerprint is MarkSpent for a caller that holds only the
+// credential's Fingerprint.
+func (t *Tokens) MarkSpentFingerprint(ctx context.Context, fp [32]byte) error {
+	return t.s.MarkSpent(ctx, fp, t.o.SpentTTL)
+}
+
+// IsSpentFingerprint is IsSpent by Fingerprint.
+func (t *Tokens) IsSpentFingerprint(ctx context.Context, fp [32]byte) (bool, error) {
+	return t.s.IsSpent(ctx, fp)
+}
+
 // IsSpent reports whether refreshToken was marked spent.
 func (t *Tokens) IsSpent(ctx context.Context, refreshToken secret.String) (bool, error) {
 	return t.s.IsSpent(ctx, Fingerprint(refreshToken))

@@ -283,9 +283,6 @@ func (c *Config) Validate() error {
 	if err := c.Telemetry.validate(c.ListenAddr); err != nil {
 		return err
 	}
-	if c.Redis.Enabled() {
-		return errRedisNotWired
-	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:

@@ -40,13 +40,6 @@ const DefaultRedisTimeout = 50 * time.Millisecond
 // Enabled reports whether a shared store is configured.
 func (c RedisConfig) Enabled() bool { return !c.URL.IsZero() }
 
-// errRedisNotWired refuses REDIS_URL: the shared store (internal/cluster)
-// is built and tested but not yet wired into the request path, and a
-// setting that changes nothing must not look as if it did. The REDIS_*
-// values are checked first, so a deployment can be prepared. The wiring
-// removes this refusal.
-var errRedisNotWired = errors.New("REDIS_URL: shared state is not wired into this build yet; leave it unset and run one replica")
-
 // redis reads the REDIS_* variables.
 func (r *reader) redis(dst *RedisConfig) {
 	r.secret("REDIS_URL", &dst.URL)

@@ -44,13 +44,17 @@ type Options struct {
 type Gateway struct {
 	handler http.Handler
 	pool    *http.Transport
+	shared  *shared
 }
 
 // Handler returns the gateway's HTTP handler.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
 // Close releases the upstream connections. In-flight requests finish.
-func (g *Gateway) Close() { g.pool.CloseIdleConnections() }
+func (g *Gateway) Close() {
+	g.pool.CloseIdleConnections()
+	_ = g.shared.store.Close()
+}
 
 // New maps cfg into each package's options and assembles the gateway.
 // Errors name the setting at fault.
@@ -60,6 +64,10 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 	// One connection pool; each upstream gets its own client on it, with
 	// its own concurrency cap, retries and circuit breaker.
 	pool := newTransport()
+	sh, err := newShared(cfg, logger, opts)
+	if err != nil {
+		return nil, err
+	}
 	// Each user's provider calls in flight are bounded over all providers;
 	// the Management API's calls serve many users at once and are budgeted
 	// by the identity scheduler instead.
@@ -89,6 +97,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 		Logger:       logger,
 		Observe:      tel.ManagementHook(),
 		OnRetry:      tel.Upstream("auth0").Retry,
+		Shared:       sh.slot,
 	})
 	if err != nil {
 		return nil, err
@@ -122,6 +131,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 	}
 	var profileObs identity.Observer
 	profileObs.Cache, profileObs.Joined, profileObs.Batch = tel.ProfileHooks()
+	profileObs.SharedCache = tel.SharedCacheHook() // the Redis level, with REDIS_URL
 	var refreshObs credentials.Observer
 	refreshObs.Refresh, refreshObs.JoinWait = tel.RefreshHooks()
 	// The scheduler spends the Management API budget: cold loads first,
@@ -139,9 +149,10 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 			ReconsentTTL:   config.Off(cfg.Budget.ReconsentTTL),
 			IssuedAt:       authn.IssuedAt, // signing in again ends both budgets
 			Observe:        profileObs,
+			Shared:         sh.profiles,
 		}, sched),
 		Providers:       registry,
-		Credentials:     credentials.New(credentials.Config{Logger: logger, Vault: vault, Observe: refreshObs}),
+		Credentials:     credentials.New(credentials.Config{Logger: logger, Store: sh.tokens, Vault: vault, Observe: refreshObs}),
 		CursorKey:       cursorKey(cfg),
 		UserID:          authn.UserID,
 		Bearer:          authn.Bearer,
@@ -149,7 +160,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 		MaxIdentities:   cfg.Budget.MaxIdentities,
 		Logger:          httpmw.Logger,
 	})
-	gql, err := newGraphQL(root, cfg, opts.Dev, tel)
+	gql, err := newGraphQL(root, cfg, opts.Dev, tel, sh.apq)
 	if err != nil {
 		return nil, err
 	}
@@ -159,6 +170,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 		Burst:    cfg.UserBurst,
 		Key:      func(r *http.Request) (string, bool) { return authn.UserID(r.Context()) },
 		OnReject: tel.RateLimitHook(),
+		Decide:   sh.decide(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("USER_RPS: %w", err)
@@ -187,7 +199,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 	))
 	mux.Handle("/graphiql/", graphiql.Handler("/graphiql/", graphiql.Options{Endpoint: "/graphql", DefaultQuery: defaultQuery, Token: opts.GraphiQLToken}))
 	mux.HandleFunc("GET /healthz", healthz)
-	mux.Handle("GET /readyz", readyz(logger, authenticator, users))
+	mux.Handle("GET /readyz", readyz(logger, authenticator, users, sh.status()))
 	mux.Handle("GET /{$}", http.RedirectHandler("/graphiql/", http.StatusFound))
 
 	h := chain(mux,
@@ -198,7 +210,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 		httpmw.SecurityHeaders(httpmw.SecurityOptions{}),
 		cors,
 	)
-	return &Gateway{handler: h, pool: pool}, nil
+	return &Gateway{handler: h, pool: pool, shared: sh}, nil
 }
 
 // chain wraps h in mw, the first outermost: chain(h, a, b) is a(b(h)).
@@ -237,7 +249,7 @@ func upstreamUser(next http.Handler) http.Handler {
 // readyz is unauthenticated: it answers from a cache (readiness) once the
 // JWKS and a Management API token are obtainable, else 503 naming which is
 // not, with the upstream's wait when Auth0 answered 429.
-func readyz(logger *slog.Logger, authenticator *authn.Authenticator, users *auth0.Client) http.Handler {
+func readyz(logger *slog.Logger, authenticator *authn.Authenticator, users *auth0.Client, status func() string) http.Handler {
 	return readiness.Handler([]readiness.Check{
 		{Name: "jwks", Probe: func(ctx context.Context) (time.Time, error) { return time.Time{}, authenticator.Ready(ctx) }},
 		{Name: "management api token", Probe: func(ctx context.Context) (time.Time, error) {
@@ -248,7 +260,7 @@ func readyz(logger *slog.Logger, authenticator *authn.Authenticator, users *auth
 			}
 			return time.Time{}, err
 		}},
-	}, readiness.Options{Logger: logger})
+	}, readiness.Options{Logger: logger, Status: status})
 }
 
 // cursorKey derives the cursor signing key: CURSOR_SECRET when set, else

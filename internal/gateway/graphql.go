@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 
@@ -22,11 +23,12 @@ import (
 // suggestions on. Tests that need their own resolver dependencies build
 // their server here, so they exercise the production wiring.
 func NewGraphQL(root *resolvers.Resolver, cfg config.Config, dev bool) (*handler.Server, error) {
-	return newGraphQL(root, cfg, dev, nil)
+	return newGraphQL(root, cfg, dev, nil, nil)
 }
 
-// newGraphQL is NewGraphQL with telemetry (nil: none).
-func newGraphQL(root *resolvers.Resolver, cfg config.Config, dev bool, tel *telemetry.Telemetry) (*handler.Server, error) {
+// newGraphQL is NewGraphQL with telemetry (nil: none) and the cluster's
+// APQ store (nil: in memory).
+func newGraphQL(root *resolvers.Resolver, cfg config.Config, dev bool, tel *telemetry.Telemetry, apq graphql.Cache[string]) (*handler.Server, error) {
 	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: root}))
 	gql.AddTransport(transport.Options{})
 	gql.AddTransport(transport.GET{})
@@ -52,6 +54,7 @@ func newGraphQL(root *resolvers.Resolver, cfg config.Config, dev bool, tel *tele
 		APQPerUser:     cfg.APQPerUser,
 		APQUserKey:     authn.UserID,
 		OnAPQ:          tel.APQHook(),
+		APQShared:      apq,
 		Scalars: map[string]guard.ScalarCheck{
 			"DateTime": func(v any) error { _, err := model.ParseDateTime(v); return err },
 		},

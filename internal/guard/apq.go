@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"sync"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -23,7 +24,8 @@ type apqStore struct {
 	perUser int
 	maxLen  int
 	userKey func(context.Context) (string, bool)
-	observe func(hit bool) // nil: none
+	observe func(hit bool)        // nil: none
+	shared  graphql.Cache[string] // nil: this replica only (see apqshared.go)
 }
 
 func newAPQStore(total, perUser, maxLen int, userKey func(context.Context) (string, bool)) *apqStore {
@@ -45,6 +47,13 @@ func (s *apqStore) user(ctx context.Context) string {
 }
 
 func (s *apqStore) get(ctx context.Context, hash string) (string, bool) {
+	if q, ok := s.getLocal(ctx, hash); ok {
+		return q, true
+	}
+	return s.getShared(ctx, hash)
+}
+
+func (s *apqStore) getLocal(ctx context.Context, hash string) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m, ok := s.users.Get(ctx, s.user(ctx))
@@ -60,6 +69,11 @@ func (s *apqStore) add(ctx context.Context, hash, query string) {
 	if len(query) > s.maxLen {
 		return
 	}
+	s.addLocal(ctx, hash, query)
+	s.addShared(ctx, hash, query)
+}
+
+func (s *apqStore) addLocal(ctx context.Context, hash, query string) {
 	u := s.user(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()

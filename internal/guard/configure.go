@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
@@ -51,6 +52,11 @@ type Options struct {
 	// one still runs but is not remembered, so the cache holds at most
 	// APQCacheSize × APQMaxQueryBytes bytes of text.
 	APQMaxQueryBytes int
+	// APQShared, when set, is the cluster's APQ store (cluster.APQ): a
+	// query registered on one replica is found on the others. The same
+	// rules hold: only validated queries are registered, and a user finds
+	// only the hashes that user registered.
+	APQShared graphql.Cache[string]
 	// Trusted, when set, runs only the manifest's documents (see Trusted).
 	// It excludes APQ.
 	Trusted *Manifest
@@ -139,6 +145,7 @@ func Configure(srv *handler.Server, o Options) (err error) {
 		}
 		ext.apq = newAPQStore(o.APQCacheSize, perUser, maxBytes, o.APQUserKey)
 		ext.apq.observe = o.OnAPQ
+		ext.apq.shared = o.APQShared
 	}
 	// Trusted resolves ids to documents before Extension parses them.
 	if o.Trusted != nil {

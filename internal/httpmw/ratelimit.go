@@ -1,6 +1,7 @@
 package httpmw
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -33,6 +34,10 @@ type RateLimitOptions struct {
 	Now func() time.Time
 	// OnReject, when set, is called for each refused request (metrics).
 	OnReject func()
+	// Decide, when set, takes the decision instead of the local buckets:
+	// the cluster's shared limit (cluster.Limiter), which falls back to
+	// local buckets itself while Redis is away.
+	Decide func(ctx context.Context, key string) (allowed bool, retryAfter time.Duration)
 }
 
 const defaultMaxKeys = 10_000
@@ -86,11 +91,27 @@ func RateLimit(o RateLimitOptions) (func(http.Handler) http.Handler, error) {
 		return l
 	}
 
+	reject := func(w http.ResponseWriter, r *http.Request, delay time.Duration) {
+		if o.OnReject != nil {
+			o.OnReject()
+		}
+		tooMany(w, r, delay)
+	}
+
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			key, limited := o.Key(r)
 			if !limited {
 				next.ServeHTTP(w, r)
+				return
+			}
+			if o.Decide != nil {
+				allowed, wait := o.Decide(r.Context(), key)
+				if allowed {
+					next.ServeHTTP(w, r)
+					return
+				}
+				reject(w, r, wait)
 				return
 			}
 			now := o.Now()
@@ -101,16 +122,19 @@ func RateLimit(o RateLimitOptions) (func(http.Handler) http.Handler, error) {
 				return
 			}
 			res.CancelAt(now)
-			if o.OnReject != nil {
-				o.OnReject()
-			}
-			secs := max(int(math.Ceil(delay.Seconds())), 1)
-			w.Header().Set("Retry-After", strconv.Itoa(secs))
-			writeError(w, r, http.StatusTooManyRequests, gqlresp.CodeRateLimited,
-				fmt.Sprintf("too many requests; retry in %s", seconds(secs)),
-				map[string]any{"retryAfter": secs})
+			reject(w, r, delay)
 		})
 	}, nil
+}
+
+// tooMany answers 429 with Retry-After: delay in whole seconds, rounded
+// up, at least 1.
+func tooMany(w http.ResponseWriter, r *http.Request, delay time.Duration) {
+	secs := max(int(math.Ceil(delay.Seconds())), 1)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	writeError(w, r, http.StatusTooManyRequests, gqlresp.CodeRateLimited,
+		fmt.Sprintf("too many requests; retry in %s", seconds(secs)),
+		map[string]any{"retryAfter": secs})
 }
 
 func seconds(n int) string {

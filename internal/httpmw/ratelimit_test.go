@@ -1,6 +1,7 @@
 package httpmw
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -126,5 +127,57 @@ func TestRateLimitConcurrent(t *testing.T) {
 	wg.Wait()
 	if got := passed.Load(); got != 10 {
 		t.Errorf("requests passed = %d; want the burst, 10", got)
+	}
+}
+
+// TestRateLimitDecide: with Decide (the cluster's shared limit), its
+// answer replaces the local buckets: the request passes, or gets 429 with
+// Retry-After rounded up to whole seconds (at least 1) and the same body;
+// unauthenticated requests are not asked about.
+func TestRateLimitDecide(t *testing.T) {
+	tests := []struct {
+		name       string
+		user       string
+		allowed    bool
+		wait       time.Duration
+		wantStatus int
+		wantRetry  string
+		wantAsked  bool
+	}{
+		{"allowed", "alice", true, 0, 200, "", true},
+		{"refused, 1.5s", "alice", false, 1500 * time.Millisecond, 429, "2", true},
+		{"refused, under a second", "bob", false, 10 * time.Millisecond, 429, "1", true},
+		{"unauthenticated", "", false, time.Hour, 200, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var asked string
+			rejected := 0 // OnReject (the rate_limit_rejections_total metric) counts the shared limit's refusals too
+			mw, err := RateLimit(RateLimitOptions{RPS: 1, Burst: 1, Key: userKey, OnReject: func() { rejected++ }, Decide: func(_ context.Context, key string) (bool, time.Duration) {
+				asked = key
+				return tt.allowed, tt.wait
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := httptest.NewRecorder()
+			r := httptest.NewRequest(http.MethodPost, "/", nil)
+			if tt.user != "" {
+				r.Header.Set("X-Test-User", tt.user)
+			}
+			mw(ok).ServeHTTP(rec, r)
+			if rec.Code != tt.wantStatus || rec.Header().Get("Retry-After") != tt.wantRetry {
+				t.Errorf("status %d, Retry-After %q; want %d, %q", rec.Code, rec.Header().Get("Retry-After"), tt.wantStatus, tt.wantRetry)
+			}
+			if (asked != "") != tt.wantAsked || (tt.wantAsked && asked != tt.user) {
+				t.Errorf("Decide asked for %q; want asked %v for %q", asked, tt.wantAsked, tt.user)
+			}
+			if want := map[bool]int{true: 1}[tt.wantStatus == 429]; rejected != want {
+				t.Errorf("OnReject called %d times; want %d", rejected, want)
+			}
+			if tt.wantStatus == 429 && !strings.Contains(rec.Body.String(), string(gqlresp.CodeRateLimited)) {
+				t.Errorf("body %s lacks the code", rec.Body.String())
+			}
+		})
 	}
 }

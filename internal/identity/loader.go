@@ -67,6 +67,11 @@ type Config struct {
 	// Observe receives what the loader does (metrics, traces); nil fields
 	// observe nothing.
 	Observe Observer
+
+	// Shared, when set, is a second cache level shared by the replicas
+	// (see shared.go); this Loader's own cache then keeps a profile for at
+	// most Shared.LocalTTL. Nil: the in-process cache alone.
+	Shared SharedCache
 }
 
 // Observer is the callbacks of a Loader's telemetry. Each nil field is
@@ -80,6 +85,8 @@ type Observer struct {
 	// Batch wraps each batch of distinct ids: it returns the context the
 	// batch runs in and a func called when it ends.
 	Batch func(ctx context.Context, ids []string) (context.Context, func())
+	// SharedCache follows each lookup of the shared cache (Config.Shared).
+	SharedCache func(hit bool)
 }
 
 func (c Config) withDefaults() Config {
@@ -243,6 +250,9 @@ func (l *Loader) fetch(ctx context.Context, userID string) (*Profile, error) {
 		return p, nil
 	}
 	seq := l.seq.Add(1)
+	if p, ok := l.fromShared(ctx, userID, seq); ok {
+		return p, nil
+	}
 	f := &flight{}
 	l.mu.Lock()
 	l.inflight[userID] = f
@@ -426,6 +436,7 @@ func (l *Loader) Invalidate(userID string) {
 	}
 	l.mu.Unlock()
 	l.group.Forget(loadKey(userID))
+	l.dropShared(userID)
 }
 
 // Stats returns the loader's counters.
@@ -492,21 +503,31 @@ func (l *Loader) cached(userID string) (*Profile, bool) {
 // already holds the result of a fetch that started later.
 func (l *Loader) store(userID string, p *Profile, seq uint64, f *flight) {
 	ttl := l.ttl(p)
+	if !l.storeLocal(userID, p, ttl, seq, f) {
+		return
+	}
+	l.toShared(userID, p, ttl)
+}
+
+// storeLocal is store's decision and its in-process part; it reports
+// whether p was cached.
+func (l *Loader) storeLocal(userID string, p *Profile, ttl time.Duration, seq uint64, f *flight) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if f != nil && f.stale {
-		return
+		return false
 	}
 	if e, ok := l.cache.Peek(userID); ok && e.seq > seq {
-		return
+		return false
 	}
 	if ttl < l.cfg.MinTTL {
 		// Too short-lived to be worth caching; an older entry is staler
 		// still.
 		l.cache.Remove(userID)
-		return
+		return false
 	}
-	l.cache.Add(userID, entry{p: p, expires: p.FetchedAt.Add(ttl), seq: seq})
+	l.cache.Add(userID, entry{p: p, expires: l.localExpiry(p, ttl), seq: seq})
+	return true
 }
 
 // ttl is how long p may be cached: MaxTTL, shortened to the shortest

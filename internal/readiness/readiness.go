@@ -33,6 +33,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// Status, when set, adds a line to every answer that does not decide
+	// readiness (the shared state: a replica serves without Redis).
+	Status func() string
 }
 
 // Handler answers 200 "ready" when every check passed, else 503 naming the
@@ -97,13 +100,17 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	failed, retryAt := h.answer(r.Context())
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	status := ""
+	if h.o.Status != nil {
+		status = h.o.Status() + "\n"
+	}
 	if failed == "" {
-		io.WriteString(w, "ready\n")
+		io.WriteString(w, "ready\n"+status)
 		return
 	}
 	if wait := retryAt.Sub(h.o.Now()); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 	}
 	w.WriteHeader(http.StatusServiceUnavailable)
-	io.WriteString(w, failed+": unavailable\n")
+	io.WriteString(w, failed+": unavailable\n"+status)
 }

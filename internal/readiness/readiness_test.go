@@ -69,3 +69,37 @@ func TestHandlerCaches(t *testing.T) {
 		t.Errorf("after the wait: %d, %d checks; want 200 after a third check", status, probes.Load())
 	}
 }
+
+// TestHandlerStatus: Options.Status adds its line to every answer, ready
+// or not, read at each request (not cached), and decides nothing.
+func TestHandlerStatus(t *testing.T) {
+	var line atomic.Value
+	line.Store("shared state: redis ok")
+	tests := []struct {
+		name     string
+		fail     bool
+		status   string
+		wantCode int
+		wantBody string
+	}{
+		{"ready", false, "shared state: redis ok", 200, "ready\nshared state: redis ok\n"},
+		{"ready, redis lost", false, "shared state: redis unavailable", 200, "ready\nshared state: redis unavailable\n"},
+		{"not ready", true, "shared state: redis ok", 503, "jwks: unavailable\nshared state: redis ok\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			line.Store(tt.status)
+			check := Check{Name: "jwks", Probe: func(context.Context) (time.Time, error) {
+				if tt.fail {
+					return time.Time{}, errors.New("down")
+				}
+				return time.Time{}, nil
+			}}
+			rec := httptest.NewRecorder()
+			Handler([]Check{check}, Options{Status: func() string { return line.Load().(string) }}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+			if rec.Code != tt.wantCode || rec.Body.String() != tt.wantBody {
+				t.Errorf("= %d %q; want %d %q", rec.Code, rec.Body.String(), tt.wantCode, tt.wantBody)
+			}
+		})
+	}
+}

@@ -280,7 +280,7 @@ func (m *Metrics) BatchSize(n int) {
 // Cache levels of ProfileCache.
 const (
 	LevelLocal  = "local"
-	LevelShared = "shared" // the Redis level, when the cluster wiring lands
+	LevelShared = "shared" // the Redis level (REDIS_URL)
 )
 
 // ProfileCache records one profile cache lookup at level.
