@@ -133,7 +133,7 @@ func (c *Client) Get(ctx context.Context, token secret.String, path string, quer
 		return nil, c.transportError(ctx, err)
 	}
 	defer resp.Body.Close()
-	body, err := ReadBounded(resp.Body, MaxBody)
+	body, err := ReadBoundedSized(resp.Body, MaxBody, resp.ContentLength)
 	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
 	switch {
 	case ok && errors.Is(err, ErrTooLarge):
@@ -347,6 +347,40 @@ func ReadBounded(r io.Reader, limit int64) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, ErrTooLarge
+	}
+	return b, nil
+}
+
+// maxSizeHint bounds the buffer ReadBoundedSized allocates up front on the
+// word of a Content-Length, so a header alone cannot make it allocate more.
+const maxSizeHint = 1 << 20
+
+// ReadBoundedSized is ReadBounded with the body's declared size (a
+// Content-Length; -1 when unknown): a body of that size is read into one
+// buffer of that size, not into a buffer that grows from 512 bytes with
+// a copy at each step. The size is only a hint: limit still bounds the
+// read, and a body longer or shorter than declared is read as it is.
+func ReadBoundedSized(r io.Reader, limit, size int64) ([]byte, error) {
+	if size <= 0 || size > limit || size > maxSizeHint {
+		return ReadBounded(r, limit)
+	}
+	lr := io.LimitReader(r, limit+1)
+	b := make([]byte, 0, size+1) // +1: the EOF is seen without growing
+	for {
+		n, err := lr.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // longer than declared: grow
+		}
 	}
 	if int64(len(b)) > limit {
 		return nil, ErrTooLarge
