@@ -6,6 +6,7 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/idpgate/idpgate/internal/httpmw"
@@ -355,19 +357,39 @@ func ReadBounded(r io.Reader, limit int64) ([]byte, error) {
 }
 
 // maxSizeHint bounds the buffer ReadBoundedSized allocates up front on the
-// word of a Content-Length, so a header alone cannot make it allocate more.
+// word of a Content-Length, so a header alone cannot make it allocate more;
+// it also bounds the scratch buffers kept for bodies of unknown size.
 const maxSizeHint = 1 << 20
 
+// scratch holds buffers for reading bodies of unknown size (chunked or
+// compressed responses, most of them).
+var scratch = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // ReadBoundedSized is ReadBounded with the body's declared size (a
-// Content-Length; -1 when unknown): a body of that size is read into one
-// buffer of that size, not into a buffer that grows from 512 bytes with
-// a copy at each step. The size is only a hint: limit still bounds the
-// read, and a body longer or shorter than declared is read as it is.
+// Content-Length; -1 when unknown), allocating the body once: a body of
+// declared size is read into a buffer of that size, one of unknown size
+// into a reused scratch buffer and then copied out at its exact size, not
+// into a buffer that grows from 512 bytes with a copy at each step. The
+// size is only a hint: limit still bounds the read, and a body longer or
+// shorter than declared is read as it is.
 func ReadBoundedSized(r io.Reader, limit, size int64) ([]byte, error) {
-	if size <= 0 || size > limit || size > maxSizeHint {
-		return ReadBounded(r, limit)
-	}
 	lr := io.LimitReader(r, limit+1)
+	if size <= 0 || size > limit || size > maxSizeHint {
+		buf := scratch.Get().(*bytes.Buffer)
+		buf.Reset()
+		defer func() {
+			if buf.Cap() <= maxSizeHint {
+				scratch.Put(buf)
+			}
+		}()
+		if _, err := buf.ReadFrom(lr); err != nil {
+			return nil, err
+		}
+		if int64(buf.Len()) > limit {
+			return nil, ErrTooLarge
+		}
+		return append(make([]byte, 0, buf.Len()), buf.Bytes()...), nil
+	}
 	b := make([]byte, 0, size+1) // +1: the EOF is seen without growing
 	for {
 		n, err := lr.Read(b[len(b):cap(b)])

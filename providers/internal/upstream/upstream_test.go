@@ -582,9 +582,19 @@ func TestReadBoundedSized(t *testing.T) {
 			}
 		})
 	}
+	// Scratch buffers are reused: a short body read after a long one is
+	// not followed by the long one's bytes, and the bodies returned do not
+	// share memory with each other.
+	a, _ := ReadBoundedSized(strings.NewReader(long), 10000, -1)
+	b, _ := ReadBoundedSized(strings.NewReader("abc"), 10000, -1)
+	if string(a) != long || string(b) != "abc" {
+		t.Errorf("after a %d-byte body, ReadBoundedSized(\"abc\") = %q", len(long), b)
+	}
 	// A read error is returned, not a partial body.
-	if b, err := ReadBoundedSized(iotest.ErrReader(io.ErrUnexpectedEOF), 10, 5); !errors.Is(err, io.ErrUnexpectedEOF) || b != nil {
-		t.Errorf("ReadBoundedSized(failing reader) = %q, %v; want nil, unexpected EOF", b, err)
+	for _, size := range []int64{5, -1} {
+		if b, err := ReadBoundedSized(iotest.ErrReader(io.ErrUnexpectedEOF), 10, size); !errors.Is(err, io.ErrUnexpectedEOF) || b != nil {
+			t.Errorf("ReadBoundedSized(failing reader, size %d) = %q, %v; want nil, unexpected EOF", size, b, err)
+		}
 	}
 }
 
