@@ -65,11 +65,12 @@ func (f *floor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		defer wg.Done()
 		// https://docs.github.com/rest/repos/repos#list-repositories-for-the-authenticated-user
+		// (query and headers as providers/github sends them)
 		q := url.Values{"per_page": {"5"}, "page": {"1"}, "sort": {"updated"}}
 		var list []struct {
 			Name string `json:"name"`
 		}
-		ghErr = f.get(r.Context(), f.github+"user/repos?"+q.Encode(), p.github, &list)
+		ghErr = f.get(r.Context(), f.github+"user/repos?"+q.Encode(), p.github, githubHeaders, &list)
 		for _, x := range list {
 			repos = append(repos, struct{ Name string }{x.Name})
 		}
@@ -85,7 +86,7 @@ func (f *floor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				Summary string `json:"summary"`
 			} `json:"items"`
 		}
-		ggErr = f.get(r.Context(), f.google+"calendar/v3/calendars/primary/events?"+q.Encode(), p.google, &list)
+		ggErr = f.get(r.Context(), f.google+"calendar/v3/calendars/primary/events?"+q.Encode(), p.google, nil, &list)
 		for _, x := range list.Items {
 			events = append(events, struct{ Title string }{x.Summary})
 		}
@@ -146,13 +147,19 @@ func (f *floor) profile(sub string) *floorProfile {
 	return p
 }
 
-func (f *floor) get(ctx context.Context, u, token string, v any) error {
+// githubHeaders are the ones GitHub recommends on every REST call.
+var githubHeaders = map[string]string{"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
+
+func (f *floor) get(ctx context.Context, u, token string, headers map[string]string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Accept", "application/json")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
 	resp, err := f.client.Do(req)
 	if err != nil {
 		return err
