@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +20,9 @@ import (
 // small size, so the command keeps working; the figures themselves are
 // measured by the command, not asserted here.
 func TestLoadRunSmall(t *testing.T) {
-	opts := loadtest.Options{Duration: 300 * time.Millisecond, Users: 10, Clients: 4, Latency: 5 * time.Millisecond, CachedUsers: 30}
+	dir := t.TempDir()
+	cpuProf, memProf := filepath.Join(dir, "cpu.pprof"), filepath.Join(dir, "mem.pprof")
+	opts := loadtest.Options{Duration: 300 * time.Millisecond, Users: 10, Clients: 4, HighClients: 8, Latency: 5 * time.Millisecond, CachedUsers: 30, CPUProfile: cpuProf, MemProfile: memProf}
 	var out strings.Builder
 	err := loadtest.Run(context.Background(), opts, func(env map[string]string, lg *slog.Logger) (http.Handler, func(), error) {
 		cfg, err := config.FromEnv(config.MapEnv(env))
@@ -34,9 +38,15 @@ func TestLoadRunSmall(t *testing.T) {
 	if err != nil {
 		t.Fatalf("loadtest.Run() error = %v", err)
 	}
-	for _, want := range []string{"0 errors", "latency p50", "throughput", "management API calls", "M2M tokens fetched 1", "30 users cached"} {
+	for _, want := range []string{"0 errors", "latency p50", "throughput", "management API calls", "M2M tokens fetched 1", "30 users cached",
+		"floor comparison", "4  floor", "4  idpgate", "8  floor", "8  idpgate", "8  ratio", "CPU/request ≤ 1.6× floor"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	for _, f := range []string{cpuProf, memProf, memProf + ".base"} {
+		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
+			t.Errorf("profile %s not written (err %v)", f, err)
 		}
 	}
 }

@@ -115,10 +115,16 @@ func slice[T any](page providers.Page[T], req providers.PageRequest, skip, want 
 	return items, after, hasNext
 }
 
-func (r *Resolver) pageInfo(userID, identityID, field string, after []cursorState, hasNext, hasPrev bool) (*model.PageInfo, []string) {
+// pageInfo signs a cursor after each item when the connection field being
+// resolved selects edges or pageInfo, the only places a cursor is shown
+// (so a plain `nodes` list costs no HMAC); otherwise the cursors are left
+// empty and nothing shows them.
+func (r *Resolver) pageInfo(ctx context.Context, userID, identityID, field string, after []cursorState, hasNext, hasPrev bool) (*model.PageInfo, []string) {
 	cursors := make([]string, len(after))
-	for i, st := range after {
-		cursors[i] = r.cursors.encode(userID, identityID, field, st)
+	if cursorsShown(ctx) {
+		for i, st := range after {
+			cursors[i] = r.cursors.encode(userID, identityID, field, st)
+		}
 	}
 	pi := &model.PageInfo{HasNextPage: hasNext, HasPreviousPage: hasPrev}
 	if len(cursors) > 0 {
@@ -126,6 +132,22 @@ func (r *Resolver) pageInfo(userID, identityID, field string, after []cursorStat
 		pi.EndCursor = &cursors[len(cursors)-1]
 	}
 	return pi, cursors
+}
+
+// cursorsShown reports whether the field being resolved selects edges or
+// pageInfo (through fragments too, after @skip/@include), and true when it
+// cannot tell.
+func cursorsShown(ctx context.Context) bool {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil || fc.Field.Field == nil || !graphql.HasOperationContext(ctx) {
+		return true
+	}
+	for _, f := range graphql.CollectFieldsCtx(ctx, nil) {
+		if f.Name == "edges" || f.Name == "pageInfo" {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Resolver) repos(ctx context.Context, obj *model.Identity, first *int, after *string) (*model.RepositoryConnection, error) {
@@ -165,7 +187,7 @@ func (r *Resolver) repos(ctx context.Context, obj *model.Identity, first *int, a
 		addPartial(ctx, obj, page.PartialReason)
 	}
 	items, states, hasNext := slice(page, req, skip, size, cursorState{})
-	pi, cursors := r.pageInfo(userID, obj.ID, "repos", states, hasNext, after != nil)
+	pi, cursors := r.pageInfo(ctx, userID, obj.ID, "repos", states, hasNext, after != nil)
 	conn := &model.RepositoryConnection{
 		Edges:    make([]*model.RepositoryEdge, len(items)),
 		Nodes:    make([]*model.Repository, len(items)),
@@ -252,7 +274,7 @@ func (r *Resolver) calendar(ctx context.Context, obj *model.Identity, from, to *
 	}
 	window := cursorState{From: q.From.Unix(), To: q.To.Unix()}
 	items, states, hasNext := slice(page, q.Page, skip, size, window)
-	pi, cursors := r.pageInfo(userID, obj.ID, "calendar", states, hasNext, after != nil)
+	pi, cursors := r.pageInfo(ctx, userID, obj.ID, "calendar", states, hasNext, after != nil)
 	conn := &model.CalendarEventConnection{
 		Edges:    make([]*model.CalendarEventEdge, len(items)),
 		Nodes:    make([]*model.CalendarEvent, len(items)),

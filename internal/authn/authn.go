@@ -86,9 +86,17 @@ type Authenticator struct {
 	mw       *jwtmiddleware.JWTMiddleware
 	// verified remembers tokens whose signature and claims were checked,
 	// keyed by the token's SHA-256, so a client's repeated requests skip
-	// the RSA verification. A hit is still checked for alg, a published
-	// kid and its times.
-	verified *lru.Cache[[32]byte, *validator.ValidatedClaims]
+	// the RSA verification and the header parsing. A hit is still checked
+	// for its key (its kid still published, with the same key material)
+	// and its times.
+	verified *lru.Cache[[32]byte, verifiedToken]
+}
+
+// verifiedToken is what the verified-token cache keeps of a token.
+type verifiedToken struct {
+	claims *validator.ValidatedClaims
+	kid    string
+	key    *rsa.PublicKey // the key its signature was checked with
 }
 
 // verifiedCacheSize bounds the verified-token cache.
@@ -140,7 +148,7 @@ func New(cfg Config) (*Authenticator, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 
-	verified, _ := lru.New[[32]byte, *validator.ValidatedClaims](verifiedCacheSize)
+	verified, _ := lru.New[[32]byte, verifiedToken](verifiedCacheSize)
 	a := &Authenticator{
 		verified: verified,
 		issuer:   cfg.Issuer,

@@ -109,6 +109,31 @@ func peekHeader(tok string) (joseHeader, error) {
 // validator check signature, iss, aud and times, then check the times
 // against the injected clock and require sub.
 func (a *Authenticator) validateToken(ctx context.Context, tok string) (any, error) {
+	// A token verified before (the same bytes, so it passed every check of
+	// its header below), whose key is still published with the same
+	// material: only its times can have changed.
+	var sum [32]byte
+	if len(tok) <= maxTokenBytes {
+		sum = sha256Of(tok)
+		if v, ok := a.verified.Get(sum); ok {
+			key, err := a.keys.key(ctx, v.kid)
+			switch {
+			case errors.Is(err, errUnknownKeyID):
+				return nil, reject(reasonUnknownKeyID)
+			case err != nil:
+				return nil, reject(reasonKeysUnavail)
+			case key.Equal(v.key):
+				if err := a.checkTimes(v.claims.RegisteredClaims); err != nil {
+					a.verified.Remove(sum)
+					return nil, err
+				}
+				return v.claims, nil
+			}
+			// The kid now names other key material: verify afresh.
+			a.verified.Remove(sum)
+		}
+	}
+
 	h, err := peekHeader(tok)
 	if err != nil {
 		return nil, err
@@ -129,17 +154,6 @@ func (a *Authenticator) validateToken(ctx context.Context, tok string) (any, err
 		return nil, reject(reasonKeysUnavail)
 	}
 
-	// A token verified before, whose key is still published: only its
-	// times can have changed.
-	sum := sha256Of(tok)
-	if claims, ok := a.verified.Get(sum); ok {
-		if err := a.checkTimes(claims.RegisteredClaims); err != nil {
-			a.verified.Remove(sum)
-			return nil, err
-		}
-		return claims, nil
-	}
-
 	out, err := a.val.ValidateToken(context.WithValue(ctx, keyContextKey{}, key), tok)
 	if err != nil {
 		return nil, reject(validatorReason(err))
@@ -154,7 +168,7 @@ func (a *Authenticator) validateToken(ctx context.Context, tok string) (any, err
 	if strings.TrimSpace(claims.RegisteredClaims.Subject) == "" {
 		return nil, reject(reasonNoSubject)
 	}
-	a.verified.Add(sum, claims)
+	a.verified.Add(sum, verifiedToken{claims: claims, kid: h.Kid, key: key})
 	return claims, nil
 }
 

@@ -43,3 +43,37 @@ func TestVerifiedTokenCache(t *testing.T) {
 		t.Error("an expired token stays remembered")
 	}
 }
+
+// TestVerifiedTokenKeyMaterial: a remembered token is only as good as the
+// key it was verified with. When the tenant publishes other key material
+// under the same kid, the token is verified afresh (and fails, its
+// signature being the old key's), while tokens of the new material pass;
+// once the old material is back, the old token passes again.
+func TestVerifiedTokenKeyMaterial(t *testing.T) {
+	before, reused := key(0, "kid-a"), key(1, "kid-a")
+	f := newFixture(t, func(c *Config) { c.MinRefetchInterval = time.Second }, before)
+	tok := rsToken(t, before, claimsAt(f.base, nil))
+	for i := 0; i < 2; i++ {
+		if got := f.bearer(tok); got.status != http.StatusOK {
+			t.Fatalf("request %d with a valid token = %d; want 200", i, got.status)
+		}
+	}
+
+	f.jwks.setKeys(reused)
+	f.clock.Add(DefaultCacheTTL + time.Second)
+	if got := f.bearer(tok); got.status != http.StatusUnauthorized {
+		t.Errorf("remembered token after its kid names other key material = %d; want 401", got.status)
+	}
+	if _, ok := f.auth.verified.Peek(sha256Of(tok)); ok {
+		t.Error("a token whose key material changed stays remembered")
+	}
+	if got := f.bearer(rsToken(t, reused, claimsAt(f.base, nil))); got.status != http.StatusOK {
+		t.Errorf("token of the new material = %d; want 200", got.status)
+	}
+
+	f.jwks.setKeys(before)
+	f.clock.Add(DefaultCacheTTL + time.Second)
+	if got := f.bearer(tok); got.status != http.StatusOK {
+		t.Errorf("token of the restored material = %d; want 200", got.status)
+	}
+}

@@ -1,14 +1,18 @@
 // Package loadtest measures the gateway's request path against the dev
 // sandbox's emulators with a fixed upstream latency: latency percentiles,
 // throughput against the ideal (clients / upstream latency), Management API
-// calls and M2M tokens per request, and memory with many users cached. It
-// backs `go run . --load`; the figures go in README.md.
+// calls and M2M tokens per request, and memory with many users cached; and,
+// in the same run with the same emulators and clients, a floor handler
+// (floor.go) next to the gateway at two concurrencies, with throughput,
+// p50, p99 and process CPU per request of both. It backs `go run . --load`;
+// the figures go in README.md.
 package loadtest
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,11 +21,13 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/idpgate/idpgate/internal/sandbox"
@@ -35,11 +41,21 @@ type Options struct {
 	Clients     int           // concurrent clients
 	Latency     time.Duration // fixed latency of every emulated upstream
 	CachedUsers int           // users cached for the memory figure (0 skips it)
+	// HighClients is the second concurrency of the floor comparison (the
+	// first is Clients), where the CPU rather than the upstream is the
+	// limit; 0 compares at Clients only.
+	HighClients int
+	// CPUProfile and MemProfile, when set, are files that receive a CPU
+	// profile of the gateway's measured phase at the highest concurrency,
+	// and heap profiles (alloc_space) right before (MemProfile+".base") and
+	// right after it: `go tool pprof -sample_index=alloc_space -diff_base
+	// F.base F` shows what that phase allocated.
+	CPUProfile, MemProfile string
 }
 
 // DefaultOptions are the figures the README reports.
 func DefaultOptions() Options {
-	return Options{Duration: 10 * time.Second, Warmup: 2 * time.Second, Users: 300, Clients: 32, Latency: 50 * time.Millisecond, CachedUsers: 10_000}
+	return Options{Duration: 5 * time.Second, Warmup: time.Second, Users: 300, Clients: 32, HighClients: 160, Latency: 50 * time.Millisecond, CachedUsers: 10_000}
 }
 
 // Build assembles a gateway handler from the sandbox's environment.
@@ -71,6 +87,21 @@ type Report struct {
 	HeapBytes       uint64 // live heap after GC, same moment (gateway and emulators)
 	CacheHeapBytes  int64  // growth of the live heap while caching the users
 	UpstreamLatency time.Duration
+	// Phases are the floor comparison: per concurrency, the floor's phase
+	// then the gateway's.
+	Phases []Phase
+}
+
+// Phase is one measured phase of the floor comparison.
+type Phase struct {
+	Target     string // "floor" or "idpgate"
+	Clients    int
+	Requests   int
+	Errors     int
+	Throughput float64 // requests per second
+	P50, P99   time.Duration
+	CPU        time.Duration // process CPU time (user+system) during the phase
+	CPUPerReq  time.Duration
 }
 
 // Run starts the sandbox, the gateway on a loopback port and the clients,
@@ -100,16 +131,20 @@ func Measure(ctx context.Context, opts Options, build Build) (*Report, error) {
 		return nil, err
 	}
 	defer closeGW()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	endpoint, stopGW, err := serve(h)
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
-	endpoint := "http://" + ln.Addr().String() + "/graphql"
+	defer stopGW()
+	fl := newFloor(sb, max(opts.Clients, opts.HighClients))
+	defer fl.close()
+	floorEndpoint, stopFloor, err := serve(fl)
+	if err != nil {
+		return nil, err
+	}
+	defer stopFloor()
 
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: opts.Clients * 2, MaxIdleConns: opts.Clients * 4}}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: max(opts.Clients, opts.HighClients) * 2, MaxIdleConns: max(opts.Clients, opts.HighClients) * 4}}
 	defer client.CloseIdleConnections()
 	ids := sb.LoadUsers[:opts.Users]
 	tokens := make([]string, len(ids))
@@ -156,6 +191,45 @@ func Measure(ctx context.Context, opts Options, build Build) (*Report, error) {
 		rep.MgmtPerRequest = float64(rep.MgmtCalls) / float64(rep.Requests)
 	}
 
+	// The floor comparison: the floor's every user once, then per
+	// concurrency a warm-up and a measured phase of the floor, then the
+	// same of the gateway.
+	if _, err := drive(ctx, client, floorEndpoint, tokens, opts.Clients, 0, len(tokens), Query); err != nil {
+		return nil, fmt.Errorf("loadtest: warming the floor: %w", err)
+	}
+	levels := []int{opts.Clients}
+	if opts.HighClients > 0 && opts.HighClients != opts.Clients {
+		levels = append(levels, opts.HighClients)
+	}
+	for i, c := range levels {
+		profile := i == len(levels)-1
+		for _, t := range []struct{ name, url string }{{"floor", floorEndpoint}, {"idpgate", endpoint}} {
+			if opts.Warmup > 0 {
+				if _, err := drive(ctx, client, t.url, tokens, c, opts.Warmup, 0, Query); err != nil {
+					return nil, fmt.Errorf("loadtest: %s warm-up at %d clients: %w", t.name, c, err)
+				}
+			}
+			var stop func() error
+			if profile && t.name == "idpgate" {
+				if stop, err = startProfiles(opts.CPUProfile, opts.MemProfile); err != nil {
+					return nil, err
+				}
+			}
+			cpu0 := cpuTime()
+			res, err := drive(ctx, client, t.url, tokens, c, opts.Duration, 0, Query)
+			cpu := cpuTime() - cpu0
+			if stop != nil {
+				if perr := stop(); perr != nil && err == nil {
+					err = perr
+				}
+			}
+			if err != nil {
+				return nil, fmt.Errorf("loadtest: %s at %d clients: %w", t.name, c, err)
+			}
+			rep.Phases = append(rep.Phases, res.phase(t.name, c, cpu))
+		}
+	}
+
 	if opts.CachedUsers > 0 {
 		runtime.GC()
 		var base runtime.MemStats
@@ -185,10 +259,93 @@ func Measure(ctx context.Context, opts Options, build Build) (*Report, error) {
 	return rep, nil
 }
 
+// serve serves h on a loopback port.
+func serve(h http.Handler) (endpoint string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String() + "/graphql", func() { srv.Close() }, nil
+}
+
+// cpuTime is the CPU time (user and system) this process used so far: the
+// gateway or floor, the emulators and the clients together.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// startProfiles starts the CPU profile and writes the base heap profile;
+// the function it returns stops the one and writes the other.
+func startProfiles(cpuPath, memPath string) (func() error, error) {
+	var cpuFile *os.File
+	if cpuPath != "" {
+		f, err := os.Create(cpuPath)
+		if err != nil {
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return nil, err
+		}
+		cpuFile = f
+	}
+	writeHeap := func(path string) error {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}
+	if memPath != "" {
+		if err := writeHeap(memPath + ".base"); err != nil {
+			if cpuFile != nil {
+				pprof.StopCPUProfile()
+				cpuFile.Close()
+			}
+			return nil, err
+		}
+	}
+	return func() error {
+		var errs []error
+		if cpuFile != nil {
+			pprof.StopCPUProfile()
+			errs = append(errs, cpuFile.Close())
+		}
+		if memPath != "" {
+			errs = append(errs, writeHeap(memPath))
+		}
+		return errors.Join(errs...)
+	}, nil
+}
+
 type result struct {
 	latencies []time.Duration
 	errors    int
 	elapsed   time.Duration
+}
+
+func (r *result) phase(target string, clients int, cpu time.Duration) Phase {
+	p := Phase{Target: target, Clients: clients, Requests: len(r.latencies), Errors: r.errors, CPU: cpu}
+	lat := r.latencies
+	slices.Sort(lat)
+	if n := len(lat); n > 0 {
+		p.P50, p.P99 = lat[n*50/100], lat[min(n-1, n*99/100)]
+		p.CPUPerReq = cpu / time.Duration(n)
+	}
+	if r.elapsed > 0 {
+		p.Throughput = float64(p.Requests) / r.elapsed.Seconds()
+	}
+	return p
 }
 
 // drive sends requests from clients goroutines, cycling through tokens,
@@ -319,5 +476,42 @@ func (r *Report) Print(w io.Writer) {
 	if r.CachedUsers > 0 {
 		fmt.Fprintf(w, "  memory with %d users cached: RSS %.1f MB for gateway and emulators together, live heap %.1f MB, of which caching the users added %.1f MB (target RSS < 150 MB: %s)\n",
 			r.CachedUsers, float64(r.RSSBytes)/1e6, float64(r.HeapBytes)/1e6, float64(r.CacheHeapBytes)/1e6, check(r.RSSBytes < 150e6))
+	}
+	r.printPhases(w)
+}
+
+// printPhases writes the floor comparison: per concurrency the floor, the
+// gateway and their ratios, checked against the targets (at the lowest
+// concurrency throughput ≥ 0.97× the floor's and p50 within 2 ms; at the
+// highest throughput ≥ 0.85× and CPU per request ≤ 1.6× the floor's).
+func (r *Report) printPhases(w io.Writer) {
+	if len(r.Phases) == 0 {
+		return
+	}
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+	check := func(ok bool) string {
+		if ok {
+			return "ok"
+		}
+		return "MISSED"
+	}
+	fmt.Fprintf(w, "floor comparison (same emulators and clients; CPU is the process's: the gateway or floor, the emulators and the clients):\n")
+	fmt.Fprintf(w, "  %7s  %-7s  %7s  %8s  %8s  %9s\n", "clients", "", "req/s", "p50", "p99", "CPU/req")
+	lowest, highest := r.Phases[0].Clients, r.Phases[len(r.Phases)-1].Clients
+	for i := 0; i+1 < len(r.Phases); i += 2 {
+		f, g := r.Phases[i], r.Phases[i+1]
+		for _, p := range []Phase{f, g} {
+			fmt.Fprintf(w, "  %7d  %-7s  %7.0f  %8s  %8s  %9s\n", p.Clients, p.Target, p.Throughput, ms(p.P50), ms(p.P99), fmt.Sprintf("%.3f ms", float64(p.CPUPerReq.Nanoseconds())/1e6))
+		}
+		tput := g.Throughput / max(f.Throughput, 1e-9)
+		cpu := float64(g.CPUPerReq) / max(float64(f.CPUPerReq), 1)
+		diff := func(d time.Duration) string { return fmt.Sprintf("%+.1f ms", float64(d.Microseconds())/1000) }
+		fmt.Fprintf(w, "  %7d  %-7s  %6.2fx  %8s  %8s  %8.2fx\n", g.Clients, "ratio", tput, diff(g.P50-f.P50), diff(g.P99-f.P99), cpu)
+		switch {
+		case g.Clients == lowest && len(r.Phases) > 2:
+			fmt.Fprintf(w, "  %7s  targets: throughput ≥ 0.97× floor: %s; p50 within 2 ms: %s\n", "", check(tput >= 0.97), check(g.P50-f.P50 <= 2*time.Millisecond))
+		case g.Clients == highest:
+			fmt.Fprintf(w, "  %7s  targets: throughput ≥ 0.85× floor: %s; CPU/request ≤ 1.6× floor: %s\n", "", check(tput >= 0.85), check(cpu <= 1.6))
+		}
 	}
 }

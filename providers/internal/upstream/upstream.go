@@ -6,6 +6,7 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/idpgate/idpgate/internal/httpmw"
@@ -132,7 +134,7 @@ func (c *Client) Get(ctx context.Context, token secret.String, path string, quer
 		return nil, c.transportError(ctx, err)
 	}
 	defer resp.Body.Close()
-	body, err := ReadBounded(resp.Body, MaxBody)
+	body, err := ReadBoundedSized(resp.Body, MaxBody, resp.ContentLength)
 	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
 	switch {
 	case ok && errors.Is(err, ErrTooLarge):
@@ -330,6 +332,60 @@ func ReadBounded(r io.Reader, limit int64) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, ErrTooLarge
+	}
+	return b, nil
+}
+
+// maxSizeHint bounds the buffer ReadBoundedSized allocates up front on the
+// word of a Content-Length, so a header alone cannot make it allocate more;
+// it also bounds the scratch buffers kept for bodies of unknown size.
+const maxSizeHint = 1 << 20
+
+// scratch holds buffers for reading bodies of unknown size (chunked or
+// compressed responses, most of them).
+var scratch = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// ReadBoundedSized is ReadBounded with the body's declared size (a
+// Content-Length; -1 when unknown), allocating the body once: a body of
+// declared size is read into a buffer of that size, one of unknown size
+// into a reused scratch buffer and then copied out at its exact size, not
+// into a buffer that grows from 512 bytes with a copy at each step. The
+// size is only a hint: limit still bounds the read, and a body longer or
+// shorter than declared is read as it is.
+func ReadBoundedSized(r io.Reader, limit, size int64) ([]byte, error) {
+	lr := io.LimitReader(r, limit+1)
+	if size <= 0 || size > limit || size > maxSizeHint {
+		buf := scratch.Get().(*bytes.Buffer)
+		buf.Reset()
+		defer func() {
+			if buf.Cap() <= maxSizeHint {
+				scratch.Put(buf)
+			}
+		}()
+		if _, err := buf.ReadFrom(lr); err != nil {
+			return nil, err
+		}
+		if int64(buf.Len()) > limit {
+			return nil, ErrTooLarge
+		}
+		return append(make([]byte, 0, buf.Len()), buf.Bytes()...), nil
+	}
+	b := make([]byte, 0, size+1) // +1: the EOF is seen without growing
+	for {
+		n, err := lr.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // longer than declared: grow
+		}
 	}
 	if int64(len(b)) > limit {
 		return nil, ErrTooLarge

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/idpgate/idpgate/internal/resilience"
@@ -544,6 +546,54 @@ func TestReadBounded(t *testing.T) {
 		b, err := ReadBounded(strings.NewReader(tc.in), tc.limit)
 		if tc.wantErr != errors.Is(err, ErrTooLarge) || (!tc.wantErr && string(b) != tc.in) {
 			t.Errorf("ReadBounded(%q, %d) = %q, %v; want error %v", tc.in, tc.limit, b, err, tc.wantErr)
+		}
+	}
+}
+
+// TestReadBoundedSized: the declared size is a hint only; the limit
+// bounds the read whatever the size says, and a body longer or shorter
+// than declared is read whole. iotest.OneByteReader makes every Read
+// short, as a slow connection would.
+func TestReadBoundedSized(t *testing.T) {
+	long := strings.Repeat("x", 5000)
+	for _, tc := range []struct {
+		name    string
+		in      string
+		limit   int64
+		size    int64
+		wantErr bool
+	}{
+		{"exact size", "abc", 10, 3, false},
+		{"unknown size", "abc", 10, -1, false},
+		{"longer than declared", long, 10000, 3, false},
+		{"shorter than declared", "abc", 10, 9, false},
+		{"size above the limit", "abc", 3, 100, false},
+		{"over the limit, small size declared", "abcd", 3, 2, true},
+		{"over the limit, exact size declared", "abcd", 3, 4, true},
+		{"size beyond the hint bound", long, 10000, maxSizeHint + 1, false},
+		{"empty", "", 10, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, r := range []io.Reader{strings.NewReader(tc.in), iotest.OneByteReader(strings.NewReader(tc.in))} {
+				b, err := ReadBoundedSized(r, tc.limit, tc.size)
+				if tc.wantErr != errors.Is(err, ErrTooLarge) || (!tc.wantErr && string(b) != tc.in) {
+					t.Errorf("ReadBoundedSized(%d bytes, %d, %d) = %d bytes, %v; want error %v", len(tc.in), tc.limit, tc.size, len(b), err, tc.wantErr)
+				}
+			}
+		})
+	}
+	// Scratch buffers are reused: a short body read after a long one is
+	// not followed by the long one's bytes, and the bodies returned do not
+	// share memory with each other.
+	a, _ := ReadBoundedSized(strings.NewReader(long), 10000, -1)
+	b, _ := ReadBoundedSized(strings.NewReader("abc"), 10000, -1)
+	if string(a) != long || string(b) != "abc" {
+		t.Errorf("after a %d-byte body, ReadBoundedSized(\"abc\") = %q", len(long), b)
+	}
+	// A read error is returned, not a partial body.
+	for _, size := range []int64{5, -1} {
+		if b, err := ReadBoundedSized(iotest.ErrReader(io.ErrUnexpectedEOF), 10, size); !errors.Is(err, io.ErrUnexpectedEOF) || b != nil {
+			t.Errorf("ReadBoundedSized(failing reader, size %d) = %q, %v; want nil, unexpected EOF", size, b, err)
 		}
 	}
 }
