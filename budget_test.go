@@ -15,10 +15,15 @@ import (
 	"github.com/idpgate/idpgate/internal/sandbox"
 )
 
-// longTest skips t unless IDPGATE_LONG_TESTS=1: the measurements below run
-// for tens of seconds at the production Management API budget.
+// longTest skips t unless IDPGATE_LONG_TESTS=1 (and always with -short):
+// the budget measurements below run for tens of seconds at the production
+// Management API budget, and the fault-injection load runs take seconds of
+// real time. .ci/run sets the variable and runs them.
 func longTest(t *testing.T) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("long test: skipped with -short")
+	}
 	if os.Getenv("IDPGATE_LONG_TESTS") != "1" {
 		t.Skip("long test: set IDPGATE_LONG_TESTS=1 to run it")
 	}
