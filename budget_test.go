@@ -157,6 +157,7 @@ func coldStart(t *testing.T, users, clients, revoked int) coldStartReport {
 // rejection re-reads once, and the same dead token costs no further
 // Management API call while the user keeps asking.
 func TestRevokedUserSpendsNoManagementBudget(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	token := e.sb.Token(sandbox.Grace)
 	e.sb.GitHub.Revoke(e.sb.AccessToken(sandbox.Grace, "github"))
