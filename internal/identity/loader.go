@@ -170,10 +170,6 @@ type Loader struct {
 	seq atomic.Uint64 // orders fetches: a newer fetch's result wins
 
 	nHits, nMisses, nBatches, nKeys, nSearches, nByID, nReloads, nSpared atomic.Int64
-
-	// queued, when set (by tests), is called once a Load's key sits in the
-	// dataloader's current batch.
-	queued func(key string)
 }
 
 // entry is a cached profile.
@@ -265,11 +261,7 @@ func (l *Loader) fetch(ctx context.Context, userID string) (*Profile, error) {
 		l.mu.Unlock()
 	}()
 
-	thunk := l.dl.Load(ctx, userID)
-	if l.queued != nil {
-		l.queued(userID)
-	}
-	p, err := thunk()
+	p, err := l.dl.Load(ctx, userID)()
 	if err != nil {
 		return nil, err
 	}

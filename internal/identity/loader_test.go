@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/idpgate/idpgate/internal/auth0"
@@ -338,7 +339,14 @@ func TestLoadDoesNotCacheErrors(t *testing.T) {
 
 type callerKey struct{}
 
+// In a synctest bubble: synctest.Wait returns once the first Load sits in
+// the dataloader's batch window (its goroutines durably blocked on the
+// batch timer), so the order of the two callers is certain.
 func TestLoadCancelledCallerFailsNoOther(t *testing.T) {
+	synctest.Test(t, testLoadCancelledCallerFailsNoOther)
+}
+
+func testLoadCancelledCallerFailsNoOther(t *testing.T) {
 	c := newClock()
 	d := newDirectory(user("auth0|first", 3600), user("auth0|second", 3600))
 	fake := d.fake()
@@ -355,8 +363,6 @@ func TestLoadCancelledCallerFailsNoOther(t *testing.T) {
 		return search(ctx, ids)
 	}
 	l := New(pairConfig(c), fake)
-	queued := make(chan string, 2)
-	l.queued = func(key string) { queued <- key }
 
 	// "first" opens the batch window, so the batch function gets its ctx.
 	firstCtx, cancelFirst := context.WithCancel(context.WithValue(t.Context(), callerKey{}, "first"))
@@ -366,7 +372,7 @@ func TestLoadCancelledCallerFailsNoOther(t *testing.T) {
 		_, err := l.Load(firstCtx, "auth0|first")
 		firstDone <- err
 	}()
-	within(t, queued, "first key queued")
+	synctest.Wait() // "first" waits in the batch window
 
 	secondDone := make(chan loadResult, 1)
 	go func() {
