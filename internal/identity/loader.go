@@ -162,10 +162,9 @@ type Loader struct {
 	dl    *dataloader.Loader[string, *Profile]
 	group singleflight.Group
 
-	mu       sync.Mutex
-	cache    *simplelru.LRU[string, entry]
-	notes    *simplelru.LRU[string, reloadNote] // what each user's last Reload read
-	inflight map[string]*flight                 // Load fetches under way, by key
+	mu    sync.Mutex
+	cache *simplelru.LRU[string, entry]
+	notes *simplelru.LRU[string, reloadNote] // what each user's last Reload read
 
 	seq atomic.Uint64 // orders fetches: a newer fetch's result wins
 
@@ -179,19 +178,12 @@ type entry struct {
 	seq     uint64 // the seq at which the fetch that produced p started
 }
 
-// flight is one Load fetch under way. Invalidate marks it stale so that what
-// it read before the invalidation is not cached after it.
-type flight struct {
-	stale bool // guarded by Loader.mu
-}
-
 // New returns a Loader that reads profiles from users.
 func New(cfg Config, users Users) *Loader {
 	cfg = cfg.withDefaults()
 	l := &Loader{
-		cfg:      cfg,
-		users:    users,
-		inflight: make(map[string]*flight),
+		cfg:   cfg,
+		users: users,
 	}
 	cache, err := simplelru.NewLRU[string, entry](cfg.MaxEntries, nil)
 	if err != nil { // only for a size <= 0, which withDefaults rules out
@@ -249,23 +241,11 @@ func (l *Loader) fetch(ctx context.Context, userID string) (*Profile, error) {
 	if p, ok := l.fromShared(ctx, userID, seq); ok {
 		return p, nil
 	}
-	f := &flight{}
-	l.mu.Lock()
-	l.inflight[userID] = f
-	l.mu.Unlock()
-	defer func() {
-		l.mu.Lock()
-		if l.inflight[userID] == f {
-			delete(l.inflight, userID)
-		}
-		l.mu.Unlock()
-	}()
-
 	p, err := l.dl.Load(ctx, userID)()
 	if err != nil {
 		return nil, err
 	}
-	l.store(userID, p, seq, f)
+	l.store(userID, p, seq)
 	return p, nil
 }
 
@@ -320,7 +300,7 @@ func (l *Loader) Reload(ctx context.Context, userID string) (*Profile, error) {
 			return nil, err
 		}
 		p := &Profile{User: u, FetchedAt: fetched}
-		l.store(userID, p, seq, nil)
+		l.store(userID, p, seq)
 		l.mu.Lock()
 		l.notes.Add(userID, reloadNote{at: fetched, by: issued, p: p, seen: tokenMarks(u)})
 		l.mu.Unlock()
@@ -417,20 +397,6 @@ func sameMarks(a, b map[string]credentials.Fingerprint) bool {
 	return true
 }
 
-// Invalidate drops userID's cached profile. A Load fetch already under way
-// for that user still answers its callers but is not cached, and later Loads
-// start a new fetch.
-func (l *Loader) Invalidate(userID string) {
-	l.mu.Lock()
-	l.cache.Remove(userID)
-	if f := l.inflight[userID]; f != nil {
-		f.stale = true
-	}
-	l.mu.Unlock()
-	l.group.Forget(loadKey(userID))
-	l.dropShared(userID)
-}
-
 // Stats returns the loader's counters.
 func (l *Loader) Stats() Stats {
 	l.mu.Lock()
@@ -491,11 +457,11 @@ func (l *Loader) cached(userID string) (*Profile, bool) {
 	return e.p, true
 }
 
-// store caches p unless its fetch f was invalidated meanwhile or the cache
-// already holds the result of a fetch that started later.
-func (l *Loader) store(userID string, p *Profile, seq uint64, f *flight) {
+// store caches p unless the cache already holds the result of a fetch that
+// started later.
+func (l *Loader) store(userID string, p *Profile, seq uint64) {
 	ttl := l.ttl(p)
-	if !l.storeLocal(userID, p, ttl, seq, f) {
+	if !l.storeLocal(userID, p, ttl, seq) {
 		return
 	}
 	l.toShared(userID, p, ttl)
@@ -503,12 +469,9 @@ func (l *Loader) store(userID string, p *Profile, seq uint64, f *flight) {
 
 // storeLocal is store's decision and its in-process part; it reports
 // whether p was cached.
-func (l *Loader) storeLocal(userID string, p *Profile, ttl time.Duration, seq uint64, f *flight) bool {
+func (l *Loader) storeLocal(userID string, p *Profile, ttl time.Duration, seq uint64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if f != nil && f.stale {
-		return false
-	}
 	if e, ok := l.cache.Peek(userID); ok && e.seq > seq {
 		return false
 	}

@@ -794,57 +794,6 @@ func TestReloadErrorDropsEntry(t *testing.T) {
 	}
 }
 
-func TestInvalidate(t *testing.T) {
-	d := newDirectory(user("auth0|a", 3600))
-	l := New(Config{Now: newClock().Now}, d.fake())
-	for range 2 {
-		if _, err := l.Load(t.Context(), "auth0|a"); err != nil {
-			t.Fatalf("Load(%q) error = %v; want nil", "auth0|a", err)
-		}
-	}
-	l.Invalidate("auth0|a")
-	if _, err := l.Load(t.Context(), "auth0|a"); err != nil {
-		t.Fatalf("Load(%q) error = %v; want nil", "auth0|a", err)
-	}
-	if got := d.calls(); got != 2 {
-		t.Errorf("upstream calls = %d; want 2 (one before, one after Invalidate)", got)
-	}
-}
-
-func TestInvalidateDuringFetch(t *testing.T) {
-	d := newDirectory(user("auth0|a", 3600))
-	fake := d.fake()
-	entered := make(chan struct{}, 1)
-	release := make(chan struct{})
-	get := fake.user
-	fake.user = func(ctx context.Context, id string) (*auth0.User, error) {
-		entered <- struct{}{}
-		<-release
-		return get(ctx, id)
-	}
-	l := New(Config{Now: newClock().Now}, fake)
-
-	done := make(chan error, 1)
-	go func() {
-		_, err := l.Load(t.Context(), "auth0|a")
-		done <- err
-	}()
-	within(t, entered, "fetch started")
-	l.Invalidate("auth0|a")
-	close(release)
-	if err := within(t, done, "Load"); err != nil {
-		t.Fatalf("Load(%q) error = %v; want nil", "auth0|a", err)
-	}
-
-	// What was read before Invalidate was not cached.
-	if _, err := l.Load(t.Context(), "auth0|a"); err != nil {
-		t.Fatalf("Load(%q) error = %v; want nil", "auth0|a", err)
-	}
-	if got := d.byID.Load(); got != 2 {
-		t.Errorf("by-id calls = %d; want 2", got)
-	}
-}
-
 func TestReloadWinsOverOlderFetch(t *testing.T) {
 	c := newClock()
 	d := newDirectory(user("auth0|a", 3600), user("auth0|b", 3600))
