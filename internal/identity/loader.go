@@ -137,22 +137,6 @@ type Profile struct {
 	FromSearch bool
 }
 
-// Stats counts what a Loader did since it was made.
-type Stats struct {
-	Hits        int64 // Load answered from the cache
-	Misses      int64 // Load not answered from the cache
-	Batches     int64 // batch function runs
-	KeysLoaded  int64 // distinct keys those batches asked for
-	SearchCalls int64 // Users.SearchUsers calls
-	ByIDCalls   int64 // Users.User calls, including Reload's
-	Reloads     int64 // Reload calls
-	// ReloadsSpared counts Reloads answered without a Management API call:
-	// the tokens were already seen rejected, or the user's re-read budget
-	// was spent.
-	ReloadsSpared int64
-	Entries       int // profiles in the cache now (expired ones included until touched)
-}
-
 // Loader loads profiles through one batching dataloader shared by all
 // callers, with a bounded cache in front of it. Make it with New; the zero
 // value is not usable. It is safe for concurrent use.
@@ -167,8 +151,6 @@ type Loader struct {
 	notes *simplelru.LRU[string, reloadNote] // what each user's last Reload read
 
 	seq atomic.Uint64 // orders fetches: a newer fetch's result wins
-
-	nHits, nMisses, nBatches, nKeys, nSearches, nByID, nReloads, nSpared atomic.Int64
 }
 
 // entry is a cached profile.
@@ -212,11 +194,9 @@ func (l *Loader) Load(ctx context.Context, userID string) (*Profile, error) {
 		return nil, errors.New("identity: empty user id")
 	}
 	if p, ok := l.cached(userID); ok {
-		l.nHits.Add(1)
 		l.observeCache(ctx, userID, true)
 		return p, nil
 	}
-	l.nMisses.Add(1)
 	l.observeCache(ctx, userID, false)
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -267,7 +247,6 @@ func (l *Loader) Reload(ctx context.Context, userID string) (*Profile, error) {
 	if userID == "" {
 		return nil, errors.New("identity: empty user id")
 	}
-	l.nReloads.Add(1)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -276,13 +255,11 @@ func (l *Loader) Reload(ctx context.Context, userID string) (*Profile, error) {
 		issued, _ = l.cfg.IssuedAt(ctx)
 	}
 	if p, err, ok := l.spare(userID, issued); ok {
-		l.nSpared.Add(1)
 		return p, err
 	}
 	detached := asReread(context.WithoutCancel(ctx))
 	ch := l.group.DoChan(reloadKey(userID), func() (any, error) {
 		if p, err, ok := l.spare(userID, issued); ok { // another Reload just read it
-			l.nSpared.Add(1)
 			return p, err
 		}
 		seq := l.seq.Add(1)
@@ -397,24 +374,6 @@ func sameMarks(a, b map[string]credentials.Fingerprint) bool {
 	return true
 }
 
-// Stats returns the loader's counters.
-func (l *Loader) Stats() Stats {
-	l.mu.Lock()
-	n := l.cache.Len()
-	l.mu.Unlock()
-	return Stats{
-		Hits:          l.nHits.Load(),
-		Misses:        l.nMisses.Load(),
-		Batches:       l.nBatches.Load(),
-		KeysLoaded:    l.nKeys.Load(),
-		SearchCalls:   l.nSearches.Load(),
-		ByIDCalls:     l.nByID.Load(),
-		Reloads:       l.nReloads.Load(),
-		ReloadsSpared: l.nSpared.Load(),
-		Entries:       n,
-	}
-}
-
 func loadKey(id string) string   { return "load\x00" + id }
 func reloadKey(id string) string { return "reload\x00" + id }
 
@@ -509,7 +468,6 @@ func (l *Loader) ttl(p *Profile) time.Duration {
 
 // byID reads one profile by id.
 func (l *Loader) byID(ctx context.Context, userID string) (*auth0.User, error) {
-	l.nByID.Add(1)
 	u, err := l.users.User(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("identity: read user %q: %w", userID, err)
