@@ -576,7 +576,7 @@ func TestRunDevFlagsNeedDev(t *testing.T) {
 func TestRunDevServesAndShutsDownGracefully(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &syncBuffer{wrote: make(chan struct{}, 1)}
 	errOut := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
@@ -585,8 +585,9 @@ func TestRunDevServesAndShutsDownGracefully(t *testing.T) {
 	var token, addr string
 	tokenRE := regexp.MustCompile(`(?m)^  export TOKEN=(\S+)\n`)
 	addrRE := regexp.MustCompile(`GraphiQL +http://(\S+)/graphiql/`)
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	timeout := time.After(10 * time.Second)
+wait:
+	for { // each write to stdout wakes the loop: no polling
 		s := out.String()
 		if m := tokenRE.FindStringSubmatch(s); m != nil {
 			token = m[1]
@@ -595,7 +596,13 @@ func TestRunDevServesAndShutsDownGracefully(t *testing.T) {
 			}
 			break
 		}
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case <-out.wrote:
+		case err := <-done:
+			t.Fatalf("run() returned %v before the banner; stderr %q", err, errOut.String())
+		case <-timeout:
+			break wait
+		}
 	}
 	if token == "" || addr == "" {
 		t.Fatalf("no banner within 10s; stdout %q stderr %q", out.String(), errOut.String())
