@@ -59,6 +59,7 @@ func TestFanOutOfManyIdentities(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(fmt.Sprintf("max=%d,perUser=%d,identities=%d", tc.maxIdentities, tc.perUser, tc.identities), func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, envOptions{env: map[string]string{
 				"MAX_IDENTITIES":            fmt.Sprint(tc.maxIdentities),
 				"USER_UPSTREAM_CONCURRENCY": fmt.Sprint(tc.perUser),

@@ -614,6 +614,7 @@ func TestForbiddenIsNotReauth(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, envOptions{})
 			tc.break_(e.sb, func(p string) string { return e.sb.AccessToken(tc.user, p) })
 			r := e.post(context.Background(), e.sb.Token(tc.user), rfAllQuery, window())
@@ -651,6 +652,7 @@ func TestProviderErrorsThroughTheGateway(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, envOptions{})
 			tc.break_(e.sb)
 			r := e.post(context.Background(), e.sb.Token(sandbox.Ada), rfAllQuery, window())

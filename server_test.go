@@ -281,6 +281,7 @@ func TestManagementAPIFailures(t *testing.T) {
 	t.Parallel()
 	q := `{ me { id identities { provider } } }`
 	t.Run("user not found", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, envOptions{})
 		r := e.post(context.Background(), e.sb.Token("auth0|nobody"), q, nil)
 		if r.Status != http.StatusOK || string(r.Data) != "null" || strings.Join(r.codes(), ",") != "UNAUTHENTICATED" {
@@ -288,6 +289,7 @@ func TestManagementAPIFailures(t *testing.T) {
 		}
 	})
 	t.Run("429 then success after X-RateLimit-Reset", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, envOptions{})
 		e.sb.Tenant.RateLimitNext(1, time.Second)
 		before := e.sb.Tenant.Calls().UserByID
@@ -300,6 +302,7 @@ func TestManagementAPIFailures(t *testing.T) {
 		}
 	})
 	t.Run("500 is unavailable and not cached", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, envOptions{})
 		e.sb.Tenant.FailNext(3, http.StatusInternalServerError) // the first try and both retries
 		r := e.post(context.Background(), e.sb.Token(sandbox.Grace), q, nil)
@@ -315,6 +318,7 @@ func TestManagementAPIFailures(t *testing.T) {
 		}
 	})
 	t.Run("M2M credentials rejected", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, envOptions{})
 		e.sb.Tenant.RejectClientCredentials(true)
 		r := e.post(context.Background(), e.sb.Token(sandbox.Grace), q, nil)

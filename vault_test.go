@@ -149,6 +149,7 @@ func TestTokenVaultWrongClient(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, envOptions{env: tt.env})
 			if tt.setup != nil {
 				tt.setup(e.sb)
