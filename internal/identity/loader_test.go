@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -658,7 +657,13 @@ func TestBatch(t *testing.T) {
 	}
 }
 
+// In a synctest bubble: synctest.Wait returns once every goroutine the
+// batch started is blocked, so the peak is exact, with no spinning.
 func TestBatchBoundsByIDConcurrency(t *testing.T) {
+	synctest.Test(t, testBatchBoundsByIDConcurrency)
+}
+
+func testBatchBoundsByIDConcurrency(t *testing.T) {
 	var cur, peak atomic.Int64
 	gate := make(chan struct{})
 	fake := &fakeUsers{
@@ -684,12 +689,9 @@ func TestBatchBoundsByIDConcurrency(t *testing.T) {
 		l.batch(t.Context(), userIDs(30))
 		close(done)
 	}()
-	for cur.Load() < byIDConcurrency {
-		runtime.Gosched()
-	}
-	// Give any unbounded goroutines the chance to pile in.
-	for range 1000 {
-		runtime.Gosched()
+	synctest.Wait() // every by-id call allowed to start waits at the gate
+	if got := cur.Load(); got != byIDConcurrency {
+		t.Errorf("by-id calls waiting = %d; want %d", got, byIDConcurrency)
 	}
 	close(gate)
 	within(t, done, "batch")
