@@ -60,6 +60,7 @@ func reposOf(t *testing.T, r *gqlResponse, provider string) (names []string, has
 // one exactly once, hasNextPage carrying over from one workspace to the
 // next, and the removed cross-workspace endpoint is never called.
 func TestBitbucketPagesAcrossWorkspaces(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	token := e.sb.Token(sandbox.Ada)
 	seen := map[string]int{}
@@ -111,6 +112,7 @@ func TestBitbucketPagesAcrossWorkspaces(t *testing.T) {
 // fails only that field, as UPSTREAM_UNAVAILABLE, and the log says the API
 // is gone.
 func TestGoneIsUpstreamUnavailable(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	e.sb.Bitbucket.FailNext(1, 410)
 	r := e.post(context.Background(), e.sb.Token(sandbox.Ada), apisReposQuery, map[string]any{"first": 2})
@@ -132,6 +134,7 @@ func TestGoneIsUpstreamUnavailable(t *testing.T) {
 // TestGitHubSSOPartialResults: GitHub's X-GitHub-SSO partial-results keeps
 // the repositories and adds a PARTIAL_RESULTS error beside them.
 func TestGitHubSSOPartialResults(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	e.sb.GitHub.WithholdSSO(e.sb.AccessToken(sandbox.Ada, "github"), 21955855)
 	r := e.post(context.Background(), e.sb.Token(sandbox.Ada), apisReposQuery, map[string]any{"first": 2})
@@ -152,6 +155,7 @@ func TestGitHubSSOPartialResults(t *testing.T) {
 // emulator (Auth0's JWKS, token and users endpoints, each provider's API,
 // a refresh), each saw only idpgate/<version>.
 func TestEveryUpstreamSeesTheUserAgent(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	r := e.post(context.Background(), e.sb.Token(sandbox.Ada), rfAllQuery, window())
 	if r.Status != 200 {
@@ -177,6 +181,7 @@ const apisCalendarQuery = `query($from: DateTime, $to: DateTime, $after: String)
 // @odata.nextLink (whose $skiptoken only the emulator understands) to the
 // end, every event once.
 func TestGraphPagesThroughOpaqueNextLinks(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	token := e.sb.Token(sandbox.Ada)
 	vars := window()

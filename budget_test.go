@@ -15,10 +15,15 @@ import (
 	"github.com/idpgate/idpgate/internal/sandbox"
 )
 
-// longTest skips t unless IDPGATE_LONG_TESTS=1: the measurements below run
-// for tens of seconds at the production Management API budget.
+// longTest skips t unless IDPGATE_LONG_TESTS=1 (and always with -short):
+// the budget measurements below run for tens of seconds at the production
+// Management API budget, and the fault-injection load runs take seconds of
+// real time. .ci/run sets the variable and runs them.
 func longTest(t *testing.T) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("long test: skipped with -short")
+	}
 	if os.Getenv("IDPGATE_LONG_TESTS") != "1" {
 		t.Skip("long test: set IDPGATE_LONG_TESTS=1 to run it")
 	}
@@ -152,6 +157,7 @@ func coldStart(t *testing.T, users, clients, revoked int) coldStartReport {
 // rejection re-reads once, and the same dead token costs no further
 // Management API call while the user keeps asking.
 func TestRevokedUserSpendsNoManagementBudget(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	token := e.sb.Token(sandbox.Grace)
 	e.sb.GitHub.Revoke(e.sb.AccessToken(sandbox.Grace, "github"))

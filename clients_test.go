@@ -32,6 +32,7 @@ type identityRef struct {
 }
 
 func TestIdentitiesFilters(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	token := e.sb.Token(sandbox.Ada)
 	cases := []struct {
@@ -73,6 +74,7 @@ func TestIdentitiesFilters(t *testing.T) {
 // me.identity(id) the way Apollo's fetchMore does: only GitHub is called,
 // the pages do not overlap, and no other identity sees the cursor.
 func TestIdentityPagesOneList(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	token := e.sb.Token(sandbox.Ada)
 	const q = `query Page($id: ID!, $after: String) {
@@ -149,6 +151,7 @@ func TestIdentityPagesOneList(t *testing.T) {
 // is "oauth2", its connection "gitlab"), including input errors the
 // gateway finds before calling the provider.
 func TestIdentityScopedErrorsNameTheProvider(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	token := e.sb.Token(sandbox.Ada)
 	ghCursor := func() string {
@@ -287,6 +290,7 @@ func (e *testEnv) nextPart(mr *multipart.Reader) (p part, ok bool) {
 // shape) reach the client while the calendar is still being fetched, and
 // the calendar follows in a later part.
 func TestDeferDeliversFastIdentitiesFirst(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	release := e.sb.Google.HoldEvents()
 	defer release()
@@ -354,6 +358,7 @@ func TestDeferDeliversFastIdentitiesFirst(t *testing.T) {
 // multipart/mixed gets one JSON answer with the deferred fields filled in,
 // in selection order, and no hasNext.
 func TestDeferWithoutMultipartIsComplete(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	token := e.sb.Token(sandbox.Grace)
 	plain := e.post(context.Background(), token, strings.Replace(deferQuery, `... @defer(label: "calendar") {`, `... {`, 1), nil)
@@ -384,6 +389,7 @@ func TestDeferWithoutMultipartIsComplete(t *testing.T) {
 // deferred fragment reports its code and provider in the incremental part
 // (and in the merged answer).
 func TestDeferredErrorsKeepTheirExtensions(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	e.sb.Google.Revoke(e.sb.AccessToken(sandbox.Grace, "google-oauth2"))
 	token := e.sb.Token(sandbox.Grace)
@@ -425,6 +431,7 @@ func TestDeferredErrorsKeepTheirExtensions(t *testing.T) {
 // TestDeferredFragmentsCountTowardsLimits: the cost of a deferred fragment
 // is checked before anything runs, like any other selection.
 func TestDeferredFragmentsCountTowardsLimits(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{env: map[string]string{"MAX_COST": "700", "MAX_DEPTH": "5"}})
 	token := e.sb.Token(sandbox.Grace)
 	const small = `{ me { identities { repos(first: 30) { nodes { name } } } } }`
@@ -468,6 +475,7 @@ func TestDeferredFragmentsCountTowardsLimits(t *testing.T) {
 // minute old (iat has whole seconds; a person signs in again later than
 // this test does).
 func TestSignInAgainThroughTheAuth0Emulator(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	const q = `{ me { identity(id: "google-oauth2|100000000000000001936") { calendar(from: "2026-12-01T00:00:00Z", first: 2) { nodes { title } } } } }`
 	signedIn := time.Now().Add(-time.Minute)
@@ -532,6 +540,7 @@ func TestSignInAgainThroughTheAuth0Emulator(t *testing.T) {
 // multipart/mixed" for every query; without @defer the answer is one part
 // holding the whole result.
 func TestMultipartWithoutDefer(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	body, _ := json.Marshal(map[string]any{"query": `{ me { name identities { provider } } }`})
 	req, _ := http.NewRequest(http.MethodPost, e.url+"/graphql", bytes.NewReader(body))

@@ -155,6 +155,7 @@ func keysLike(c *clusterEnv, pattern string) int {
 // rotates refresh tokens (GitLab: the spent one is never presented
 // again) and for one that does not (Google).
 func TestClusterRefreshOncePerIdentity(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 3, nil)
 	c.sb.SetLatency(30 * time.Millisecond) // the burst overlaps the refresh
 	token := c.sb.Token(sandbox.Ada)
@@ -204,6 +205,7 @@ func TestClusterRefreshOncePerIdentity(t *testing.T) {
 // for the cluster, and a profile replica A loaded costs replica B no
 // Management API call.
 func TestClusterSharesM2MTokenAndProfiles(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 2, nil)
 	a, b := c.replicas[0], c.replicas[1]
 	token := c.sb.Token(sandbox.Grace)
@@ -242,6 +244,7 @@ func TestClusterSharesM2MTokenAndProfiles(t *testing.T) {
 // per replica; a persisted query registered on A is found on B, for its
 // user only.
 func TestClusterLimitsAndAPQ(t *testing.T) {
+	t.Parallel()
 	const burst = 6
 	c := newCluster(t, 3, map[string]string{"USER_BURST": fmt.Sprint(burst), "USER_RPS": "0.01"})
 	token := c.sb.Token(sandbox.Grace)
@@ -286,6 +289,7 @@ func TestClusterLimitsAndAPQ(t *testing.T) {
 // serve: no request fails or hangs; once Redis is back, the replicas
 // share again without a restart.
 func TestClusterSurvivesRedisLoss(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 2, nil)
 	token := c.sb.Token(sandbox.Grace)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -370,6 +374,7 @@ func TestClusterSurvivesRedisLoss(t *testing.T) {
 // is second in REDIS_ENCRYPTION_KEY; a replica with an unknown key, or
 // reading garbage, reads Auth0 again and answers the same.
 func TestClusterSealing(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 1, nil)
 	token := c.sb.Token(sandbox.Grace)
 	want := c.replicas[0].post(context.Background(), token, `{ me { name email } }`, nil)
@@ -416,6 +421,7 @@ func TestClusterSealing(t *testing.T) {
 // the request resolves one GET of its token pair; no M2M token is needed,
 // since the profile comes from Redis.
 func TestClusterWarmRequestRoundTrips(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 2, nil)
 	a, b := c.replicas[0], c.replicas[1]
 	token := c.sb.Token(sandbox.Grace)
@@ -467,6 +473,7 @@ func readyz(t *testing.T, e *testEnv) (int, string) {
 // replica, refused too with its own copy, takes the shared new token
 // instead of fetching a third.
 func TestClusterM2MTokenReplacedOnce(t *testing.T) {
+	t.Parallel()
 	c := newClusterOf(t, 2, map[string]string{"JWKS_MIN_REFETCH_INTERVAL": "20ms"}, 4)
 	a, b := c.replicas[0], c.replicas[1]
 	users := c.sb.LoadUsers
@@ -497,6 +504,7 @@ func TestClusterM2MTokenReplacedOnce(t *testing.T) {
 // cost one exchange for the cluster, and the exchanged token is kept in
 // Redis sealed.
 func TestClusterTokenVaultOneExchange(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 3, nil)
 	bearer := c.sb.Token(sandbox.Hedy)
 	for i, e := range c.replicas {

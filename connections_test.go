@@ -90,6 +90,7 @@ func (c connIdentity) titles() []string {
 // With no configuration the gitlab connection is served by the GitLab
 // adapter, and another oauth2 connection has no capability.
 func TestGitLabCustomSocialConnection(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	linus := e.sb.AccessToken(sandbox.Linus, "gitlab")
 	e.sb.Tenant.AddUser(fakeauth0.User{UserID: "oauth2|gitlab|7", Name: "Two Customs", Identities: []fakeauth0.Identity{
@@ -131,6 +132,7 @@ func newGHE(t *testing.T) (*fakegithub.Server, string) {
 // keeps answering for the same user, and the open circuit spares the
 // instance.
 func TestGitHubEnterpriseConnection(t *testing.T) {
+	t.Parallel()
 	ghe, gheURL := newGHE(t)
 	e := newEnv(t, envOptions{env: map[string]string{
 		"CONNECTION_GHE_ADAPTER": "github",
@@ -202,6 +204,7 @@ func newMicrosoft(t *testing.T, clientID string) (*fakemsgraph.Server, string) {
 // client: each emulator accepts only its application, so a client that
 // reached the wrong connection would fail the refresh.
 func TestMicrosoftConnectionsUseTheirOwnClients(t *testing.T) {
+	t.Parallel()
 	acme, acmeURL := newMicrosoft(t, "acme-app")
 	e := newEnv(t, envOptions{env: map[string]string{
 		"CONNECTION_ACME_AZUREAD_API_URL":       acmeURL + "/",
@@ -241,6 +244,7 @@ func TestMicrosoftConnectionsUseTheirOwnClients(t *testing.T) {
 // secret; the windowslive connection, on the provider-level client, still
 // refreshes.
 func TestMisconfiguredConnectionClientNamesItsSetting(t *testing.T) {
+	t.Parallel()
 	acme, acmeURL := newMicrosoft(t, "acme-app")
 	const wrong = "not-the-acme-secret"
 	e := newEnv(t, envOptions{env: map[string]string{

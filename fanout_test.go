@@ -49,6 +49,7 @@ const fanoutQuery = `{ me { identities { id
 // IDENTITY_LIMIT_EXCEEDED, and the user never has more than
 // USER_UPSTREAM_CONCURRENCY calls in flight.
 func TestFanOutOfManyIdentities(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		maxIdentities, perUser, identities int
 	}{
@@ -58,6 +59,7 @@ func TestFanOutOfManyIdentities(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(fmt.Sprintf("max=%d,perUser=%d,identities=%d", tc.maxIdentities, tc.perUser, tc.identities), func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, envOptions{env: map[string]string{
 				"MAX_IDENTITIES":            fmt.Sprint(tc.maxIdentities),
 				"USER_UPSTREAM_CONCURRENCY": fmt.Sprint(tc.perUser),
@@ -108,6 +110,7 @@ func TestFanOutOfManyIdentities(t *testing.T) {
 // reach an identity past the tenth, and a selection of all of them still
 // calls GitHub for ten.
 func TestIdentityLimitCountsDistinctIdentities(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{env: map[string]string{"MAX_IDENTITIES": "10"}})
 	user := addManyGitHub(e, "distinct", 40)
 	token := e.sb.Token(user)

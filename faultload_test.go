@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -137,10 +136,9 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 // contract's codes, answer 401 only to tokens of a revoked key, leave no
 // goroutine behind after shutdown, hold a bounded heap, and leak no seeded
 // secret (checked per response here and in the logs by the harness).
+// Long: it runs with IDPGATE_LONG_TESTS=1 (.ci/run sets it).
 func TestFaultLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("fault-injection load test: skipped with -short")
-	}
+	longTest(t)
 	testFaultLoad(t, nil)
 }
 
@@ -521,8 +519,6 @@ func classify(rep *faultReport, resp *http.Response, raw []byte, gen, revokedBel
 // leak, goroutines and heap back to the baseline). Long: it runs with
 // IDPGATE_LONG_TESTS=1.
 func TestFaultLoadRedis(t *testing.T) {
-	if os.Getenv("IDPGATE_LONG_TESTS") != "1" {
-		t.Skip("long test: set IDPGATE_LONG_TESTS=1 to run it")
-	}
+	longTest(t)
 	testFaultLoad(t, redistest.Start(t))
 }

@@ -18,6 +18,7 @@ import (
 // token expires too, the next 40 share one refresh with the ROTATED
 // refresh token: the spent one is never presented again.
 func TestGitLabExpiredTokenRefreshedOnceUnderLoad(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{env: rfBurstEnv(nil)})
 	// Hold each GitLab answer a little so the 40 requests meet the expired
 	// token together rather than one after the other's refresh.
@@ -55,6 +56,7 @@ const fakeGitLabLifetime = 2 * time.Hour
 // UPSTREAM_UNAVAILABLE naming the setting to fix, the failure is logged
 // once.
 func TestMisconfiguredGitLabClientCalledOncePerPeriod(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{env: rfBurstEnv(map[string]string{"GITLAB_CLIENT_SECRET": "not-the-gitlab-secret"})})
 	e.sb.SetLatency(20 * time.Millisecond)
 	e.sb.GitLab.Advance(fakeGitLabLifetime)

@@ -23,6 +23,7 @@ import (
 // validation expensive or its error list huge answer with a small body and
 // at most 21 errors, call no upstream, and APQ keeps none of them.
 func TestHardenAmplification(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	token := e.sb.Token(sandbox.Grace)
 	alternating := func(n int) string {
@@ -73,6 +74,7 @@ func TestHardenAmplification(t *testing.T) {
 // TestHardenGraphQLOverHTTP: the graphql-http audit's SHOULDs on request
 // errors (572B, FDE2, 7B9B, 556A, D586, 74FF, 5E5B, 86EE, BCF8, B7N8).
 func TestHardenGraphQLOverHTTP(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	token := e.sb.Token(sandbox.Grace)
 	body := func(q string, vars map[string]any) string {
@@ -123,6 +125,7 @@ func TestHardenGraphQLOverHTTP(t *testing.T) {
 // 401 answered application/graphql-response+json and a 429 (413, 400)
 // application/json.
 func TestHardenOneErrorWriter(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{env: map[string]string{"USER_RPS": "0.001", "USER_BURST": "3", "MAX_BODY_BYTES": "100"}})
 	small := `{"query":"{ me { id } }"}`
 	for user, accept := range map[string]string{
@@ -175,6 +178,7 @@ func mediaType(ct string) string {
 // whether literal or variable, with no panic, no ERROR log line and no
 // upstream call.
 func TestHardenDateTimeCoercion(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	token := e.sb.Token(sandbox.Grace)
 	literal := func(v string) string {
@@ -222,6 +226,7 @@ func TestHardenDateTimeCoercion(t *testing.T) {
 // request; an identity still pending at the deadline answers
 // UPSTREAM_UNAVAILABLE while the others return their data.
 func TestHardenRequestTimeout(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{env: map[string]string{"REQUEST_TIMEOUT": "2s", "UPSTREAM_TIMEOUT": "2s"}})
 	token := e.sb.Token(sandbox.Grace)
 	// 600ms per upstream call: the M2M token and the profile take 1.2s, so
@@ -247,6 +252,7 @@ func TestHardenRequestTimeout(t *testing.T) {
 // with every field, under the cost limit. README's Limits cites the figure;
 // MAX_RESPONSE_BYTES (4 MiB) must stay far above it.
 func TestHardenLargestAnswer(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	token := e.sb.Token(sandbox.Ada)
 	const q = `{ me { id name nickname email picture identities { id provider connection userId isSocial capabilities
@@ -271,6 +277,7 @@ func TestHardenLargestAnswer(t *testing.T) {
 // from one address hold at most MAX_CONNS_PER_IP sockets, each for about
 // UNAUTH_IDLE_TIMEOUT, while a signed-in user on another address is served.
 func TestHardenConnectionFlood(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"MAX_CONNS_PER_IP": "8", "UNAUTH_IDLE_TIMEOUT": "500ms"}
 	e := newEnv(t, envOptions{env: env})
 	cfg, err := config.FromEnv(config.MapEnv(e.sb.Env).Over(env))

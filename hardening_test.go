@@ -128,6 +128,7 @@ func aliased(n int, field string) string {
 const reposQuery = `{ me { identities { repos(first: 1) { nodes { name } } } } }`
 
 func TestHardeningBodyLimit(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{env: map[string]string{"MAX_BODY_BYTES": "1024"}})
 	token := e.sb.Token(sandbox.Grace)
 	padded := func(n int) string {
@@ -173,6 +174,7 @@ func TestHardeningBodyLimit(t *testing.T) {
 }
 
 func TestHardeningQueryLimits(t *testing.T) {
+	t.Parallel()
 	// Every limit lowered, so each case trips exactly one and the
 	// environment variables are shown to take effect. The cost limit
 	// keeps its default; aliases are raised so that 20 aliased repos
@@ -260,6 +262,7 @@ func TestHardeningQueryLimits(t *testing.T) {
 }
 
 func TestHardeningIntrospection(t *testing.T) {
+	t.Parallel()
 	queries := []struct{ name, query string }{
 		{"__schema", `{ __schema { queryType { name } } }`},
 		{"__type", `{ __type(name: "User") { name fields { name } } }`},
@@ -320,6 +323,7 @@ func devGateway(t *testing.T, e *testEnv) *testEnv {
 }
 
 func TestHardeningNoFieldSuggestions(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	token := e.sb.Token(sandbox.Grace)
 	cases := []struct{ name, query, message string }{
@@ -360,6 +364,7 @@ func TestHardeningNoFieldSuggestions(t *testing.T) {
 }
 
 func TestHardeningBatchesRejected(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	token := e.sb.Token(sandbox.Grace)
 	one, _ := json.Marshal(map[string]any{"query": reposQuery})
@@ -402,6 +407,7 @@ func persisted(hash, query string) string {
 }
 
 func TestHardeningAPQ(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	token := e.sb.Token(sandbox.Grace)
 	query := `query Repos { me { identities { repos(first: 2) { nodes { name } } } } }`
@@ -451,6 +457,7 @@ func TestHardeningAPQ(t *testing.T) {
 }
 
 func TestHardeningTrustedDocuments(t *testing.T) {
+	t.Parallel()
 	listed := `query Repos { me { identities { repos(first: 2) { nodes { name } } } } }`
 	listedID := sha256Hex(listed)
 	manifest, _ := json.Marshal(map[string]any{
@@ -500,6 +507,7 @@ func TestHardeningTrustedDocuments(t *testing.T) {
 }
 
 func TestHardeningCORS(t *testing.T) {
+	t.Parallel()
 	const allowed, other = "https://app.example.com", "https://evil.example.com"
 	e := newEnv(t, envOptions{env: map[string]string{"ALLOWED_ORIGINS": allowed + ", http://localhost:5173"}})
 	token := e.sb.Token(sandbox.Grace)
@@ -571,6 +579,7 @@ func TestHardeningCORS(t *testing.T) {
 }
 
 func TestHardeningSecurityHeaders(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{env: map[string]string{"MAX_BODY_BYTES": "256"}})
 	token := e.sb.Token(sandbox.Grace)
 	apiHeaders := map[string]string{
@@ -623,6 +632,7 @@ func TestHardeningSecurityHeaders(t *testing.T) {
 }
 
 func TestHardeningPerUserRateLimit(t *testing.T) {
+	t.Parallel()
 	// 0.1 request/s rather than 1/s: the third request is refused however
 	// slowly this machine serves the first two (a refill takes 10 s).
 	e := newEnv(t, envOptions{env: map[string]string{"USER_RPS": "0.1", "USER_BURST": "2"}})
@@ -679,6 +689,7 @@ func logLines(t *testing.T, logs, id string) []map[string]any {
 }
 
 func TestHardeningRequestID(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	token := e.sb.Token(sandbox.Grace)
 	generated := regexp.MustCompile(`^[0-9a-f]{32}$`)
@@ -769,6 +780,7 @@ func (panicking) ListRepos(_ context.Context, tok secret.String, _ providers.Pag
 // with an adapter that panics. httpmw's tests cover panics outside
 // gqlgen (the 500 of httpmw.Recover).
 func TestHardeningResolverPanic(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	cfg, err := config.FromEnv(config.MapEnv(e.sb.Env))
 	if err != nil {

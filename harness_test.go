@@ -27,15 +27,24 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
 // fixedNow anchors the sandbox's seed data so responses are reproducible.
 var fixedNow = time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
 
-// syncBuffer collects log output from many goroutines.
+// syncBuffer collects log output from many goroutines. When wrote is set
+// (a channel with a buffer of one), each Write signals it, so a test can
+// wait for output without polling.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu    sync.Mutex
+	b     bytes.Buffer
+	wrote chan struct{}
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.wrote != nil {
+		select {
+		case s.wrote <- struct{}{}:
+		default:
+		}
+	}
 	return s.b.Write(p)
 }
 

@@ -20,6 +20,7 @@ import (
 // small size, so the command keeps working; the figures themselves are
 // measured by the command, not asserted here.
 func TestLoadRunSmall(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cpuProf, memProf := filepath.Join(dir, "cpu.pprof"), filepath.Join(dir, "mem.pprof")
 	opts := loadtest.Options{Duration: 300 * time.Millisecond, Users: 10, Clients: 4, HighClients: 8, Latency: 5 * time.Millisecond, CachedUsers: 30, CPUProfile: cpuProf, MemProfile: memProf}
@@ -55,6 +56,7 @@ func TestLoadRunSmall(t *testing.T) {
 // redis-server it starts itself: both reports, the comparison, and no
 // Redis call failed.
 func TestLoadRunRedisSmall(t *testing.T) {
+	t.Parallel()
 	redistest.Start(t) // skips (or fails with IDPGATE_REQUIRE_REDIS=1) where redis-server is missing
 	opts := loadtest.Options{Duration: 300 * time.Millisecond, Users: 10, Clients: 4, Latency: 5 * time.Millisecond}
 	var out strings.Builder

@@ -47,6 +47,7 @@ func (n *notifyBuffer) waitFor(t *testing.T, re *regexp.Regexp) []string {
 // is on loopback and its URL printed; /metrics and (with PPROF=true)
 // /debug/pprof/ are served there and never on the public listener.
 func TestRunServesMetricsOnItsOwnListener(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &notifyBuffer{written: make(chan struct{}, 1)}
 	errOut := &syncBuffer{}

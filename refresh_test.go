@@ -192,6 +192,7 @@ func rfMgmtCalls(sb *sandbox.Sandbox) int {
 // her calendar query refreshes it once at Google's token endpoint and
 // succeeds, while her other identities resolve as usual.
 func TestRefreshExpiredGoogleToken(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	r := e.post(context.Background(), e.sb.Token(sandbox.Ada), rfAllQuery, window())
 	rfExpectResolved(t, r, rfAdaAll())
@@ -207,6 +208,7 @@ func TestRefreshExpiredGoogleToken(t *testing.T) {
 // TestRefreshIsSharedByConcurrentRequests: 50 requests of Ada at once all
 // meet the expired Google token, and exactly one refresh serves them all.
 func TestRefreshIsSharedByConcurrentRequests(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{env: rfBurstEnv(nil)})
 	// Every emulator answers after 50ms, so the 50 requests overlap the
 	// one refresh rather than arriving after it.
@@ -328,6 +330,7 @@ func rfAssertNotSeen(t *testing.T, e *testEnv, secrets []string) {
 // round must cost exactly one exchange, and the emulator must never see a
 // refresh token that was already exchanged.
 func TestRotatingRefreshTokenIsNeverReused(t *testing.T) {
+	t.Parallel()
 	type rotating interface {
 		ExpireAccessToken(token string)
 		Refreshes() int
@@ -393,6 +396,7 @@ func TestRotatingRefreshTokenIsNeverReused(t *testing.T) {
 // IDP_REAUTH_REQUIRED, her other identities still resolve, the message
 // holds no token, and the dead refresh token is not sent again.
 func TestInvalidGrantIsReauthRequired(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	e.sb.Google.Revoke(e.sb.AccessToken(sandbox.Ada, "google-oauth2"))
 	token := e.sb.Token(sandbox.Ada)
@@ -429,6 +433,7 @@ func TestInvalidGrantIsReauthRequired(t *testing.T) {
 // again and succeeds: neither the failure nor the refresh token's fate was
 // remembered.
 func TestFailedRefreshIsNotCached(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	e.sb.Google.FailNextRefresh(1, http.StatusInternalServerError)
 	token := e.sb.Token(sandbox.Ada)
@@ -449,6 +454,7 @@ func TestFailedRefreshIsNotCached(t *testing.T) {
 // new token straight to Google: no Management API call, no refresh, and a
 // single Calendar API call.
 func TestRefreshedTokenIsReused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	token := e.sb.Token(sandbox.Ada)
 	r := e.post(context.Background(), token, rfCalendarQuery, window())
@@ -547,6 +553,7 @@ func rfGatedProxy(t *testing.T, g *rfGate, name string, upstream *string, mu *sy
 // slowest provider rather than the sum. The proof is a gate in front of
 // the four APIs that opens only once all four have a request waiting.
 func TestFourIdentitiesResolveConcurrently(t *testing.T) {
+	t.Parallel()
 	names := []string{"github", "gitlab", "google-oauth2", "windowslive"}
 	g := rfNewGate(len(names))
 	var mu sync.Mutex
@@ -575,6 +582,7 @@ func TestFourIdentitiesResolveConcurrently(t *testing.T) {
 // new token would lack it too); a revoked grant yields
 // IDP_REAUTH_REQUIRED. The user's other identities resolve either way.
 func TestForbiddenIsNotReauth(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name      string
 		user      string
@@ -606,6 +614,7 @@ func TestForbiddenIsNotReauth(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, envOptions{})
 			tc.break_(e.sb, func(p string) string { return e.sb.AccessToken(tc.user, p) })
 			r := e.post(context.Background(), e.sb.Token(tc.user), rfAllQuery, window())
@@ -625,6 +634,7 @@ func TestForbiddenIsNotReauth(t *testing.T) {
 // client as its contract code (with retryAfter when the provider sent
 // one) on that identity alone, while Ada's other identities resolve.
 func TestProviderErrorsThroughTheGateway(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name       string
 		break_     func(sb *sandbox.Sandbox)
@@ -642,6 +652,7 @@ func TestProviderErrorsThroughTheGateway(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, envOptions{})
 			tc.break_(e.sb)
 			r := e.post(context.Background(), e.sb.Token(sandbox.Ada), rfAllQuery, window())
@@ -671,6 +682,7 @@ func TestProviderErrorsThroughTheGateway(t *testing.T) {
 // token was in fact used (the loader's reload counter moved); a failing
 // request fails the test whatever the batching was.
 func TestStaleSearchTokenIsReadAgainByID(t *testing.T) {
+	t.Parallel()
 	const perAttempt, attempts = 4, 10
 	e := newEnv(t, envOptions{loadUsers: perAttempt * attempts})
 	// Warm the JWKS and M2M token caches, so the attempts' requests arrive
@@ -742,6 +754,7 @@ func TestStaleSearchTokenIsReadAgainByID(t *testing.T) {
 // AUTH0_RECONSENT_TTL) on at its defaults; requests with the old bearer
 // still cost no Management API call.
 func TestSigningInAgainEndsReauthRequired(t *testing.T) {
+	t.Parallel()
 	clock := &testClock{}
 	e := newEnv(t, envOptions{clock: clock})
 	mint := func() string {
@@ -811,6 +824,7 @@ func TestSigningInAgainEndsReauthRequired(t *testing.T) {
 // the profile by id, Auth0's token is stale too, and it must then refresh
 // rather than retry the refreshed token Google has just refused.
 func TestRefreshedTokenRejectedEarlyWithSearchedProfile(t *testing.T) {
+	t.Parallel()
 	tap := rfNewTokenTap(t)
 	const others, attempts = 3, 10
 	clock := &testClock{}

@@ -96,6 +96,7 @@ func window() map[string]any {
 }
 
 func TestHappyPathGitHubAndGoogle(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	token := e.sb.Token(sandbox.Grace)
 	vars := window()
@@ -163,6 +164,7 @@ func TestHappyPathGitHubAndGoogle(t *testing.T) {
 }
 
 func TestAllDayEventsAndCapabilities(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	q := `query($from: DateTime, $to: DateTime) { me { identities { provider capabilities calendar(from: $from, to: $to, first: 100) { nodes { title start end allDay } } } } }`
 	r := e.post(context.Background(), e.sb.Token(sandbox.Ada), q, window())
@@ -211,6 +213,7 @@ func TestAllDayEventsAndCapabilities(t *testing.T) {
 }
 
 func TestAuthenticationFailures(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{env: map[string]string{"JWKS_MIN_REFETCH_INTERVAL": "100ms"}})
 	valid := e.sb.Token(sandbox.Grace)
 	now := time.Now()
@@ -275,8 +278,10 @@ func TestAuthenticationFailures(t *testing.T) {
 }
 
 func TestManagementAPIFailures(t *testing.T) {
+	t.Parallel()
 	q := `{ me { id identities { provider } } }`
 	t.Run("user not found", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, envOptions{})
 		r := e.post(context.Background(), e.sb.Token("auth0|nobody"), q, nil)
 		if r.Status != http.StatusOK || string(r.Data) != "null" || strings.Join(r.codes(), ",") != "UNAUTHENTICATED" {
@@ -284,6 +289,7 @@ func TestManagementAPIFailures(t *testing.T) {
 		}
 	})
 	t.Run("429 then success after X-RateLimit-Reset", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, envOptions{})
 		e.sb.Tenant.RateLimitNext(1, time.Second)
 		before := e.sb.Tenant.Calls().UserByID
@@ -296,6 +302,7 @@ func TestManagementAPIFailures(t *testing.T) {
 		}
 	})
 	t.Run("500 is unavailable and not cached", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, envOptions{})
 		e.sb.Tenant.FailNext(3, http.StatusInternalServerError) // the first try and both retries
 		r := e.post(context.Background(), e.sb.Token(sandbox.Grace), q, nil)
@@ -311,6 +318,7 @@ func TestManagementAPIFailures(t *testing.T) {
 		}
 	})
 	t.Run("M2M credentials rejected", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, envOptions{})
 		e.sb.Tenant.RejectClientCredentials(true)
 		r := e.post(context.Background(), e.sb.Token(sandbox.Grace), q, nil)
@@ -338,6 +346,7 @@ type bothData struct {
 }
 
 func TestProviderFailuresAreIsolated(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name      string
 		break_    func(sb *sandbox.Sandbox)
@@ -386,6 +395,7 @@ func TestProviderFailuresAreIsolated(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	token := e.sb.Token(sandbox.Grace)
 	before := e.sb.GitHub.Calls()
@@ -419,6 +429,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestBatchingAcrossRequests(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{loadUsers: 200})
 	q := `{ me { id } }`
 	tokens := make([]string, 200)
@@ -462,6 +473,7 @@ func TestBatchingAcrossRequests(t *testing.T) {
 }
 
 func TestCancelledRequestFailsNoOtherInItsBatch(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{loadUsers: 3})
 	e.sb.Tenant.SetLatency(300 * time.Millisecond)
 	q := `{ me { id } }`
@@ -493,6 +505,7 @@ func TestCancelledRequestFailsNoOtherInItsBatch(t *testing.T) {
 }
 
 func TestHealthReadyAndGraphiQL(t *testing.T) {
+	t.Parallel()
 	// /readyz caches its answer (5s): a refused M2M token is checked on a
 	// gateway of its own.
 	refused := newEnv(t, envOptions{})
@@ -534,6 +547,7 @@ func TestHealthReadyAndGraphiQL(t *testing.T) {
 }
 
 func TestRunRejectsBadConfiguration(t *testing.T) {
+	t.Parallel()
 	var out, errOut strings.Builder
 	err := run(context.Background(), nil, config.MapEnv(map[string]string{"AUTH0_DOMAIN": "acme.auth0.com", "AUTH0_CLIENT_ID": "x", "AUTH0_CLIENT_SECRET": "y"}), &out, &errOut)
 	if err == nil || !strings.HasPrefix(err.Error(), "AUTH0_AUDIENCE:") || strings.Contains(err.Error(), "\n") {
@@ -542,6 +556,7 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 }
 
 func TestRunHelpExitsZero(t *testing.T) {
+	t.Parallel()
 	for _, arg := range []string{"--help", "-h", "-help"} {
 		var out, errOut strings.Builder
 		err := run(context.Background(), []string{arg}, config.MapEnv(nil), &out, &errOut)
@@ -552,6 +567,7 @@ func TestRunHelpExitsZero(t *testing.T) {
 }
 
 func TestRunDevFlagsNeedDev(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"--dev-files", t.TempDir()}, {"--dev-google-latency", "1s"}} {
 		var out, errOut strings.Builder
 		err := run(context.Background(), args, config.MapEnv(nil), &out, &errOut)
@@ -562,8 +578,9 @@ func TestRunDevFlagsNeedDev(t *testing.T) {
 }
 
 func TestRunDevServesAndShutsDownGracefully(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &syncBuffer{wrote: make(chan struct{}, 1)}
 	errOut := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
@@ -572,8 +589,9 @@ func TestRunDevServesAndShutsDownGracefully(t *testing.T) {
 	var token, addr string
 	tokenRE := regexp.MustCompile(`(?m)^  export TOKEN=(\S+)\n`)
 	addrRE := regexp.MustCompile(`GraphiQL +http://(\S+)/graphiql/`)
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	timeout := time.After(10 * time.Second)
+wait:
+	for { // each write to stdout wakes the loop: no polling
 		s := out.String()
 		if m := tokenRE.FindStringSubmatch(s); m != nil {
 			token = m[1]
@@ -582,7 +600,13 @@ func TestRunDevServesAndShutsDownGracefully(t *testing.T) {
 			}
 			break
 		}
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case <-out.wrote:
+		case err := <-done:
+			t.Fatalf("run() returned %v before the banner; stderr %q", err, errOut.String())
+		case <-timeout:
+			break wait
+		}
 	}
 	if token == "" || addr == "" {
 		t.Fatalf("no banner within 10s; stdout %q stderr %q", out.String(), errOut.String())
@@ -628,6 +652,7 @@ func TestRunDevServesAndShutsDownGracefully(t *testing.T) {
 }
 
 func TestCircuitBreakerFailsFast(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	e.sb.GitHub.FailNext(100, http.StatusInternalServerError)
 	token := e.sb.Token(sandbox.Grace)
@@ -655,6 +680,7 @@ func TestCircuitBreakerFailsFast(t *testing.T) {
 }
 
 func TestUndecodableBodyIsNotReflected(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	const marker = "reflected-body-marker"
 	req, _ := http.NewRequest(http.MethodPost, e.url+"/graphql", strings.NewReader(`{"query": `+marker))

@@ -61,6 +61,7 @@ func assertBearerHidden(t *testing.T, e *testEnv, bearers ...string) {
 // is served from identities[] as before, and nothing is ever refreshed at
 // Google.
 func TestTokenVaultOneExchangeForManyRequests(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	for range 5 {
 		vaultOK(t, e, sandbox.Hedy)
@@ -80,6 +81,7 @@ func TestTokenVaultOneExchangeForManyRequests(t *testing.T) {
 // refresh grant to Google. 30 concurrent requests meeting the rejected
 // token share one exchange.
 func TestTokenVaultReexchangesAfterProviderRejects(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	vaultOK(t, e, sandbox.Hedy)
 
@@ -111,6 +113,7 @@ func TestTokenVaultReexchangesAfterProviderRejects(t *testing.T) {
 // 401; that identity answers IDP_REAUTH_REQUIRED with connectAccount,
 // while the user's other identities resolve.
 func TestTokenVaultNotConnected(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	e.sb.Tenant.DisconnectAccount(sandbox.Hedy, "google-oauth2")
 	r := e.post(context.Background(), e.sb.Token(sandbox.Hedy), vaultQuery, window())
@@ -133,6 +136,7 @@ func TestTokenVaultNotConnected(t *testing.T) {
 // logged once, and the token endpoint sees one exchange per period
 // however many users and requests follow.
 func TestTokenVaultWrongClient(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		env   map[string]string
@@ -145,6 +149,7 @@ func TestTokenVaultWrongClient(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, envOptions{env: tt.env})
 			if tt.setup != nil {
 				tt.setup(e.sb)
@@ -181,6 +186,7 @@ func TestTokenVaultWrongClient(t *testing.T) {
 // UPSTREAM_RATE_LIMITED with its Retry-After, and the gateway does not
 // exchange again before then.
 func TestTokenVaultRateLimited(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	e.sb.Tenant.RateLimitVaultNext(1, 30*time.Second)
 	for range 2 {
@@ -202,6 +208,7 @@ func TestTokenVaultRateLimited(t *testing.T) {
 // identities[] or Token Vault; auto (the default) keeps identities that
 // hold tokens unchanged.
 func TestTokenSources(t *testing.T) {
+	t.Parallel()
 	t.Run("auto keeps identities tokens", func(t *testing.T) {
 		e := newEnv(t, envOptions{})
 		r := e.post(context.Background(), e.sb.Token(sandbox.Grace), vaultQuery, window())

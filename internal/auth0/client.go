@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -113,18 +112,6 @@ type Client struct {
 	log          *slog.Logger
 	observe      func(kind string, status int, h http.Header)
 	onRetry      func()
-
-	stats struct {
-		tokenFetches, calls, rateLimited, retries atomic.Int64
-	}
-}
-
-// Stats counts a Client's traffic since New.
-type Stats struct {
-	TokenFetches int64 // requests to the token endpoint
-	Calls        int64 // requests to the Management API, retries included
-	RateLimited  int64 // 429 answers (token endpoint included)
-	Retries      int64 // requests sent again after a failure
 }
 
 // New checks cfg and returns a Client. It makes no request.
@@ -190,7 +177,7 @@ func New(cfg Config) (*Client, error) {
 		EndpointParams: url.Values{"audience": {base.String() + "api/v2/"}},
 		AuthStyle:      oauth2.AuthStyleInParams,
 	}
-	c.tokens = newTokenCache(cc, c.http, c.now, &c.stats.tokenFetches, c.log)
+	c.tokens = newTokenCache(cc, c.http, c.now, c.log)
 	c.tokens.observe = c.observe
 	c.tokens.shared = cfg.Shared
 	return c, nil
@@ -214,16 +201,6 @@ func parseBase(raw string) (*url.URL, error) {
 		u.RawPath = ""
 	}
 	return u, nil
-}
-
-// Stats returns the counters.
-func (c *Client) Stats() Stats {
-	return Stats{
-		TokenFetches: c.stats.tokenFetches.Load(),
-		Calls:        c.stats.calls.Load(),
-		RateLimited:  c.stats.rateLimited.Load(),
-		Retries:      c.stats.retries.Load(),
-	}
 }
 
 // Ping reports whether an M2M token can be obtained (for readiness
@@ -258,10 +235,6 @@ func (c *Client) get(ctx context.Context, path, rel string, v any) error {
 		o := c.attempt(ctx, op, path, u.String(), v)
 		if o.err == nil {
 			return nil
-		}
-		var rl *RateLimitError
-		if errors.As(o.err, &rl) {
-			c.stats.rateLimited.Add(1)
 		}
 		if !o.refused.IsZero() {
 			// The token was refused before its expiry (keys rotated, grant
@@ -322,7 +295,6 @@ func (c *Client) attempt(ctx context.Context, op, path, rawURL string, v any) ou
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", httpx.UserAgent())
 
-	c.stats.calls.Add(1)
 	start := c.now()
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -398,9 +370,8 @@ func (c *Client) logCall(ctx context.Context, path string, status int, start tim
 		slog.Duration("duration", c.now().Sub(start)))
 }
 
-// retried counts a retry, for Stats and Config.OnRetry.
+// retried reports a retry to Config.OnRetry.
 func (c *Client) retried() {
-	c.stats.retries.Add(1)
 	if c.onRetry != nil {
 		c.onRetry()
 	}

@@ -414,12 +414,8 @@ func TestRetries(t *testing.T) {
 			if got := h.clock.TakeSleeps(); !slices.Equal(got, tt.wantSleeps) {
 				t.Errorf("sleeps = %v; want %v", got, tt.wantSleeps)
 			}
-			st := c.Stats()
-			if st.Calls != tt.wantCalls || st.TokenFetches != tt.wantFetches {
-				t.Errorf("Stats() = %+v; want Calls %d, TokenFetches %d", st, tt.wantCalls, tt.wantFetches)
-			}
-			if got := int64(h.tenant.Calls().UserByID); got != tt.wantCalls {
-				t.Errorf("tenant saw %d calls; want %d", got, tt.wantCalls)
+			if got := h.tenant.Calls(); int64(got.UserByID) != tt.wantCalls || int64(got.Token) != tt.wantFetches {
+				t.Errorf("tenant saw %d calls and %d token requests; want %d and %d", got.UserByID, got.Token, tt.wantCalls, tt.wantFetches)
 			}
 		})
 	}
@@ -439,8 +435,8 @@ func TestRetries(t *testing.T) {
 		if len(got) != 1 || got[0] != want {
 			t.Errorf("sleeps = %v; want [%v]", got, want)
 		}
-		if st := c.Stats(); st.RateLimited != 1 || st.Retries != 1 {
-			t.Errorf("Stats() = %+v; want RateLimited 1, Retries 1", st)
+		if got := h.tenant.Calls().UserByID; got != 2 {
+			t.Errorf("tenant saw %d calls; want 2 (the 429, then one retry)", got)
 		}
 	})
 
@@ -456,7 +452,11 @@ func TestRetries(t *testing.T) {
 	t.Run("transport failure", func(t *testing.T) {
 		dead := httptest.NewServer(http.NotFoundHandler())
 		dead.Close()
-		c, _ := h.client(t, func(cfg *Config) { cfg.BaseURL = dead.URL })
+		rt := &countingTransport{}
+		c, _ := h.client(t, func(cfg *Config) {
+			cfg.BaseURL = dead.URL
+			cfg.HTTPClient = &http.Client{Timeout: 5 * time.Second, Transport: rt}
+		})
 		err := c.Ping(context.Background())
 		if !errors.Is(err, ErrUnavailable) {
 			t.Errorf("Ping(dead tenant) = %v; want ErrUnavailable", err)
@@ -468,8 +468,8 @@ func TestRetries(t *testing.T) {
 		if got, want := h.clock.TakeSleeps(), []time.Duration{125 * time.Millisecond, 250 * time.Millisecond}; !slices.Equal(got, want) {
 			t.Errorf("sleeps = %v; want %v", got, want)
 		}
-		if st := c.Stats(); st.TokenFetches != 4 || st.Calls != 0 {
-			t.Errorf("Stats() = %+v; want 4 token fetches (ping + 3 attempts) and no API call", st)
+		if token, api := rt.token.Load(), rt.api.Load(); token != 4 || api != 0 {
+			t.Errorf("requests sent: %d to the token endpoint, %d to the API; want 4 (ping + 3 attempts) and none", token, api)
 		}
 	})
 }
@@ -499,8 +499,8 @@ func TestCredentialsRejected(t *testing.T) {
 	if _, err := c.User(context.Background(), "github|123"); err != nil {
 		t.Errorf("User after un-rejecting = %v; want nil", err)
 	}
-	if st := c.Stats(); st.TokenFetches != 3 {
-		t.Errorf("Stats().TokenFetches = %d; want 3 (two refused, one cached)", st.TokenFetches)
+	if got := h.tenant.Calls().Token; got != 3 {
+		t.Errorf("token requests = %d; want 3 (two refused, one cached)", got)
 	}
 }
 
@@ -525,11 +525,8 @@ func TestTokenReuse(t *testing.T) {
 		for err := range errs {
 			t.Errorf("User = %v; want nil", err)
 		}
-		if st := c.Stats(); st.TokenFetches != 1 || st.Calls != 100 {
-			t.Errorf("Stats() = %+v; want 1 token fetch, 100 calls", st)
-		}
-		if got := h.tenant.Calls().Token; got != 1 {
-			t.Errorf("tenant saw %d token requests; want 1", got)
+		if got := h.tenant.Calls(); got.Token != 1 || got.UserByID != 100 {
+			t.Errorf("tenant saw %d token requests and %d calls; want 1 and 100", got.Token, got.UserByID)
 		}
 	})
 
@@ -549,11 +546,11 @@ func TestTokenReuse(t *testing.T) {
 			if _, err := c.User(context.Background(), "github|123"); err != nil {
 				t.Fatalf("User after +%v = %v; want nil", s.advance, err)
 			}
-			if got := c.Stats().TokenFetches; got != s.wantFetches {
+			if got := int64(h.tenant.Calls().Token); got != s.wantFetches {
 				t.Errorf("after +%v TokenFetches = %d; want %d", s.advance, got, s.wantFetches)
 			}
 		}
-		if got := c.Stats().Calls; got != int64(len(steps)) {
+		if got := h.tenant.Calls().UserByID; got != len(steps) {
 			t.Errorf("Calls = %d; want %d (no 401 retries)", got, len(steps))
 		}
 	})
@@ -855,4 +852,19 @@ func TestSearchUsersSplitsOn414(t *testing.T) {
 			}
 		})
 	}
+}
+
+// countingTransport counts the requests a Client sends, by endpoint, even
+// to a tenant that is not there.
+type countingTransport struct {
+	token, api atomic.Int64
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(r.URL.Path, "/oauth/token") {
+		c.token.Add(1)
+	} else {
+		c.api.Add(1)
+	}
+	return http.DefaultTransport.RoundTrip(r)
 }

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -33,11 +32,10 @@ const tokenOp = "POST oauth/token"
 // source judges expiry by the wall clock (Config.Now could not drive it
 // in tests), and it cannot drop a token the API has refused.
 type tokenCache struct {
-	cc      *clientcredentials.Config
-	http    *http.Client
-	now     func() time.Time
-	fetches *atomic.Int64
-	log     *slog.Logger
+	cc   *clientcredentials.Config
+	http *http.Client
+	now  func() time.Time
+	log  *slog.Logger
 
 	sem chan struct{} // one fetch at a time; waiting honours ctx
 
@@ -49,8 +47,8 @@ type tokenCache struct {
 	expiry time.Time // when the token stops being used; zero: no expiry known
 }
 
-func newTokenCache(cc *clientcredentials.Config, hc *http.Client, now func() time.Time, fetches *atomic.Int64, log *slog.Logger) *tokenCache {
-	return &tokenCache{cc: cc, http: hc, now: now, fetches: fetches, log: log, sem: make(chan struct{}, 1)}
+func newTokenCache(cc *clientcredentials.Config, hc *http.Client, now func() time.Time, log *slog.Logger) *tokenCache {
+	return &tokenCache{cc: cc, http: hc, now: now, log: log, sem: make(chan struct{}, 1)}
 }
 
 func (c *tokenCache) cached() (secret.String, bool) {
@@ -93,7 +91,6 @@ func (c *tokenCache) token(ctx context.Context) (secret.String, error) {
 // fetch asks the token endpoint for a token and says when to stop using
 // it (zero: no expiry known).
 func (c *tokenCache) fetch(ctx context.Context) (secret.String, time.Time, error) {
-	c.fetches.Add(1)
 	start := c.now()
 	t, err := c.cc.Token(context.WithValue(ctx, oauth2.HTTPClient, c.http))
 	status := http.StatusOK

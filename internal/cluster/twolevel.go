@@ -156,15 +156,3 @@ func (c *TwoLevel[V]) Set(ctx context.Context, id string, v V, ttl time.Duration
 	}
 	_ = c.s.SetSealed(ctx, c.o.Namespace, id, b, ttl)
 }
-
-// Delete drops id here and in Redis; other replicas drop it from memory
-// within LocalTTL.
-func (c *TwoLevel[V]) Delete(ctx context.Context, id string) {
-	c.local.Remove(id)
-	if c.s == nil {
-		return
-	}
-	_ = c.s.do(ctx, "DEL", func(ctx context.Context) error {
-		return c.s.rdb.Del(ctx, c.s.key(c.o.Namespace, id)).Err()
-	})
-}

@@ -31,8 +31,6 @@ func (l *Loader) batch(ctx context.Context, keys []string) []*dataloader.Result[
 			ids = append(ids, k)
 		}
 	}
-	l.nBatches.Add(1)
-	l.nKeys.Add(int64(len(ids)))
 	if l.cfg.Observe.Batch != nil {
 		var end func()
 		ctx, end = l.cfg.Observe.Batch(ctx, ids)
@@ -58,7 +56,6 @@ func (l *Loader) fetchAll(ctx context.Context, ids []string) (profiles []*Profil
 	fetched := l.cfg.Now()
 
 	if len(ids) > 1 {
-		l.nSearches.Add(1)
 		found, err := l.users.SearchUsers(ctx, ids)
 		if err != nil && !worthByID(err) {
 			// By id would meet the same rate limit, credentials or

@@ -39,12 +39,15 @@ func TestReloadBudget(t *testing.T) {
 	c := newClock()
 	tenant, client := newTenantClient(t, c.Now)
 	id := addGitHubUser(tenant, 4242, seedPrefix+"DEAD")
-	l := New(Config{Now: c.Now, MaxTTL: time.Hour}, client)
+	// A cached profile lives maxTTL: a Load after that reads the tokens
+	// Auth0 holds now, as a request does once the profile expired.
+	const maxTTL = 20 * time.Second
+	l := New(Config{Now: c.Now, MaxTTL: maxTTL}, client)
 	if _, err := l.Load(t.Context(), id); err != nil {
 		t.Fatalf("Load() error = %v; want nil", err)
 	}
 	load := func() {
-		l.Invalidate(id)
+		c.Advance(maxTTL + time.Second)
 		if _, err := l.Load(t.Context(), id); err != nil {
 			t.Fatalf("Load() error = %v; want nil", err)
 		}
@@ -66,8 +69,8 @@ func TestReloadBudget(t *testing.T) {
 		{"the same dead token again: no call", nil, 20, 0, "DEAD"},
 		{"after the per-user interval, same token: still no call", func() { c.Advance(31 * time.Second) }, 5, 0, "DEAD"},
 		{"re-consent: the profile has a new token, one call", reconsent(seedPrefix + "NEW"), 3, 1, "NEW"},
-		{"another new token within the per-user interval: no call", func() { c.Advance(10 * time.Second); reconsent(seedPrefix + "NEWER")() }, 4, 0, "NEWER"},
-		{"the per-user interval passed: one call", func() { c.Advance(21 * time.Second) }, 4, 1, "NEWER"},
+		{"another new token within the per-user interval: no call", func() { c.Advance(5 * time.Second); reconsent(seedPrefix + "NEWER")() }, 4, 0, "NEWER"},
+		{"the per-user interval passed: one call", func() { c.Advance(10 * time.Second) }, 4, 1, "NEWER"},
 		{"the re-consent memory expired: one call", func() { c.Advance(5*time.Minute + time.Second) }, 3, 1, "NEWER"},
 	}
 	for _, st := range steps {
@@ -174,9 +177,6 @@ func TestSchedulerOrder(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("calls = %v\nwant    %v", got, want)
 		}
-		if st := s.Stats(); st.Searches != 3 || st.Rereads != 7 || st.ColdByID != 1 {
-			t.Errorf("Stats() = %+v; want 3 searches, 7 re-reads, 1 cold by id", st)
-		}
 	})
 }
 
@@ -196,9 +196,6 @@ func TestSchedulerAbandoned(t *testing.T) {
 		synctest.Wait()
 		if got := f.log(); len(got) != 1 {
 			t.Errorf("calls = %v; want only the first", got)
-		}
-		if st := s.Stats(); st.Abandoned != 1 {
-			t.Errorf("Stats().Abandoned = %d; want 1", st.Abandoned)
 		}
 	})
 }

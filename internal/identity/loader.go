@@ -137,22 +137,6 @@ type Profile struct {
 	FromSearch bool
 }
 
-// Stats counts what a Loader did since it was made.
-type Stats struct {
-	Hits        int64 // Load answered from the cache
-	Misses      int64 // Load not answered from the cache
-	Batches     int64 // batch function runs
-	KeysLoaded  int64 // distinct keys those batches asked for
-	SearchCalls int64 // Users.SearchUsers calls
-	ByIDCalls   int64 // Users.User calls, including Reload's
-	Reloads     int64 // Reload calls
-	// ReloadsSpared counts Reloads answered without a Management API call:
-	// the tokens were already seen rejected, or the user's re-read budget
-	// was spent.
-	ReloadsSpared int64
-	Entries       int // profiles in the cache now (expired ones included until touched)
-}
-
 // Loader loads profiles through one batching dataloader shared by all
 // callers, with a bounded cache in front of it. Make it with New; the zero
 // value is not usable. It is safe for concurrent use.
@@ -162,18 +146,11 @@ type Loader struct {
 	dl    *dataloader.Loader[string, *Profile]
 	group singleflight.Group
 
-	mu       sync.Mutex
-	cache    *simplelru.LRU[string, entry]
-	notes    *simplelru.LRU[string, reloadNote] // what each user's last Reload read
-	inflight map[string]*flight                 // Load fetches under way, by key
+	mu    sync.Mutex
+	cache *simplelru.LRU[string, entry]
+	notes *simplelru.LRU[string, reloadNote] // what each user's last Reload read
 
 	seq atomic.Uint64 // orders fetches: a newer fetch's result wins
-
-	nHits, nMisses, nBatches, nKeys, nSearches, nByID, nReloads, nSpared atomic.Int64
-
-	// queued, when set (by tests), is called once a Load's key sits in the
-	// dataloader's current batch.
-	queued func(key string)
 }
 
 // entry is a cached profile.
@@ -183,19 +160,12 @@ type entry struct {
 	seq     uint64 // the seq at which the fetch that produced p started
 }
 
-// flight is one Load fetch under way. Invalidate marks it stale so that what
-// it read before the invalidation is not cached after it.
-type flight struct {
-	stale bool // guarded by Loader.mu
-}
-
 // New returns a Loader that reads profiles from users.
 func New(cfg Config, users Users) *Loader {
 	cfg = cfg.withDefaults()
 	l := &Loader{
-		cfg:      cfg,
-		users:    users,
-		inflight: make(map[string]*flight),
+		cfg:   cfg,
+		users: users,
 	}
 	cache, err := simplelru.NewLRU[string, entry](cfg.MaxEntries, nil)
 	if err != nil { // only for a size <= 0, which withDefaults rules out
@@ -224,11 +194,9 @@ func (l *Loader) Load(ctx context.Context, userID string) (*Profile, error) {
 		return nil, errors.New("identity: empty user id")
 	}
 	if p, ok := l.cached(userID); ok {
-		l.nHits.Add(1)
 		l.observeCache(ctx, userID, true)
 		return p, nil
 	}
-	l.nMisses.Add(1)
 	l.observeCache(ctx, userID, false)
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -253,27 +221,11 @@ func (l *Loader) fetch(ctx context.Context, userID string) (*Profile, error) {
 	if p, ok := l.fromShared(ctx, userID, seq); ok {
 		return p, nil
 	}
-	f := &flight{}
-	l.mu.Lock()
-	l.inflight[userID] = f
-	l.mu.Unlock()
-	defer func() {
-		l.mu.Lock()
-		if l.inflight[userID] == f {
-			delete(l.inflight, userID)
-		}
-		l.mu.Unlock()
-	}()
-
-	thunk := l.dl.Load(ctx, userID)
-	if l.queued != nil {
-		l.queued(userID)
-	}
-	p, err := thunk()
+	p, err := l.dl.Load(ctx, userID)()
 	if err != nil {
 		return nil, err
 	}
-	l.store(userID, p, seq, f)
+	l.store(userID, p, seq)
 	return p, nil
 }
 
@@ -295,7 +247,6 @@ func (l *Loader) Reload(ctx context.Context, userID string) (*Profile, error) {
 	if userID == "" {
 		return nil, errors.New("identity: empty user id")
 	}
-	l.nReloads.Add(1)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -304,13 +255,11 @@ func (l *Loader) Reload(ctx context.Context, userID string) (*Profile, error) {
 		issued, _ = l.cfg.IssuedAt(ctx)
 	}
 	if p, err, ok := l.spare(userID, issued); ok {
-		l.nSpared.Add(1)
 		return p, err
 	}
 	detached := asReread(context.WithoutCancel(ctx))
 	ch := l.group.DoChan(reloadKey(userID), func() (any, error) {
 		if p, err, ok := l.spare(userID, issued); ok { // another Reload just read it
-			l.nSpared.Add(1)
 			return p, err
 		}
 		seq := l.seq.Add(1)
@@ -328,7 +277,7 @@ func (l *Loader) Reload(ctx context.Context, userID string) (*Profile, error) {
 			return nil, err
 		}
 		p := &Profile{User: u, FetchedAt: fetched}
-		l.store(userID, p, seq, nil)
+		l.store(userID, p, seq)
 		l.mu.Lock()
 		l.notes.Add(userID, reloadNote{at: fetched, by: issued, p: p, seen: tokenMarks(u)})
 		l.mu.Unlock()
@@ -425,38 +374,6 @@ func sameMarks(a, b map[string]credentials.Fingerprint) bool {
 	return true
 }
 
-// Invalidate drops userID's cached profile. A Load fetch already under way
-// for that user still answers its callers but is not cached, and later Loads
-// start a new fetch.
-func (l *Loader) Invalidate(userID string) {
-	l.mu.Lock()
-	l.cache.Remove(userID)
-	if f := l.inflight[userID]; f != nil {
-		f.stale = true
-	}
-	l.mu.Unlock()
-	l.group.Forget(loadKey(userID))
-	l.dropShared(userID)
-}
-
-// Stats returns the loader's counters.
-func (l *Loader) Stats() Stats {
-	l.mu.Lock()
-	n := l.cache.Len()
-	l.mu.Unlock()
-	return Stats{
-		Hits:          l.nHits.Load(),
-		Misses:        l.nMisses.Load(),
-		Batches:       l.nBatches.Load(),
-		KeysLoaded:    l.nKeys.Load(),
-		SearchCalls:   l.nSearches.Load(),
-		ByIDCalls:     l.nByID.Load(),
-		Reloads:       l.nReloads.Load(),
-		ReloadsSpared: l.nSpared.Load(),
-		Entries:       n,
-	}
-}
-
 func loadKey(id string) string   { return "load\x00" + id }
 func reloadKey(id string) string { return "reload\x00" + id }
 
@@ -499,11 +416,11 @@ func (l *Loader) cached(userID string) (*Profile, bool) {
 	return e.p, true
 }
 
-// store caches p unless its fetch f was invalidated meanwhile or the cache
-// already holds the result of a fetch that started later.
-func (l *Loader) store(userID string, p *Profile, seq uint64, f *flight) {
+// store caches p unless the cache already holds the result of a fetch that
+// started later.
+func (l *Loader) store(userID string, p *Profile, seq uint64) {
 	ttl := l.ttl(p)
-	if !l.storeLocal(userID, p, ttl, seq, f) {
+	if !l.storeLocal(userID, p, ttl, seq) {
 		return
 	}
 	l.toShared(userID, p, ttl)
@@ -511,12 +428,9 @@ func (l *Loader) store(userID string, p *Profile, seq uint64, f *flight) {
 
 // storeLocal is store's decision and its in-process part; it reports
 // whether p was cached.
-func (l *Loader) storeLocal(userID string, p *Profile, ttl time.Duration, seq uint64, f *flight) bool {
+func (l *Loader) storeLocal(userID string, p *Profile, ttl time.Duration, seq uint64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if f != nil && f.stale {
-		return false
-	}
 	if e, ok := l.cache.Peek(userID); ok && e.seq > seq {
 		return false
 	}
@@ -554,7 +468,6 @@ func (l *Loader) ttl(p *Profile) time.Duration {
 
 // byID reads one profile by id.
 func (l *Loader) byID(ctx context.Context, userID string) (*auth0.User, error) {
-	l.nByID.Add(1)
 	u, err := l.users.User(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("identity: read user %q: %w", userID, err)

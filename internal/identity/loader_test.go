@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/idpgate/idpgate/internal/auth0"
@@ -185,7 +185,13 @@ func TestLoadBatchesConcurrentUsers(t *testing.T) {
 	}
 	// A generous window so that 200 goroutines on a busy machine land in
 	// few batches; MaxBatch still splits them.
-	l := New(Config{Wait: 100 * time.Millisecond, Now: newClock().Now}, d.fake())
+	var batches, keys atomic.Int64
+	observe := Observer{Batch: func(ctx context.Context, ids []string) (context.Context, func()) {
+		batches.Add(1)
+		keys.Add(int64(len(ids)))
+		return ctx, func() {}
+	}}
+	l := New(Config{Wait: 100 * time.Millisecond, Now: newClock().Now, Observe: observe}, d.fake())
 
 	res := loadAll(t.Context(), l, ids...)
 
@@ -200,12 +206,8 @@ func TestLoadBatchesConcurrentUsers(t *testing.T) {
 	if got := d.calls(); got > 20 {
 		t.Errorf("upstream calls for 200 concurrent Loads = %d; want at most 20", got)
 	}
-	st := l.Stats()
-	if st.Batches < 2 || st.KeysLoaded != 200 {
-		t.Errorf("Stats() = %+v; want Batches >= 2 (MaxBatch 100) and KeysLoaded 200", st)
-	}
-	if st.SearchCalls != d.searches.Load() || st.ByIDCalls != d.byID.Load() {
-		t.Errorf("Stats() = %+v; want SearchCalls %d, ByIDCalls %d", st, d.searches.Load(), d.byID.Load())
+	if b, k := batches.Load(), keys.Load(); b < 2 || k != 200 {
+		t.Errorf("%d batches for %d keys; want at least 2 (MaxBatch 100) for 200", b, k)
 	}
 	d.mu.Lock()
 	for _, s := range d.searched {
@@ -226,7 +228,15 @@ func TestLoadBatchesConcurrentUsers(t *testing.T) {
 func TestLoadCachesWithinTTL(t *testing.T) {
 	c := newClock()
 	d := newDirectory(user("auth0|alice", 3600))
-	l := New(Config{Now: c.Now}, d.fake())
+	var hits, misses atomic.Int64
+	observe := Observer{Cache: func(hit bool) {
+		if hit {
+			hits.Add(1)
+		} else {
+			misses.Add(1)
+		}
+	}}
+	l := New(Config{Now: c.Now, Observe: observe}, d.fake())
 
 	first, err := l.Load(t.Context(), "auth0|alice")
 	if err != nil {
@@ -242,8 +252,8 @@ func TestLoadCachesWithinTTL(t *testing.T) {
 	if got := d.calls(); got != 1 {
 		t.Errorf("upstream calls = %d; want 1", got)
 	}
-	if st := l.Stats(); st.Hits != 10 || st.Misses != 1 || st.ByIDCalls != 1 {
-		t.Errorf("Stats() = %+v; want Hits 10, Misses 1, ByIDCalls 1", st)
+	if h, m, b := hits.Load(), misses.Load(), d.byID.Load(); h != 10 || m != 1 || b != 1 {
+		t.Errorf("cache hits %d, misses %d, by-id calls %d; want 10, 1, 1", h, m, b)
 	}
 }
 
@@ -338,7 +348,14 @@ func TestLoadDoesNotCacheErrors(t *testing.T) {
 
 type callerKey struct{}
 
+// In a synctest bubble: synctest.Wait returns once the first Load sits in
+// the dataloader's batch window (its goroutines durably blocked on the
+// batch timer), so the order of the two callers is certain.
 func TestLoadCancelledCallerFailsNoOther(t *testing.T) {
+	synctest.Test(t, testLoadCancelledCallerFailsNoOther)
+}
+
+func testLoadCancelledCallerFailsNoOther(t *testing.T) {
 	c := newClock()
 	d := newDirectory(user("auth0|first", 3600), user("auth0|second", 3600))
 	fake := d.fake()
@@ -355,8 +372,6 @@ func TestLoadCancelledCallerFailsNoOther(t *testing.T) {
 		return search(ctx, ids)
 	}
 	l := New(pairConfig(c), fake)
-	queued := make(chan string, 2)
-	l.queued = func(key string) { queued <- key }
 
 	// "first" opens the batch window, so the batch function gets its ctx.
 	firstCtx, cancelFirst := context.WithCancel(context.WithValue(t.Context(), callerKey{}, "first"))
@@ -366,7 +381,7 @@ func TestLoadCancelledCallerFailsNoOther(t *testing.T) {
 		_, err := l.Load(firstCtx, "auth0|first")
 		firstDone <- err
 	}()
-	within(t, queued, "first key queued")
+	synctest.Wait() // "first" waits in the batch window
 
 	secondDone := make(chan loadResult, 1)
 	go func() {
@@ -458,7 +473,12 @@ func TestLoadCoalescesConcurrentMisses(t *testing.T) {
 		<-release
 		return get(ctx, id)
 	}
-	l := New(Config{Now: newClock().Now}, fake)
+	missed := make(chan struct{}, 50)
+	l := New(Config{Now: newClock().Now, Observe: Observer{Cache: func(hit bool) {
+		if !hit {
+			missed <- struct{}{}
+		}
+	}}}, fake)
 
 	first := make(chan loadResult, 1)
 	go func() {
@@ -470,8 +490,8 @@ func TestLoadCoalescesConcurrentMisses(t *testing.T) {
 	within(t, entered, "first fetch")
 	rest := make(chan []loadResult, 1)
 	go func() { rest <- loadAll(t.Context(), l, slices.Repeat([]string{"auth0|erin"}, 49)...) }()
-	for l.Stats().Misses < 50 {
-		runtime.Gosched()
+	for range 50 { // every caller missed the cache and waits for the fetch
+		within(t, missed, "cache miss")
 	}
 	close(release)
 	res := append(within(t, rest, "49 Loads"), within(t, first, "first Load"))
@@ -637,7 +657,13 @@ func TestBatch(t *testing.T) {
 	}
 }
 
+// In a synctest bubble: synctest.Wait returns once every goroutine the
+// batch started is blocked, so the peak is exact, with no spinning.
 func TestBatchBoundsByIDConcurrency(t *testing.T) {
+	synctest.Test(t, testBatchBoundsByIDConcurrency)
+}
+
+func testBatchBoundsByIDConcurrency(t *testing.T) {
 	var cur, peak atomic.Int64
 	gate := make(chan struct{})
 	fake := &fakeUsers{
@@ -663,12 +689,9 @@ func TestBatchBoundsByIDConcurrency(t *testing.T) {
 		l.batch(t.Context(), userIDs(30))
 		close(done)
 	}()
-	for cur.Load() < byIDConcurrency {
-		runtime.Gosched()
-	}
-	// Give any unbounded goroutines the chance to pile in.
-	for range 1000 {
-		runtime.Gosched()
+	synctest.Wait() // every by-id call allowed to start waits at the gate
+	if got := cur.Load(); got != byIDConcurrency {
+		t.Errorf("by-id calls waiting = %d; want %d", got, byIDConcurrency)
 	}
 	close(gate)
 	within(t, done, "batch")
@@ -709,9 +732,6 @@ func TestCacheEvictsBeyondMaxEntries(t *testing.T) {
 		if _, err := l.Load(t.Context(), id); err != nil {
 			t.Fatalf("Load(%q) error = %v; want nil", id, err)
 		}
-	}
-	if got := l.Stats().Entries; got != 3 {
-		t.Errorf("Stats().Entries = %d; want 3", got)
 	}
 	// The three most recent are cached; the first was evicted.
 	for _, id := range ids[1:] {
@@ -765,9 +785,6 @@ func TestReload(t *testing.T) {
 	if d.calls()-before != 1 {
 		t.Errorf("Load after Reload made %d upstream calls; want 0", d.calls()-before-1)
 	}
-	if st := l.Stats(); st.Reloads != 1 {
-		t.Errorf("Stats().Reloads = %d; want 1", st.Reloads)
-	}
 }
 
 func TestReloadErrorDropsEntry(t *testing.T) {
@@ -785,57 +802,6 @@ func TestReloadErrorDropsEntry(t *testing.T) {
 	}
 	if _, err := l.Load(t.Context(), "auth0|a"); !errors.Is(err, auth0.ErrNotFound) {
 		t.Errorf("Load(deleted user) after Reload error = %v; want %v (not the stale entry)", err, auth0.ErrNotFound)
-	}
-}
-
-func TestInvalidate(t *testing.T) {
-	d := newDirectory(user("auth0|a", 3600))
-	l := New(Config{Now: newClock().Now}, d.fake())
-	for range 2 {
-		if _, err := l.Load(t.Context(), "auth0|a"); err != nil {
-			t.Fatalf("Load(%q) error = %v; want nil", "auth0|a", err)
-		}
-	}
-	l.Invalidate("auth0|a")
-	if _, err := l.Load(t.Context(), "auth0|a"); err != nil {
-		t.Fatalf("Load(%q) error = %v; want nil", "auth0|a", err)
-	}
-	if got := d.calls(); got != 2 {
-		t.Errorf("upstream calls = %d; want 2 (one before, one after Invalidate)", got)
-	}
-}
-
-func TestInvalidateDuringFetch(t *testing.T) {
-	d := newDirectory(user("auth0|a", 3600))
-	fake := d.fake()
-	entered := make(chan struct{}, 1)
-	release := make(chan struct{})
-	get := fake.user
-	fake.user = func(ctx context.Context, id string) (*auth0.User, error) {
-		entered <- struct{}{}
-		<-release
-		return get(ctx, id)
-	}
-	l := New(Config{Now: newClock().Now}, fake)
-
-	done := make(chan error, 1)
-	go func() {
-		_, err := l.Load(t.Context(), "auth0|a")
-		done <- err
-	}()
-	within(t, entered, "fetch started")
-	l.Invalidate("auth0|a")
-	close(release)
-	if err := within(t, done, "Load"); err != nil {
-		t.Fatalf("Load(%q) error = %v; want nil", "auth0|a", err)
-	}
-
-	// What was read before Invalidate was not cached.
-	if _, err := l.Load(t.Context(), "auth0|a"); err != nil {
-		t.Fatalf("Load(%q) error = %v; want nil", "auth0|a", err)
-	}
-	if got := d.byID.Load(); got != 2 {
-		t.Errorf("by-id calls = %d; want 2", got)
 	}
 }
 

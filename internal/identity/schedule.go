@@ -3,7 +3,6 @@ package identity
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -64,15 +63,6 @@ type SchedulerConfig struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 }
 
-// SchedulerStats counts a Scheduler's calls since it was made.
-type SchedulerStats struct {
-	Searches  int64 // SearchUsers calls made
-	Searched  int64 // users those calls asked for
-	ColdByID  int64 // User calls for profiles not yet held
-	Rereads   int64 // User calls of Reload
-	Abandoned int64 // queued requests whose caller gave up before their turn
-}
-
 // Scheduler stands between the Loader and the Management API and spends
 // the tenant's budget (one token per call) in a fixed order: cold loads
 // first (the by-id reads of users a search missed, then searches; a user
@@ -96,8 +86,6 @@ type Scheduler struct {
 	waiting map[string][]*searchWaits // id -> the SearchUsers calls that asked for it
 	singles []*byIDWait               // mergeable cold by-id reads, oldest first
 	queues  [numClasses]roundRobin    // by-id reads
-
-	nSearches, nSearched, nCold, nReread, nAbandoned atomic.Int64
 }
 
 var _ Users = (*Scheduler)(nil)
@@ -124,14 +112,6 @@ func NewScheduler(cfg SchedulerConfig, users Users) *Scheduler {
 		s.lim = rate.NewLimiter(rate.Limit(cfg.RPS), max(cfg.Burst, 1))
 	}
 	return s
-}
-
-// Stats returns the counters.
-func (s *Scheduler) Stats() SchedulerStats {
-	return SchedulerStats{
-		Searches: s.nSearches.Load(), Searched: s.nSearched.Load(),
-		ColdByID: s.nCold.Load(), Rereads: s.nReread.Load(), Abandoned: s.nAbandoned.Load(),
-	}
 }
 
 // searchWaits is one SearchUsers call waiting for its ids.
@@ -298,7 +278,6 @@ func (s *Scheduler) nextLocked() func() {
 			}
 		}
 		if len(live) == 0 {
-			s.nAbandoned.Add(1)
 			continue
 		}
 		ids = append(ids, id)
@@ -309,14 +288,13 @@ func (s *Scheduler) nextLocked() func() {
 		w := s.singles[0]
 		s.singles = s.singles[1:]
 		if w.ctx.Err() != nil {
-			s.nAbandoned.Add(1)
 			continue
 		}
 		singles = append(singles, w)
 	}
 	switch {
 	case len(ids) == 0 && len(singles) == 1:
-		return func() { s.runByID(classCold, singles[0]) }
+		return func() { s.runByID(singles[0]) }
 	case len(ids)+len(singles) > 0:
 		return func() { s.runSearch(ids, waits, singles) }
 	}
@@ -330,10 +308,9 @@ func (s *Scheduler) popLocked(class int) func() {
 			return nil
 		}
 		if w.ctx.Err() != nil {
-			s.nAbandoned.Add(1)
 			continue
 		}
-		return func() { s.runByID(class, w) }
+		return func() { s.runByID(w) }
 	}
 }
 
@@ -342,8 +319,6 @@ func (s *Scheduler) runSearch(ids []string, waits [][]*searchWaits, singles []*b
 	for _, w := range singles {
 		all = append(all[:len(all):len(all)], w.id)
 	}
-	s.nSearches.Add(1)
-	s.nSearched.Add(int64(len(all)))
 	// The call serves several callers: none of them may cancel it.
 	var parent context.Context
 	if len(waits) > 0 {
@@ -384,12 +359,7 @@ func (s *Scheduler) runSearch(ids []string, waits [][]*searchWaits, singles []*b
 	}
 }
 
-func (s *Scheduler) runByID(class int, w *byIDWait) {
-	if class == classReread {
-		s.nReread.Add(1)
-	} else {
-		s.nCold.Add(1)
-	}
+func (s *Scheduler) runByID(w *byIDWait) {
 	w.u, w.err = s.users.User(w.ctx, w.id)
 	close(w.done)
 }

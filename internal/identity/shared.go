@@ -22,11 +22,9 @@ type SharedCache interface {
 	Get(ctx context.Context, userID string) (*Profile, bool)
 	// Set shares p for ttl.
 	Set(ctx context.Context, userID string, p *Profile, ttl time.Duration)
-	// Delete stops sharing userID's profile.
-	Delete(ctx context.Context, userID string)
 	// LocalTTL caps how long a replica keeps a profile in its own cache
-	// without asking the shared one again: a Reload or Invalidate on one
-	// replica reaches the others within it.
+	// without asking the shared one again: a Reload on one replica reaches
+	// the others within it.
 	LocalTTL() time.Duration
 }
 
@@ -56,7 +54,7 @@ func (l *Loader) fromShared(ctx context.Context, userID string, seq uint64) (*Pr
 	if ttl < l.cfg.MinTTL || !l.cfg.Now().Before(p.FetchedAt.Add(ttl)) {
 		return nil, false
 	}
-	if !l.storeLocal(userID, p, ttl, seq, nil) {
+	if !l.storeLocal(userID, p, ttl, seq) {
 		return nil, false
 	}
 	return p, true
@@ -75,15 +73,6 @@ func (l *Loader) toShared(userID string, p *Profile, ttl time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
 	defer cancel()
 	l.cfg.Shared.Set(ctx, userID, p, left)
-}
-
-func (l *Loader) dropShared(userID string) {
-	if l.cfg.Shared == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
-	defer cancel()
-	l.cfg.Shared.Delete(ctx, userID)
 }
 
 // localExpiry is when the Loader's own cache stops serving p: at the end
@@ -153,7 +142,6 @@ func (c *ClusterCache) Set(ctx context.Context, userID string, p *Profile, ttl t
 }
 
 // Delete implements SharedCache.
-func (c *ClusterCache) Delete(ctx context.Context, userID string) { c.c.Delete(ctx, userID) }
 
 // LocalTTL implements SharedCache.
 func (c *ClusterCache) LocalTTL() time.Duration { return c.local }
