@@ -260,3 +260,29 @@ func serveAdmin(ln net.Listener, tel *telemetry.Telemetry, cfg config.Config, lo
 	}
 	return func() { srv.Close(); <-done }
 }
+
+// runLoadRedis is `--load --load-redis`: loadtest.RunRedis with gateways
+// built from env, and the Redis traffic of the last one.
+func runLoadRedis(ctx context.Context, opts loadtest.Options, env config.Env, stdout io.Writer) error {
+	var last *gateway.Gateway
+	build := func(extra map[string]string) loadtest.Build {
+		return func(sbEnv map[string]string, lg *slog.Logger) (http.Handler, func(), error) {
+			cfg, err := config.FromEnv(env.Over(sbEnv).Over(extra))
+			if err != nil {
+				return nil, nil, err
+			}
+			gw, err := gateway.New(cfg, lg, gateway.Options{})
+			if err != nil {
+				return nil, nil, err
+			}
+			last = gw
+			return gw.Handler(), gw.Close, nil
+		}
+	}
+	stats := func() string {
+		st := last.SharedStats()
+		return fmt.Sprintf("%d round trips in all phases (%d failed, %d refused while unavailable, %d values that did not open)",
+			st.RoundTrips, st.Failures, st.FastFails, st.Unopenable)
+	}
+	return loadtest.RunRedis(ctx, opts, env.Get("REDIS_URL"), env.Get("REDIS_ENCRYPTION_KEY"), build, stats, stdout)
+}

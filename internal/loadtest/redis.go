@@ -1,4 +1,4 @@
-package main
+package loadtest
 
 import (
 	"bufio"
@@ -8,41 +8,22 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/idpgate/idpgate/internal/config"
-	"github.com/idpgate/idpgate/internal/gateway"
-	"github.com/idpgate/idpgate/internal/loadtest"
 )
 
-// runLoadRedis is `--load --load-redis`: the same load twice in one
+// RunRedis is `--load --load-redis`: the same load twice in one
 // invocation, first with the state in memory, then shared through Redis
-// (REDIS_URL when set, else a redis-server this run starts on a free
+// (redisURL when set, else a redis-server this run starts on a free
 // loopback port and stops), and both reports with their comparison.
-func runLoadRedis(ctx context.Context, opts loadtest.Options, env config.Env, stdout io.Writer) error {
-	var last *gateway.Gateway
-	build := func(extra map[string]string) loadtest.Build {
-		return func(sbEnv map[string]string, lg *slog.Logger) (http.Handler, func(), error) {
-			cfg, err := config.FromEnv(env.Over(sbEnv).Over(extra))
-			if err != nil {
-				return nil, nil, err
-			}
-			gw, err := gateway.New(cfg, lg, gateway.Options{})
-			if err != nil {
-				return nil, nil, err
-			}
-			last = gw
-			return gw.Handler(), gw.Close, nil
-		}
-	}
-	redisEnv := map[string]string{"REDIS_URL": env.Get("REDIS_URL"), "REDIS_ENCRYPTION_KEY": env.Get("REDIS_ENCRYPTION_KEY")}
+// build returns the gateway builder for extra settings on top of the
+// sandbox's; stats describes the Redis traffic of the last gateway built.
+func RunRedis(ctx context.Context, opts Options, redisURL, encryptionKey string, build func(extra map[string]string) Build, stats func() string, stdout io.Writer) error {
+	redisEnv := map[string]string{"REDIS_URL": redisURL, "REDIS_ENCRYPTION_KEY": encryptionKey}
 	if redisEnv["REDIS_URL"] == "" {
 		url, stop, err := startRedis(ctx)
 		if err != nil {
@@ -57,12 +38,12 @@ func runLoadRedis(ctx context.Context, opts loadtest.Options, env config.Env, st
 		redisEnv["REDIS_ENCRYPTION_KEY"] = base64.StdEncoding.EncodeToString(k[:])
 	}
 
-	mem, err := loadtest.Measure(ctx, opts, build(map[string]string{"REDIS_URL": ""}))
+	mem, err := Measure(ctx, opts, build(map[string]string{"REDIS_URL": ""}))
 	if err != nil {
 		return fmt.Errorf("in-memory run: %w", err)
 	}
 	opts.CachedUsers = 0 // the memory figure is the in-memory run's
-	red, err := loadtest.Measure(ctx, opts, build(redisEnv))
+	red, err := Measure(ctx, opts, build(redisEnv))
 	if err != nil {
 		return fmt.Errorf("redis run: %w", err)
 	}
@@ -70,9 +51,7 @@ func runLoadRedis(ctx context.Context, opts loadtest.Options, env config.Env, st
 	mem.Print(stdout)
 	fmt.Fprintln(stdout, "== state shared through Redis")
 	red.Print(stdout)
-	st := last.SharedStats()
-	fmt.Fprintf(stdout, "  redis: %d round trips in all phases (%d failed, %d refused while unavailable, %d values that did not open)\n",
-		st.RoundTrips, st.Failures, st.FastFails, st.Unopenable)
+	fmt.Fprintln(stdout, "  redis:", stats())
 	ratio := red.Throughput / mem.Throughput
 	dp50 := red.P50 - mem.P50
 	verdict := func(ok bool) string {
