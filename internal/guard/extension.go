@@ -162,6 +162,9 @@ func (e *Extension) MutateOperationParameters(ctx context.Context, p *graphql.Ra
 	if gerr := e.checkStructure(doc); gerr != nil {
 		return gerr
 	}
+	if gerr := checkDefer(doc); gerr != nil {
+		return gerr
+	}
 	if errs := validator.ValidateWithRules(e.schema, doc, e.rules()); len(errs) > 0 {
 		for _, v := range errs {
 			errcode.Set(v, errcode.ValidationFailed)

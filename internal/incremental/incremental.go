@@ -99,9 +99,9 @@ func (Flatten) Validate(graphql.ExecutableSchema) error { return nil }
 // InterceptOperation implements graphql.OperationInterceptor.
 func (Flatten) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 	if incremental, _ := ctx.Value(multipartKey{}).(bool); incremental {
-		return omitPlaceholders(ctx, next(ctx))
+		return omitPlaceholders(ctx, untilDone(next(ctx)))
 	}
-	responses := next(ctx)
+	responses := untilDone(next(ctx))
 	done := false
 	return func(ctx context.Context) *graphql.Response {
 		if done {
@@ -150,6 +150,9 @@ func merge(ctx context.Context, first *graphql.Response, responses graphql.Respo
 			break
 		}
 		out.Errors = append(out.Errors, next.Errors...)
+		if len(next.Data) == 0 {
+			continue // errors alone: the request timed out (untilDone)
+		}
 		if !apply(next) {
 			waiting = append(waiting, next)
 			continue

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/idpgate/idpgate/internal/sandbox"
+)
+
+// postAccept sends query with the given Accept header (none when empty).
+func (e *testEnv) postAccept(ctx context.Context, token, accept, query string) *gqlResponse {
+	e.t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url+"/graphql", bytes.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return e.do(req)
+}
+
+const apolloAccept = "multipart/mixed;deferSpec=20220824,application/graphql-response+json,application/json;q=0.9"
+
+// nestedDeferQueries are @defer inside a deferred fragment, inline and
+// through fragment spreads; gqlgen's executor never delivered the inner
+// payload, so the request hung past REQUEST_TIMEOUT.
+var nestedDeferQueries = map[string]string{
+	"inline under identity":                             `{ me { identity(id: "github|9001") { ... @defer { id ... @defer { repos(first: 1) { nodes { fullName } } } } } } }`,
+	"inline under identities":                           `{ me { identities { ... @defer { id ... @defer { repos(first: 1) { nodes { fullName } } } } } } }`,
+	"spreads":                                           `{ me { identities { ...F @defer } } } fragment F on Identity { id ...G @defer } fragment G on Identity { repos(first: 1) { nodes { fullName } } }`,
+	"plain spread inside a deferred one":                `{ me { identities { ...F @defer } } } fragment F on Identity { id ...H } fragment H on Identity { ... @defer { repos(first: 1) { nodes { fullName } } } }`,
+	"deferred spread inside a deferred inline fragment": `{ me { identities { ... @defer { ...G @defer } } } } fragment G on Identity { repos(first: 1) { nodes { fullName } } }`,
+}
+
+// TestNestedDeferIsRejected: every nested @defer, whatever the Accept
+// header, is answered at once with one validation error and leaves no
+// goroutine behind.
+func TestNestedDeferIsRejected(t *testing.T) {
+	e := newEnv(t, envOptions{env: map[string]string{"REQUEST_TIMEOUT": "20s"}})
+	token := e.sb.Token(sandbox.Ada)
+	// A single level of @defer works; it also warms up connections and
+	// caches before goroutines are counted.
+	ok := e.postAccept(context.Background(), token, "", `{ me { identities { id ... @defer { repos(first: 1) { nodes { fullName } } } } } }`)
+	if ok.Status != http.StatusOK || len(ok.Errors) != 0 || !strings.Contains(string(ok.Data), "fullName") {
+		t.Errorf("one @defer: status %d %s; want data without errors", ok.Status, ok.Raw)
+	}
+	http.DefaultClient.CloseIdleConnections()
+	before := runtime.NumGoroutine()
+	for name, q := range nestedDeferQueries {
+		for _, accept := range []string{"", "application/json", apolloAccept} {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			r := e.postAccept(ctx, token, accept, q)
+			cancel()
+			if r.Status == -1 {
+				t.Fatalf("%s, Accept %q: no answer within 10s", name, accept)
+			}
+			if len(r.Errors) != 1 || r.codes()[0] != "GRAPHQL_VALIDATION_FAILED" || !strings.Contains(r.Errors[0].Message, "@defer inside a deferred fragment") {
+				t.Errorf("%s, Accept %q: status %d %s; want one GRAPHQL_VALIDATION_FAILED about nested @defer", name, accept, r.Status, r.Raw)
+			}
+			if len(r.Data) > 0 && string(r.Data) != "null" {
+				t.Errorf("%s, Accept %q: data %s; want none", name, accept, r.Data)
+			}
+		}
+	}
+	http.DefaultClient.CloseIdleConnections()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	if n := runtime.NumGoroutine(); n > before+2 {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		t.Errorf("goroutines: %d before, %d after; stacks:\n%s", before, n, buf)
+	}
+}
+
+// TestDuplicateDeferLabelsAreRejected: labels must be unique in a
+// document (incremental delivery RFC).
+func TestDuplicateDeferLabelsAreRejected(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	q := `{ me { identities { ... @defer(label: "x") { id } ... @defer(label: "x") { provider } } } }`
+	r := e.postAccept(context.Background(), e.sb.Token(sandbox.Ada), "", q)
+	if len(r.Errors) != 1 || r.codes()[0] != "GRAPHQL_VALIDATION_FAILED" || !strings.Contains(r.Errors[0].Message, `"x"`) {
+		t.Errorf("status %d %s; want one GRAPHQL_VALIDATION_FAILED naming the label", r.Status, r.Raw)
+	}
+}
