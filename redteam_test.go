@@ -96,3 +96,35 @@ func TestDuplicateDeferLabelsAreRejected(t *testing.T) {
 		t.Errorf("status %d %s; want one GRAPHQL_VALIDATION_FAILED naming the label", r.Status, r.Raw)
 	}
 }
+
+// TestSpentUnauthBudgetLetsKnownTokensThrough: once an address has spent
+// its 401 budget, a token the gateway verified before still gets through;
+// a token never seen, and bad tokens, are answered 429.
+func TestSpentUnauthBudgetLetsKnownTokensThrough(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	known := e.sb.Token(sandbox.Ada)
+	if r := e.post(ctx, known, `{ me { id } }`, nil); r.Status != http.StatusOK {
+		t.Fatalf("first request: status %d %s", r.Status, r.Raw)
+	}
+	statuses := map[int]int{}
+	for range 25 {
+		statuses[e.post(ctx, "not.a.token", `{ me { id } }`, nil).Status]++
+	}
+	if statuses[http.StatusTooManyRequests] == 0 {
+		t.Fatalf("25 bad tokens: statuses %v; want the budget spent (some 429)", statuses)
+	}
+	for _, tc := range []struct {
+		name, token string
+		want        int
+	}{
+		{"verified before", known, http.StatusOK},
+		{"never seen", e.sb.Token(sandbox.Grace), http.StatusTooManyRequests},
+		{"bad", "not.a.token", http.StatusTooManyRequests},
+		{"verified before, again", known, http.StatusOK},
+	} {
+		if r := e.post(ctx, tc.token, `{ me { id } }`, nil); r.Status != tc.want {
+			t.Errorf("%s token after the budget is spent: status %d %s; want %d", tc.name, r.Status, r.Raw, tc.want)
+		}
+	}
+}

@@ -180,7 +180,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 		return nil, fmt.Errorf("ALLOWED_ORIGINS: %w", err)
 	}
 
-	unauth, err := connlimit.Middleware(connlimit.MiddlewareOptions{RPS: cfg.UnauthRPS, Burst: cfg.UnauthBurst, Logger: logger})
+	unauth, err := connlimit.Middleware(connlimit.MiddlewareOptions{RPS: cfg.UnauthRPS, Burst: cfg.UnauthBurst, Logger: logger, Known: authenticator.Known})
 	if err != nil {
 		return nil, fmt.Errorf("UNAUTH_RPS: %w", err)
 	}
