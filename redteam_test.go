@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -125,6 +126,39 @@ func TestSpentUnauthBudgetLetsKnownTokensThrough(t *testing.T) {
 	} {
 		if r := e.post(ctx, tc.token, `{ me { id } }`, nil); r.Status != tc.want {
 			t.Errorf("%s token after the budget is spent: status %d %s; want %d", tc.name, r.Status, r.Raw, tc.want)
+		}
+	}
+}
+
+// TestCalendarWindowPastYear9999: from near the end of 9999 puts the
+// default end in the year 10000; the window is refused with
+// BAD_USER_INPUT and no provider is called.
+func TestCalendarWindowPastYear9999(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	for _, args := range []string{
+		`from: "9999-12-31T23:59:59Z"`,
+		`from: "9999-12-30T00:00:00Z", to: "9999-12-31T23:59:59Z"`, // in range: allowed
+	} {
+		before := e.sb.Google.Calls() + e.sb.MSGraph.Calls()
+		r := e.post(context.Background(), e.sb.Token(sandbox.Ada), `{ me { identities { calendar(`+args+`, first: 1) { nodes { title } } } } }`, nil)
+		calls := e.sb.Google.Calls() + e.sb.MSGraph.Calls() - before
+		inRange := strings.Contains(args, "to:")
+		if inRange {
+			if calls == 0 || slices.Contains(r.codes(), "BAD_USER_INPUT") {
+				t.Errorf("calendar(%s): %d calls, %s; want the providers asked", args, calls, r.Raw)
+			}
+			continue
+		}
+		if calls != 0 {
+			t.Errorf("calendar(%s): %d provider calls; want 0", args, calls)
+		}
+		if len(r.Errors) == 0 {
+			t.Fatalf("calendar(%s): %s; want BAD_USER_INPUT", args, r.Raw)
+		}
+		for _, err := range r.Errors {
+			if err.Extensions["code"] != "BAD_USER_INPUT" || !strings.Contains(err.Message, "9999") {
+				t.Errorf("calendar(%s): error %+v; want BAD_USER_INPUT about the year range", args, err)
+			}
 		}
 	}
 }
