@@ -162,3 +162,36 @@ func TestCalendarWindowPastYear9999(t *testing.T) {
 		}
 	}
 }
+
+// TestMultipartAcceptRequestErrors: a request error (parse, validation)
+// from a client accepting multipart/mixed is answered like any other
+// (GraphQL over HTTP): the best non-multipart type the Accept header
+// lists, 400 and no "data" for application/graphql-response+json, 200 for
+// application/json (the default when only multipart/mixed is listed).
+func TestMultipartAcceptRequestErrors(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	token := e.sb.Token(sandbox.Ada)
+	for _, q := range []string{`{ me {`, `{ me { nope } }`} {
+		for _, tc := range []struct {
+			accept     string
+			wantStatus int
+			wantType   string
+			wantData   bool
+		}{
+			{apolloAccept, http.StatusBadRequest, "application/graphql-response+json", false},
+			{"application/graphql-response+json", http.StatusBadRequest, "application/graphql-response+json", false},
+			{"multipart/mixed", http.StatusOK, "application/json", true},
+			{"multipart/mixed, application/json", http.StatusOK, "application/json", true},
+		} {
+			r := e.postAccept(context.Background(), token, tc.accept, q)
+			var body map[string]json.RawMessage
+			_ = json.Unmarshal(r.Raw, &body)
+			_, hasData := body["data"]
+			ct := r.Header.Get("Content-Type")
+			if r.Status != tc.wantStatus || !strings.HasPrefix(ct, tc.wantType) || hasData != tc.wantData || len(r.Errors) == 0 {
+				t.Errorf("%q with Accept %q: status %d, Content-Type %q, %s; want %d %s, data present %v, errors",
+					q, tc.accept, r.Status, ct, r.Raw, tc.wantStatus, tc.wantType, tc.wantData)
+			}
+		}
+	}
+}
