@@ -195,3 +195,46 @@ func TestMultipartAcceptRequestErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestMultipartOverTheSizeBoundEndsWithAnErrorPart: a multipart answer
+// that would exceed MAX_RESPONSE_BYTES ends with a well-formed final part
+// carrying RESPONSE_TOO_LARGE and hasNext false, within the bound, and the
+// access log line says it was truncated.
+func TestMultipartOverTheSizeBoundEndsWithAnErrorPart(t *testing.T) {
+	const limit = 3000
+	e := newEnv(t, envOptions{env: map[string]string{"MAX_RESPONSE_BYTES": "3000"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	q := `{ me { identities { id ... @defer { repos(first: 50) { nodes { fullName url description } } } } } }`
+	resp, mr := e.postMultipart(ctx, e.sb.Token(sandbox.Ada), q)
+	var parts []part
+	for {
+		p, ok := e.nextPart(mr)
+		if !ok {
+			break
+		}
+		parts = append(parts, p)
+	}
+	if resp.StatusCode != http.StatusOK || len(parts) == 0 {
+		t.Fatalf("status %d, %d parts; want 200 and parts", resp.StatusCode, len(parts))
+	}
+	last := parts[len(parts)-1]
+	if last.HasNext == nil || *last.HasNext || len(last.Errors) != 1 || last.Errors[0].Extensions["code"] != "RESPONSE_TOO_LARGE" {
+		raw, _ := json.Marshal(last)
+		t.Errorf("last part %s; want one RESPONSE_TOO_LARGE error and hasNext false", raw)
+	}
+	var total int
+	e.mu.Lock()
+	for _, r := range e.responses[len(e.responses)-len(parts):] {
+		total += len(r)
+	}
+	e.mu.Unlock()
+	if total > limit {
+		t.Errorf("parts total %d bytes; want at most %d", total, limit)
+	}
+	resp.Body.Close()
+	e.srv.Close() // the access line is written when the handler returns
+	if logs := e.log.String(); !strings.Contains(logs, `"truncated":"RESPONSE_TOO_LARGE"`) {
+		t.Errorf("access log has no truncated field:\n%s", logs)
+	}
+}

@@ -187,7 +187,9 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", chain(gql,
-		gqlresp.Conform(gqlresp.ConformOptions{MaxBytes: cfg.MaxResponseBytes, Logger: logger}),
+		gqlresp.Conform(gqlresp.ConformOptions{MaxBytes: cfg.MaxResponseBytes, Logger: logger, OnCut: func(r *http.Request) {
+			httpmw.Note(r.Context(), slog.String("truncated", gqlresp.CodeResponseTooLarge))
+		}}),
 		httpmw.Deadline(cfg.RequestTimeout),
 		unauth,
 		authenticator.Middleware,
