@@ -238,3 +238,28 @@ func TestMultipartOverTheSizeBoundEndsWithAnErrorPart(t *testing.T) {
 		t.Errorf("access log has no truncated field:\n%s", logs)
 	}
 }
+
+// TestUnsupportedContentTypeOrMethod: a request no transport takes gets
+// one error with a code and no data, not gqlgen's bare message.
+func TestUnsupportedContentTypeOrMethod(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	for _, tc := range []struct {
+		method, contentType string
+		want                int
+	}{
+		{http.MethodPost, "text/plain", http.StatusUnsupportedMediaType},
+		{http.MethodPost, "application/x-www-form-urlencoded", http.StatusUnsupportedMediaType},
+		{http.MethodPut, "application/json", http.StatusMethodNotAllowed},
+	} {
+		req, _ := http.NewRequest(tc.method, e.url+"/graphql", strings.NewReader(`{"query":"{ me { id } }"}`))
+		req.Header.Set("Content-Type", tc.contentType)
+		req.Header.Set("Authorization", "Bearer "+e.sb.Token(sandbox.Ada))
+		r := e.do(req)
+		var body map[string]json.RawMessage
+		_ = json.Unmarshal(r.Raw, &body)
+		_, hasData := body["data"]
+		if r.Status != tc.want || hasData || len(r.Errors) != 1 || r.codes()[0] != "BAD_REQUEST" {
+			t.Errorf("%s with %s: status %d %s; want %d, one BAD_REQUEST error, no data", tc.method, tc.contentType, r.Status, r.Raw, tc.want)
+		}
+	}
+}
