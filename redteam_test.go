@@ -263,3 +263,45 @@ func TestUnsupportedContentTypeOrMethod(t *testing.T) {
 		}
 	}
 }
+
+// TestIntVariableCoercionComesFirst: an Int variable that does not coerce
+// is one BAD_USER_INPUT error naming it, before the query's cost is
+// measured with it.
+func TestIntVariableCoercionComesFirst(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	const q = `query Q($f: Int) { me { identities { repos(first: $f) { nodes { fullName } } } } }`
+	for _, tc := range []struct {
+		name string
+		f    any
+		ok   bool
+	}{
+		{"huge number", 1e300, false},
+		{"numeric string", "100000000000", false},
+		{"fraction", 2.5, false},
+		{"out of int32", int64(1) << 40, false},
+		{"boolean", true, false},
+		{"in range", 2, true},
+		{"null", nil, true},
+	} {
+		r := e.post(context.Background(), e.sb.Token(sandbox.Ada), q, map[string]any{"f": tc.f})
+		if tc.ok {
+			if len(r.Errors) != 0 || r.Status != http.StatusOK {
+				t.Errorf("%s: status %d %s; want data without errors", tc.name, r.Status, r.Raw)
+			}
+			continue
+		}
+		if len(r.Errors) != 1 || r.codes()[0] != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, `"$f"`) {
+			t.Errorf("%s: status %d %s; want one BAD_USER_INPUT naming $f", tc.name, r.Status, r.Raw)
+		}
+	}
+}
+
+// TestSeveralOperationsNeedOperationName: one error saying operationName
+// is required, nothing else.
+func TestSeveralOperationsNeedOperationName(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	r := e.post(context.Background(), e.sb.Token(sandbox.Ada), `query A { me { id } } query B { me { id } }`, nil)
+	if len(r.Errors) != 1 || !strings.Contains(r.Errors[0].Message, "operationName is required") {
+		t.Errorf("status %d %s; want one error saying operationName is required", r.Status, r.Raw)
+	}
+}
