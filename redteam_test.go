@@ -305,3 +305,31 @@ func TestSeveralOperationsNeedOperationName(t *testing.T) {
 		t.Errorf("status %d %s; want one error saying operationName is required", r.Status, r.Raw)
 	}
 }
+
+// TestUnauthorizedFloodLogsBoundedLines: 401s within the address's budget
+// write no INFO line of their own, and the access log samples them: a
+// flood of 15 writes at most a couple of INFO lines, which say why.
+func TestUnauthorizedFloodLogsBoundedLines(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	bad := e.sb.Token(sandbox.Ada)
+	bad = bad[:len(bad)-4] + "AAAA" // a bad signature
+	start := len(e.log.String())
+	for range 15 {
+		if r := e.post(context.Background(), bad, `{ me { id } }`, nil); r.Status != http.StatusUnauthorized {
+			t.Fatalf("status %d %s; want 401", r.Status, r.Raw)
+		}
+	}
+	e.srv.Close()
+	var info []string
+	for line := range strings.SplitSeq(e.log.String()[start:], "\n") {
+		if strings.Contains(line, `"level":"INFO"`) {
+			info = append(info, line)
+		}
+	}
+	if len(info) == 0 || len(info) > 2 {
+		t.Fatalf("%d INFO lines for 15 401s; want 1 or 2:\n%s", len(info), strings.Join(info, "\n"))
+	}
+	if !strings.Contains(info[0], `"authn_reason":"`) {
+		t.Errorf("access line %s; want the rejection reason", info[0])
+	}
+}
