@@ -333,3 +333,20 @@ func TestUnauthorizedFloodLogsBoundedLines(t *testing.T) {
 		t.Errorf("access line %s; want the rejection reason", info[0])
 	}
 }
+
+// TestConnectionWithoutAdapterLogsAdapters: a configured connection
+// without ADAPTER logs "by provider" and which adapter serves which
+// provider, not a sentence in place of the adapter's name.
+func TestConnectionWithoutAdapterLogsAdapters(t *testing.T) {
+	e := newEnv(t, envOptions{env: map[string]string{"CONNECTION_ACME_CORP_API_URL": "https://ghe.example.com/api/v3/"}})
+	var line map[string]any
+	for l := range strings.SplitSeq(e.log.String(), "\n") {
+		if strings.Contains(l, `"connection":"acme-corp"`) && strings.Contains(l, `"msg":"connection"`) {
+			_ = json.Unmarshal([]byte(l), &line)
+		}
+	}
+	adapters, _ := line["adapters"].(string)
+	if line["adapter"] != "by provider" || !strings.Contains(adapters, "github=github") {
+		t.Errorf("start-up line %v; want adapter \"by provider\" and adapters listing github=github", line)
+	}
+}
