@@ -350,3 +350,22 @@ func TestConnectionWithoutAdapterLogsAdapters(t *testing.T) {
 		t.Errorf("start-up line %v; want adapter \"by provider\" and adapters listing github=github", line)
 	}
 }
+
+// TestDateTimeLowerCaseTAndZ: RFC 3339 §5.6 allows "t" and "z".
+func TestDateTimeLowerCaseTAndZ(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	for _, args := range []string{
+		`from: "2026-12-01t00:00:00z", to: "2026-12-08t00:00:00z"`,
+		`from: "2026-12-01t00:00:00+01:00"`,
+		`from: "2026-12-01T00:00:00z"`,
+	} {
+		r := e.post(context.Background(), e.sb.Token(sandbox.Grace), `{ me { identities { calendar(`+args+`, first: 1) { nodes { title } } } } }`, nil)
+		if len(r.Errors) != 0 || !strings.Contains(string(r.Data), `"calendar":{`) {
+			t.Errorf("calendar(%s): %s; want a calendar without errors", args, r.Raw)
+		}
+	}
+	r := e.post(context.Background(), e.sb.Token(sandbox.Grace), `{ me { identities { calendar(from: "2026-12-01x00:00:00Z") { nodes { title } } } } }`, nil)
+	if len(r.Errors) != 1 || r.codes()[0] != "BAD_USER_INPUT" {
+		t.Errorf("a bad separator: %s; want one BAD_USER_INPUT", r.Raw)
+	}
+}
