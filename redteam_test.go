@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"runtime"
@@ -367,5 +368,46 @@ func TestDateTimeLowerCaseTAndZ(t *testing.T) {
 	r := e.post(context.Background(), e.sb.Token(sandbox.Grace), `{ me { identities { calendar(from: "2026-12-01x00:00:00Z") { nodes { title } } } } }`, nil)
 	if len(r.Errors) != 1 || r.codes()[0] != "BAD_USER_INPUT" {
 		t.Errorf("a bad separator: %s; want one BAD_USER_INPUT", r.Raw)
+	}
+}
+
+// TestMicrosoftCursorNamesNoUpstreamHost: the calendar cursor of a
+// Microsoft identity carries Graph's next link without the configured
+// base, and still pages.
+func TestMicrosoftCursorNamesNoUpstreamHost(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	token := e.sb.Token(sandbox.Ada)
+	const q = `query($after: String) { me { identity(id: "windowslive|0123456789abcdef") { calendar(from: "2026-11-01T00:00:00Z", to: "2027-03-01T00:00:00Z", first: 1, after: $after) { nodes { title } pageInfo { hasNextPage endCursor } } } } }`
+	type page struct {
+		Me struct {
+			Identity struct {
+				Calendar struct {
+					Nodes    []struct{ Title string }
+					PageInfo struct {
+						HasNextPage bool
+						EndCursor   string
+					}
+				}
+			}
+		}
+	}
+	var p1, p2 page
+	r := e.post(context.Background(), token, q, nil)
+	if err := json.Unmarshal(r.Data, &p1); err != nil || len(r.Errors) != 0 || !p1.Me.Identity.Calendar.PageInfo.HasNextPage {
+		t.Fatalf("page 1: %s; want a next page", r.Raw)
+	}
+	cursor := p1.Me.Identity.Calendar.PageInfo.EndCursor
+	payload, _, _ := strings.Cut(cursor, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		t.Fatalf("cursor %q: %v", cursor, err)
+	}
+	if host := strings.TrimPrefix(e.sb.MSGraphURL, "http://"); strings.Contains(string(raw), "127.0.0.1") || strings.Contains(string(raw), "http") || (host != "" && strings.Contains(string(raw), host)) {
+		t.Errorf("cursor payload %s names the upstream", raw)
+	}
+	r = e.post(context.Background(), token, q, map[string]any{"after": cursor})
+	if err := json.Unmarshal(r.Data, &p2); err != nil || len(r.Errors) != 0 || len(p2.Me.Identity.Calendar.Nodes) != 1 ||
+		p2.Me.Identity.Calendar.Nodes[0].Title == p1.Me.Identity.Calendar.Nodes[0].Title {
+		t.Errorf("page 2: %s; want the next event", r.Raw)
 	}
 }
