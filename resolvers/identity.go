@@ -261,6 +261,12 @@ func (r *Resolver) calendar(ctx context.Context, obj *model.Identity, from, to *
 		if end.Sub(start) > maxWindow {
 			return nil, inputErrorf("the window from..to may span at most 366 days")
 		}
+		// RFC 3339 has four-digit years: a window past 9999 (from near the
+		// end of 9999 plus the default 30 days) has no date-time any
+		// provider accepts, so it is refused before any upstream call.
+		if start.Year() < 1 || end.Year() > 9999 {
+			return nil, inputErrorf("the window from..to must lie within the years 0001 to 9999 (to defaults to from plus 30 days)")
+		}
 		q = providers.EventQuery{From: start, To: end, Page: providers.PageRequest{Size: size}}
 	}
 	var page providers.Page[providers.CalendarEvent]

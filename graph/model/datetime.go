@@ -25,6 +25,18 @@ func ParseDateTime(v any) (time.Time, error) {
 	if !ok || s == "" {
 		return time.Time{}, errDateTime
 	}
+	// RFC 3339 §5.6 lets "T" and "Z" be lower case; Go's layout does not.
+	// full-date is always 10 characters, so the separator is at 10.
+	if len(s) > 10 && (s[10] == 't' || s[len(s)-1] == 'z') {
+		b := []byte(s)
+		if b[10] == 't' {
+			b[10] = 'T'
+		}
+		if b[len(b)-1] == 'z' {
+			b[len(b)-1] = 'Z'
+		}
+		s = string(b)
+	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return time.Time{}, errDateTime

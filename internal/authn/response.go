@@ -8,6 +8,7 @@ import (
 	jwtmiddleware "github.com/auth0/go-jwt-middleware/v2"
 
 	"github.com/idpgate/idpgate/internal/gqlresp"
+	"github.com/idpgate/idpgate/internal/httpmw"
 )
 
 // Messages written by the middleware, generic on purpose: they tell a
@@ -32,7 +33,10 @@ func (a *Authenticator) reject(w http.ResponseWriter, r *http.Request, err error
 		reason = reasonMissing
 	}
 
-	status, code, msg, level := http.StatusUnauthorized, gqlresp.CodeUnauthenticated, msgInvalid, slog.LevelInfo
+	// A rejected token is logged at debug: a 401 flood must not write a
+	// line per request. The reason goes on the access log line instead,
+	// which httpmw samples for 401s.
+	status, code, msg, level := http.StatusUnauthorized, gqlresp.CodeUnauthenticated, msgInvalid, slog.LevelDebug
 	switch reason {
 	case reasonMissing:
 		msg, level = msgMissing, slog.LevelDebug
@@ -46,6 +50,7 @@ func (a *Authenticator) reject(w http.ResponseWriter, r *http.Request, err error
 	}
 	a.log.LogAttrs(r.Context(), level, "authn: request rejected",
 		slog.String("reason", reason), slog.Int("status", status))
+	httpmw.Note(r.Context(), slog.String("authn_reason", reason))
 	WriteError(w, r, status, code, msg)
 }
 

@@ -40,8 +40,12 @@ var connectionFields = []string{"ADAPTER", "API_URL", "TOKEN_URL", "CLIENT_ID", 
 const connectionPrefix = "CONNECTION_"
 
 // connectionName is NAME: an Auth0 connection name (letters, digits,
-// dashes) upper-cased with "-" turned into "_".
-var connectionName = regexp.MustCompile(`^[A-Z0-9][A-Z0-9_]*$`)
+// dashes) upper-cased with "-" turned into "_". Auth0 refuses a name that
+// starts or ends with a dash or holds two in a row (Management API v2,
+// ConnectionName: pattern ^[a-zA-Z0-9](-[a-zA-Z0-9]|[a-zA-Z0-9])*$), so
+// a NAME with "_" there is a typo (CONNECTION_GHE__ADAPTER), not a
+// connection "ghe-".
+var connectionName = regexp.MustCompile(`^[A-Z0-9]+(_[A-Z0-9]+)*$`)
 
 // readProviders reads the provider-level variables of every adapter: the
 // defaults of the connections it serves. Only values that are set are
@@ -89,7 +93,7 @@ func (r *reader) readConnections(c *Config, names []string) {
 			continue
 		}
 		if !connectionName.MatchString(key) {
-			r.fail(name, "NAME must be the Auth0 connection name upper-cased, with \"-\" as \"_\"")
+			r.fail(name, "NAME must be the Auth0 connection name upper-cased, with \"-\" as \"_\" (never first, last or doubled)")
 			continue
 		}
 		conn := byKey[key]

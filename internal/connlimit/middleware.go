@@ -32,10 +32,16 @@ type MiddlewareOptions struct {
 	LogEvery time.Duration
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// Known reports a request whose credentials were verified before
+	// (authn's Authenticator.Known, a cache lookup): it passes even when
+	// its address has spent its budget, so that a client behind an address
+	// shared with a 401 flood keeps working. nil: none is known.
+	Known func(*http.Request) bool
 }
 
 // Middleware goes outside the authenticator. It answers 429 to a client
-// address that has spent its budget of 401s, and asks the client to close
+// address that has spent its budget of 401s, unless the request's token is
+// Known, and asks the client to close
 // the connection (Connection: close) from its second 401 on one
 // connection, or when a 429 is answered. Its log lines are sampled.
 func Middleware(o MiddlewareOptions) (func(http.Handler) http.Handler, error) {
@@ -78,7 +84,7 @@ func Middleware(o MiddlewareOptions) (func(http.Handler) http.Handler, error) {
 			ip := clientIP(r)
 			b := bucket(ip)
 			now := o.Now()
-			if b.TokensAt(now) < 1 {
+			if b.TokensAt(now) < 1 && (o.Known == nil || !o.Known(r)) {
 				wait := time.Duration(float64(time.Second) * (1 - b.TokensAt(now)) / float64(b.Limit()))
 				secs := max(int(math.Ceil(wait.Seconds())), 1)
 				s.reject(r, ip)

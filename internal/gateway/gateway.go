@@ -180,14 +180,16 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 		return nil, fmt.Errorf("ALLOWED_ORIGINS: %w", err)
 	}
 
-	unauth, err := connlimit.Middleware(connlimit.MiddlewareOptions{RPS: cfg.UnauthRPS, Burst: cfg.UnauthBurst, Logger: logger})
+	unauth, err := connlimit.Middleware(connlimit.MiddlewareOptions{RPS: cfg.UnauthRPS, Burst: cfg.UnauthBurst, Logger: logger, Known: authenticator.Known})
 	if err != nil {
 		return nil, fmt.Errorf("UNAUTH_RPS: %w", err)
 	}
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", chain(gql,
-		gqlresp.Conform(gqlresp.ConformOptions{MaxBytes: cfg.MaxResponseBytes, Logger: logger}),
+		gqlresp.Conform(gqlresp.ConformOptions{MaxBytes: cfg.MaxResponseBytes, Logger: logger, OnCut: func(r *http.Request) {
+			httpmw.Note(r.Context(), slog.String("truncated", gqlresp.CodeResponseTooLarge))
+		}}),
 		httpmw.Deadline(cfg.RequestTimeout),
 		unauth,
 		authenticator.Middleware,

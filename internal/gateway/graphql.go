@@ -34,6 +34,7 @@ func newGraphQL(root *resolvers.Resolver, cfg config.Config, dev bool, tel *tele
 	gql.AddTransport(transport.GET{})
 	incremental.Configure(gql) // @defer over multipart/mixed; before POST, which would also take those requests
 	gql.AddTransport(transport.POST{})
+	gql.AddTransport(unsupported{}) // last: what no transport above takes
 	gql.SetErrorPresenter(root.PresentError)
 	gql.SetRecoverFunc(root.Recover)
 	gql.AroundOperations(resolvers.AroundOperations)

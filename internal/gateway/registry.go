@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sort"
+	"strings"
 
 	"github.com/idpgate/idpgate/internal/config"
 	"github.com/idpgate/idpgate/providers"
@@ -73,7 +75,14 @@ func newRegistry(cfg config.Config, client func(name string) *http.Client, logge
 				}
 			}
 		}
-		logger.Info("connection", "connection", name, "adapter", "the one serving its identities' provider")
+		// The adapter depends on the identity's provider: log it as
+		// "by provider" and list which adapter serves which provider.
+		served := make([]string, 0, len(byProvider))
+		for provider, c := range byProvider {
+			served = append(served, provider+"="+c.Adapter)
+		}
+		sort.Strings(served)
+		logger.Info("connection", "connection", name, "adapter", "by provider", "adapters", strings.Join(served, ","))
 		reg.AddLazy(name, func(provider string) providers.Connection {
 			if c, ok := byProvider[provider]; ok {
 				return c

@@ -19,6 +19,10 @@ type ConformOptions struct {
 	MaxBytes int64
 	// Logger records responses cut at the bound (nil: slog.Default()).
 	Logger *slog.Logger
+	// OnCut, when set, is called with the request whose response was cut
+	// at the bound (to mark its access log line: a cut multipart stream
+	// keeps its status 200).
+	OnCut func(*http.Request)
 }
 
 // Conform wraps the GraphQL endpoint (gqlgen and the middleware in front
@@ -33,7 +37,11 @@ type ConformOptions struct {
 //     no "data" entry (gqlgen writes "data": null);
 //   - a body over MaxBytes is never sent: a response written in one piece
 //     (every JSON response) is replaced by a 500 with code
-//     RESPONSE_TOO_LARGE; a streamed one (multipart) is cut and its
+//     RESPONSE_TOO_LARGE; a multipart/mixed stream is passed on one
+//     flushed batch of parts at a time, and the batch that would leave
+//     no room under MaxBytes for a final part is replaced by that final
+//     part: a RESPONSE_TOO_LARGE error with "hasNext": false, then the
+//     closing delimiter; any other streamed body is cut and its
 //     connection closed, so the client cannot take it for complete.
 func Conform(o ConformOptions) func(http.Handler) http.Handler {
 	if o.MaxBytes <= 0 {
@@ -46,10 +54,16 @@ func Conform(o ConformOptions) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			cw := &conformWriter{ResponseWriter: w, r: r, max: o.MaxBytes}
 			next.ServeHTTP(cw, r)
+			if cw.boundary != "" && !cw.cut {
+				cw.sendPending()
+			}
 			if cw.cut {
 				o.Logger.LogAttrs(r.Context(), slog.LevelWarn, "response exceeded the size bound",
 					slog.Int64("limit", o.MaxBytes), slog.Bool("streamed", cw.written > 0))
-				if cw.written > 0 {
+				if o.OnCut != nil {
+					o.OnCut(r)
+				}
+				if cw.written > 0 && cw.boundary == "" {
 					panic(http.ErrAbortHandler) // net/http closes the connection
 				}
 			}
@@ -65,6 +79,8 @@ type conformWriter struct {
 	committed bool
 	written   int64
 	cut       bool
+	boundary  string // of a multipart/mixed response
+	pending   []byte // multipart bytes written since the last Flush
 }
 
 func (c *conformWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
@@ -90,6 +106,9 @@ func (c *conformWriter) commit(body []byte) []byte {
 	status := c.status
 	if status == 0 {
 		status = http.StatusOK
+	}
+	if mt, params, _ := mime.ParseMediaType(c.Header().Get("Content-Type")); mt == "multipart/mixed" {
+		c.boundary = params["boundary"]
 	}
 	switch mt := c.mediaType(); {
 	case mt == JSON && status == http.StatusUnprocessableEntity:
@@ -120,6 +139,10 @@ func (c *conformWriter) Write(p []byte) (int, error) {
 	if c.cut {
 		return n, nil
 	}
+	if c.boundary != "" {
+		c.pending = append(c.pending, p...)
+		return n, nil
+	}
 	if c.written+int64(len(p)) > c.max {
 		c.cut = true
 		return n, nil
@@ -139,9 +162,54 @@ func (c *conformWriter) Flush() {
 	if c.cut {
 		return
 	}
+	if c.boundary != "" {
+		c.sendPending()
+	}
 	if f, ok := c.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// sendPending writes the multipart batch held since the last Flush, or,
+// when it would leave no room for it under the bound, the final error
+// part instead (and marks the response cut).
+func (c *conformWriter) sendPending() {
+	final := c.finalPart()
+	if c.written+int64(len(c.pending))+int64(len(final)) > c.max {
+		c.cut = true
+		c.pending = nil
+		if _, err := c.ResponseWriter.Write(final); err == nil {
+			c.written += int64(len(final))
+		}
+		return
+	}
+	if len(c.pending) > 0 {
+		if _, err := c.ResponseWriter.Write(c.pending); err == nil {
+			c.written += int64(len(c.pending))
+		}
+	}
+	c.pending = nil
+}
+
+// finalPart is the last part of a multipart response cut at the bound.
+// gqlgen ends every flushed batch with the delimiter that opens the next
+// part, so the part starts with its headers, unless nothing was sent yet.
+func (c *conformWriter) finalPart() []byte {
+	body, _ := json.Marshal(struct {
+		HasNext bool    `json:"hasNext"`
+		Errors  []Error `json:"errors"`
+	}{false, []Error{{
+		Message:    fmt.Sprintf("the response exceeds %d bytes; select fewer fields or smaller pages", c.max),
+		Extensions: map[string]any{"code": CodeResponseTooLarge},
+	}}})
+	var b bytes.Buffer
+	if c.written == 0 {
+		fmt.Fprintf(&b, "--%s\r\n", c.boundary)
+	}
+	b.WriteString("Content-Type: application/json\r\n\r\n")
+	b.Write(body)
+	fmt.Fprintf(&b, "\r\n--%s--\r\n", c.boundary)
+	return b.Bytes()
 }
 
 // withoutData drops a null "data" entry from a GraphQL response body; any

@@ -140,7 +140,10 @@ func (e *Extension) MutateOperationParameters(ctx context.Context, p *graphql.Ra
 		return nil
 	}
 	if e.cache != nil {
-		if _, ok := e.cache.Get(ctx, p.Query); ok {
+		if doc, ok := e.cache.Get(ctx, p.Query); ok {
+			if gerr := checkOperation(doc, p.OperationName, p.Variables); gerr != nil {
+				return gerr
+			}
 			if register != "" {
 				e.apq.add(ctx, register, p.Query)
 			}
@@ -162,6 +165,9 @@ func (e *Extension) MutateOperationParameters(ctx context.Context, p *graphql.Ra
 	if gerr := e.checkStructure(doc); gerr != nil {
 		return gerr
 	}
+	if gerr := checkDefer(doc); gerr != nil {
+		return gerr
+	}
 	if errs := validator.ValidateWithRules(e.schema, doc, e.rules()); len(errs) > 0 {
 		for _, v := range errs {
 			errcode.Set(v, errcode.ValidationFailed)
@@ -173,6 +179,9 @@ func (e *Extension) MutateOperationParameters(ctx context.Context, p *graphql.Ra
 	}
 	if e.cache != nil {
 		e.cache.Add(ctx, p.Query, doc)
+	}
+	if gerr := checkOperation(doc, p.OperationName, p.Variables); gerr != nil {
+		return gerr
 	}
 	if register != "" {
 		e.apq.add(ctx, register, p.Query)

@@ -99,6 +99,8 @@ func AccessLog(now func() time.Time) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := now()
 			rec := &recorder{ResponseWriter: w}
+			ns := &notes{}
+			r = r.WithContext(context.WithValue(r.Context(), notesKey{}, ns))
 			defer func() {
 				// Also after a panic (http.ErrAbortHandler included); the
 				// status is then what was written, or 0.
@@ -109,6 +111,7 @@ func AccessLog(now func() time.Time) func(http.Handler) http.Handler {
 					slog.Int64("bytes", rec.bytes),
 					slog.Duration("duration", now().Sub(start)),
 				}
+				attrs = append(attrs, ns.take()...)
 				if s := samplers[rec.status]; s != nil {
 					keep, left := s.take(start, 10*time.Second)
 					if !keep {

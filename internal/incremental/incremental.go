@@ -16,6 +16,8 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/idpgate/idpgate/internal/gqlresp"
 )
 
 // Configure adds multipart/mixed delivery to srv and makes every other
@@ -56,7 +58,57 @@ func (Multipart) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphEx
 		return
 	}
 	r = r.WithContext(context.WithValue(r.Context(), multipartKey{}, true))
-	transport.MultipartMixed{DeliveryTimeout: batchWindow}.Do(w, r, exec)
+	transport.MultipartMixed{DeliveryTimeout: batchWindow}.Do(&earlyErrorWriter{ResponseWriter: w, r: r}, r, exec)
+}
+
+// earlyErrorWriter gives a failure before execution (parse, validation,
+// variable coercion), which gqlgen's MultipartMixed writes as one
+// application/json body, the media type and status the POST transport
+// gives: the best non-multipart type the Accept header lists
+// (gqlresp.MediaType: application/json when it lists none), and 400
+// instead of 422 for application/graphql-response+json, as the GraphQL
+// over HTTP specification asks. gqlresp.Conform then applies the same
+// rules as to any response (no "data" in a graphql-response+json 4xx,
+// 200 for an application/json request error). A multipart answer is left
+// as it is.
+type earlyErrorWriter struct {
+	http.ResponseWriter
+	r       *http.Request
+	decided bool
+}
+
+func (e *earlyErrorWriter) Unwrap() http.ResponseWriter { return e.ResponseWriter }
+
+func (e *earlyErrorWriter) decide(status int) int {
+	if e.decided {
+		return status
+	}
+	e.decided = true
+	h := e.Header()
+	if mt, _, _ := mime.ParseMediaType(h.Get("Content-Type")); mt != gqlresp.JSON {
+		return status
+	}
+	h.Set("Content-Type", gqlresp.ContentType(e.r))
+	if gqlresp.MediaType(e.r) == gqlresp.GraphQLResponse && status == http.StatusUnprocessableEntity {
+		status = http.StatusBadRequest
+	}
+	return status
+}
+
+func (e *earlyErrorWriter) WriteHeader(code int) {
+	e.ResponseWriter.WriteHeader(e.decide(code))
+}
+
+func (e *earlyErrorWriter) Write(p []byte) (int, error) {
+	e.decide(http.StatusOK)
+	return e.ResponseWriter.Write(p)
+}
+
+func (e *earlyErrorWriter) Flush() {
+	e.decide(http.StatusOK)
+	if f, ok := e.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 // multipartKey marks the context of an operation Multipart delivers.
@@ -99,9 +151,9 @@ func (Flatten) Validate(graphql.ExecutableSchema) error { return nil }
 // InterceptOperation implements graphql.OperationInterceptor.
 func (Flatten) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 	if incremental, _ := ctx.Value(multipartKey{}).(bool); incremental {
-		return omitPlaceholders(ctx, next(ctx))
+		return omitPlaceholders(ctx, untilDone(next(ctx)))
 	}
-	responses := next(ctx)
+	responses := untilDone(next(ctx))
 	done := false
 	return func(ctx context.Context) *graphql.Response {
 		if done {
@@ -150,6 +202,9 @@ func merge(ctx context.Context, first *graphql.Response, responses graphql.Respo
 			break
 		}
 		out.Errors = append(out.Errors, next.Errors...)
+		if len(next.Data) == 0 {
+			continue // errors alone: the request timed out (untilDone)
+		}
 		if !apply(next) {
 			waiting = append(waiting, next)
 			continue

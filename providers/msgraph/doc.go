@@ -17,9 +17,12 @@
 // that is not at midnight (a converted one) is rounded to the nearest UTC
 // midnight, which is right for every zone within ±12 hours of UTC.
 //
-// Paging. The page token is Graph's @odata.nextLink itself, requested as
-// it is: Microsoft's paging guide (https://learn.microsoft.com/graph/paging)
-// says not to read or rebuild its $skip or $skiptoken. The link travels in
-// the gateway's signed cursor and is checked, when Graph sends it and when
-// it comes back, to be the calendarView of the configured Graph base.
+// Paging. The page token is Graph's @odata.nextLink without the configured
+// base (its path and query after it), joined back to the base and
+// requested as it is: Microsoft's paging guide
+// (https://learn.microsoft.com/graph/paging) says not to read or rebuild
+// its $skip or $skiptoken. It travels in the gateway's signed cursor, which
+// so names no upstream host, and the link is checked, when Graph sends it
+// and when it comes back, to be the calendarView of the configured Graph
+// base.
 package msgraph

@@ -179,12 +179,16 @@ func (c *Client) ListEvents(ctx context.Context, token secret.String, q provider
 		resp *upstream.Response
 		err  error
 	)
-	if link := q.Page.Token; link != "" {
-		// The token is Graph's own @odata.nextLink, taken whole: Graph's
-		// paging guide (https://learn.microsoft.com/graph/paging) says to
-		// request that URL as it is and never to read or rebuild its
-		// $skip/$skiptoken. It must still point at the calendarView of the
-		// configured Graph.
+	if tok := q.Page.Token; tok != "" {
+		// The token is Graph's own @odata.nextLink without the configured
+		// base (nextToken), joined back here: Graph's paging guide
+		// (https://learn.microsoft.com/graph/paging) says to request that
+		// URL as it is and never to read or rebuild its $skip/$skiptoken.
+		// It must still point at the calendarView of the configured Graph.
+		link := c.api.Base.String() + tok
+		if strings.HasPrefix(tok, "https://") || strings.HasPrefix(tok, "http://") {
+			link = tok // a cursor made before tokens were relative
+		}
 		if !c.validNextLink(link) {
 			return out, c.badInput("invalid page token")
 		}
@@ -212,9 +216,24 @@ func (c *Client) ListEvents(ctx context.Context, token secret.String, q provider
 		if !c.validNextLink(body.NextLink) {
 			return providers.Page[providers.CalendarEvent]{}, c.malformed(errors.New("msgraph: @odata.nextLink is not a calendarView URL of the configured Graph"))
 		}
-		out.Next = body.NextLink
+		out.Next = c.nextToken(body.NextLink)
 	}
 	return out, nil
+}
+
+// nextToken is a valid @odata.nextLink without the configured base: the
+// path and query after it. The cursor that carries it (signed, not
+// encrypted) then names no upstream host.
+func (c *Client) nextToken(link string) string {
+	if rel, ok := strings.CutPrefix(link, c.api.Base.String()); ok {
+		return rel
+	}
+	u, _ := url.Parse(link) // validNextLink parsed it
+	rel := strings.TrimPrefix(u.EscapedPath(), c.api.Base.Path)
+	if u.RawQuery != "" {
+		rel += "?" + u.RawQuery
+	}
+	return rel
 }
 
 func mapEvent(e event, zones map[string]*time.Location) (providers.CalendarEvent, error) {

@@ -144,8 +144,9 @@ func TestListEventsPaginates(t *testing.T) {
 			if len(p1.Items) != 3 || p1.Items[0].ID != "ev-standup" || p1.Items[2].ID != "ev-accepted-tentatively" || p1.Next == "" {
 				t.Fatalf("ListEvents(page 1) = %+v next %q; want the first three and a next token", p1.Items, p1.Next)
 			}
-			// The token is Graph's @odata.nextLink itself, whatever it holds.
-			if !strings.HasPrefix(p1.Next, e.url+"/graph/v1.0/me/calendarView?") || strings.Contains(p1.Next, "%24skiptoken=") == useSkip {
+			// The token is Graph's @odata.nextLink after the configured
+			// base, whatever it holds: no upstream host.
+			if !strings.HasPrefix(p1.Next, "v1.0/me/calendarView?") || strings.Contains(p1.Next, "%24skiptoken=") == useSkip {
 				t.Errorf("ListEvents(page 1).Next = %q; want the emulator's next link ($skip %v)", p1.Next, useSkip)
 			}
 			q.Page.Token = p1.Next
@@ -196,7 +197,8 @@ func TestListEventsRejectsInputWithoutCalling(t *testing.T) {
 			q.Page.Token = strings.Replace(e.url, "http://", "http://user:pw@", 1) + "/graph/v1.0/me/calendarView?$skip=3"
 		})},
 		{"token fragment", with(func(q *providers.EventQuery) { q.Page.Token = e.url + "/graph/v1.0/me/calendarView?$skip=3#x" })},
-		{"token relative", with(func(q *providers.EventQuery) { q.Page.Token = "v1.0/me/calendarView?$skip=3" })},
+		{"token relative other path", with(func(q *providers.EventQuery) { q.Page.Token = "v1.0/me/messages?$skip=3" })},
+		{"token relative dot segments", with(func(q *providers.EventQuery) { q.Page.Token = "../v1.0/me/calendarView?$skip=3" })},
 		{"token too long", with(func(q *providers.EventQuery) {
 			q.Page.Token = e.url + "/graph/v1.0/me/calendarView?$skiptoken=" + strings.Repeat("A", 2049)
 		})},
@@ -619,8 +621,27 @@ func TestListEventsFollowsTheNextLinkAsIs(t *testing.T) {
 	if want := strings.TrimPrefix(link, srv.URL); gotURI != want {
 		t.Errorf("requested %s; want the next link as is, %s", gotURI, want)
 	}
-	if page.Next != link {
-		t.Errorf("Next = %q; want %q", page.Next, link)
+	// The token keeps the link after the base only (no upstream host),
+	// and is requested joined back, as is.
+	if want := strings.TrimPrefix(link, srv.URL+"/graph/"); page.Next != want {
+		t.Errorf("Next = %q; want %q", page.Next, want)
+	}
+	gotURI = ""
+	q.Page.Token = page.Next
+	if _, err := c.ListEvents(context.Background(), secret.New(accessRaw), q); err != nil {
+		t.Fatalf("ListEvents(relative token) = %v", err)
+	}
+	if want := strings.TrimPrefix(link, srv.URL); gotURI != want {
+		t.Errorf("requested %s; want the next link as is, %s", gotURI, want)
+	}
+	for _, bad := range []string{"//graph.evil.example/v1.0/me/calendarView", "../v1.0/me/calendarView?$skip=3", "v1.0/me/mailFolders?$skip=3", "https://graph.evil.example/graph/v1.0/me/calendarView"} {
+		gotURI = ""
+		q.Page.Token = bad
+		_, err := c.ListEvents(context.Background(), secret.New(accessRaw), q)
+		wantKind(t, "ListEvents(token "+bad+")", err, providers.BadInput, ProviderLive)
+		if gotURI != "" {
+			t.Errorf("ListEvents(token %s) requested %s; want no request", bad, gotURI)
+		}
 	}
 	for _, bad := range []string{"https://graph.evil.example/graph/v1.0/me/calendarView?$skip=3", srv.URL + "/graph/v1.0/me/mailFolders?$skip=3"} {
 		next = bad
