@@ -315,8 +315,11 @@ func TestDeferDeliversFastIdentitiesFirst(t *testing.T) {
 	if bytes.Contains(first.Data, []byte(`"calendar"`)) {
 		t.Errorf("first part data = %s; want the deferred calendars left out, not null", first.Data)
 	}
-	if calls := e.sb.Google.Calls(); calls != 1 {
-		t.Errorf("Google events calls while the first part arrived = %d; want 1 (held)", calls)
+	// Google is held, so it cannot have answered yet; whether the deferred
+	// call has reached it when the first part is written is a race the
+	// gateway need not win (it may be 0 or 1, never more).
+	if calls := e.sb.Google.Calls(); calls > 1 {
+		t.Errorf("Google events calls while the first part arrived = %d; want at most 1 (held)", calls)
 	}
 
 	release()

@@ -264,8 +264,8 @@ func (a *Authenticator) Known(r *http.Request) bool {
 	if err != nil || tok == "" || len(tok) > maxTokenBytes {
 		return false
 	}
-	claims, ok := a.verified.Peek(sha256Of(tok))
-	return ok && a.checkTimes(claims.RegisteredClaims) == nil
+	v, ok := a.verified.Peek(sha256Of(tok))
+	return ok && a.checkTimes(v.claims.RegisteredClaims) == nil
 }
 
 // Ready reports whether the tenant's signing keys are obtainable: nil when a
