@@ -282,16 +282,11 @@ func (b *Broker) refresh(ctx context.Context, key, provider string, r providers.
 }
 
 func (b *Broker) exchange(ctx context.Context, key, provider string, r providers.Refresher, rejected, auth0RT secret.String) (Pair, error) {
-	release, err := b.store.Lease(ctx, key, b.cfg.Timeout)
+	kept, hadKept, release, err := b.leaseKept(ctx, key, "token refresh")
 	if err != nil {
-		return Pair{}, &providers.Error{Kind: providers.Unavailable, Message: "the token refresh could not start", Err: errors.New("credentials: refresh lease not acquired")}
+		return Pair{}, err
 	}
 	defer release()
-	kept, hadKept, err := b.store.Get(ctx, key)
-	if err != nil {
-		b.cfg.Logger.Warn("credentials: reading the kept token failed", "err", err)
-		hadKept = false
-	}
 	if hadKept && b.usable(kept, rejected) {
 		return kept, nil // another replica refreshed while we waited
 	}
@@ -377,4 +372,22 @@ func (b *Broker) markSpent(ctx context.Context, rt secret.String) {
 	if err := b.store.MarkSpent(ctx, FingerprintOf(rt)); err != nil {
 		b.cfg.Logger.Warn("credentials: remembering a spent refresh token failed", "err", err)
 	}
+}
+
+// leaseKept takes key's lease (one refresh or exchange per identity, in
+// the cluster when the store is shared) and reads the pair kept under it,
+// which another holder may have replaced while this one waited. A store
+// that cannot be read counts as holding nothing. what names the step in
+// the error when the lease is not acquired.
+func (b *Broker) leaseKept(ctx context.Context, key, what string) (kept Pair, hadKept bool, release func(), err error) {
+	release, err = b.store.Lease(ctx, key, b.cfg.Timeout)
+	if err != nil {
+		return Pair{}, false, nil, &providers.Error{Kind: providers.Unavailable, Message: "the " + what + " could not start", Err: errors.New("credentials: lease not acquired")}
+	}
+	kept, hadKept, err = b.store.Get(ctx, key)
+	if err != nil {
+		b.cfg.Logger.Warn("credentials: reading the kept token failed", "step", what, "err", err)
+		hadKept = false
+	}
+	return kept, hadKept, release, nil
 }

@@ -140,16 +140,11 @@ func (b *Broker) vaultUsable(p Pair, rejected secret.String) bool {
 }
 
 func (b *Broker) exchangeVault(ctx context.Context, key string, req Request, rejected secret.String) (Pair, error) {
-	release, err := b.store.Lease(ctx, key, b.cfg.Timeout)
+	kept, hadKept, release, err := b.leaseKept(ctx, key, "Token Vault exchange")
 	if err != nil {
-		return Pair{}, &providers.Error{Kind: providers.Unavailable, Message: "the Token Vault exchange could not start", Err: errors.New("credentials: vault lease not acquired")}
+		return Pair{}, err
 	}
 	defer release()
-	kept, hadKept, err := b.store.Get(ctx, key)
-	if err != nil {
-		b.cfg.Logger.Warn("credentials: reading the kept vault token failed", "err", err)
-		hadKept = false
-	}
 	if hadKept && b.vaultUsable(kept, rejected) {
 		return kept, nil // another replica exchanged while we waited
 	}
