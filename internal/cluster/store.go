@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -165,7 +166,7 @@ var ErrUnavailable = errors.New("cluster: redis unavailable")
 // can echo arguments).
 type Error struct {
 	Op    string // GET, SET, EVALSHA, …
-	Cause string // "not configured", "unavailable", "timeout", "connection", "protocol", "server"
+	Cause string // "not configured", "unavailable", "timeout", "connection", "protocol", "server", "server: <code>"
 }
 
 func (e *Error) Error() string {
@@ -192,16 +193,33 @@ func (s *Store) do(ctx context.Context, op string, fn func(ctx context.Context) 
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	s.roundTrips.Add(1)
-	err := fn(cctx)
+	var err error
+	if probe && s.refusing() {
+		// Redis was up but refusing (OOM, READONLY, …), and reads may
+		// still work while writes do not: the probe writes first, so a
+		// read does not declare it back while it still refuses writes.
+		err = s.rdb.Set(cctx, s.key("health", "probe"), "1", time.Second).Err()
+	}
+	if err == nil {
+		err = fn(cctx)
+	}
 	if err == nil || errors.Is(err, redis.Nil) {
 		s.succeeded(probe)
 		return err
 	}
 	var rerr redis.Error
 	if errors.As(err, &rerr) {
-		// Redis answered, with an error: it is up, this command failed.
-		s.succeeded(probe)
 		s.failures.Add(1)
+		if code := serverState(rerr); code != "" {
+			// Redis answered, but refuses every write (or every command)
+			// until an operator acts: as unusable as a Redis that is down.
+			cause := "server: " + code
+			s.failed(gen, probe, cause)
+			return &Error{Op: op, Cause: cause}
+		}
+		// Redis answered, with an error of this command only (a script's
+		// own error, WRONGTYPE on one key): it is up, this call failed.
+		s.succeeded(probe)
 		return &Error{Op: op, Cause: "server"}
 	}
 	if ctx.Err() != nil {
@@ -216,6 +234,34 @@ func (s *Store) do(ctx context.Context, op string, fn func(ctx context.Context) 
 	cause := classify(err)
 	s.failed(gen, probe, cause)
 	return &Error{Op: op, Cause: cause}
+}
+
+// stateCodes are the error codes with which Redis refuses commands
+// because of its own state or configuration, not because of the command:
+// bad credentials or ACL (WRONGPASS, NOAUTH, NOPERM), memory full under
+// noeviction (OOM), a replica after failover (READONLY), cluster
+// redirections and outages (MOVED, ASK, CLUSTERDOWN, TRYAGAIN), a dataset
+// being loaded (LOADING), failed RDB saves (MISCONF), a script running too
+// long (BUSY), a replica without its master (MASTERDOWN) or too few
+// replicas (NOREPLICAS). Error prefixes: https://redis.io/docs/latest/develop/reference/protocol-spec/#simple-errors
+var stateCodes = map[string]bool{
+	"WRONGPASS": true, "NOAUTH": true, "NOPERM": true, "OOM": true, "READONLY": true,
+	"MOVED": true, "ASK": true, "CLUSTERDOWN": true, "TRYAGAIN": true, "LOADING": true,
+	"MISCONF": true, "BUSY": true, "MASTERDOWN": true, "NOREPLICAS": true,
+}
+
+// serverState returns the code of a Redis error reply that says Redis
+// cannot serve (see stateCodes), "" for an error of the command itself.
+// Only a code from the list is returned: the rest of the message can echo
+// arguments and is never kept. A script error wrapping one of these
+// (Redis 7 keeps the inner code first) counts too.
+func serverState(err redis.Error) string {
+	msg := err.Error()
+	code, _, _ := strings.Cut(msg, " ")
+	if stateCodes[code] {
+		return code
+	}
+	return ""
 }
 
 func classify(err error) string {
@@ -245,6 +291,14 @@ func (s *Store) admit() (gen uint64, probe, ok bool) {
 	}
 	s.probing = true
 	return s.gen, true, true
+}
+
+// refusing reports whether Redis is down because it answered with a
+// server-state error rather than not at all.
+func (s *Store) refusing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.down && strings.HasPrefix(s.cause, "server: ")
 }
 
 func (s *Store) endProbe() {

@@ -1,0 +1,145 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRefusingRedisIsUnavailable: a Redis that answers every command with
+// a server-state error (memory full under noeviction, a replica after
+// failover, a wrong password) is as unusable as one that is down: the
+// Store marks it unavailable once, names the error code (never the
+// message, never the password) in /readyz's line, and callers fall back.
+// An error of one command (WRONGTYPE on one key) leaves it up.
+func TestRefusingRedisIsUnavailable(t *testing.T) {
+	t.Parallel()
+	const password = "s3cret-Redis-pw"
+	cases := []struct {
+		name     string
+		wrongPw  bool                                        // the replica connects with a wrong password
+		break_   func(t *testing.T, r *replica, addr string) // turns the server bad
+		repair   func(t *testing.T, r *replica)
+		read     bool // the failing call is a read (GET) rather than a write
+		wantDown bool
+		wantCode string
+	}{
+		{
+			name: "memory full under noeviction",
+			break_: func(t *testing.T, r *replica, _ string) {
+				rc := r.rdb
+				mustDo(t, rc.ConfigSet(context.Background(), "maxmemory-policy", "noeviction").Err())
+				mustDo(t, rc.ConfigSet(context.Background(), "maxmemory", "1").Err())
+			},
+			repair: func(t *testing.T, r *replica) {
+				mustDo(t, r.rdb.ConfigSet(context.Background(), "maxmemory", "0").Err())
+			},
+			wantDown: true, wantCode: "OOM",
+		},
+		{
+			name: "read-only replica after a failover",
+			break_: func(t *testing.T, r *replica, _ string) {
+				mustDo(t, r.rdb.SlaveOf(context.Background(), "127.0.0.1", "1").Err())
+			},
+			repair: func(t *testing.T, r *replica) {
+				mustDo(t, r.rdb.SlaveOf(context.Background(), "NO", "ONE").Err())
+			},
+			wantDown: true, wantCode: "READONLY",
+		},
+		{
+			name:    "wrong password",
+			wrongPw: true,
+			break_: func(t *testing.T, r *replica, _ string) {
+			},
+			wantDown: true, wantCode: "WRONGPASS",
+		},
+		{
+			name: "wrong type on one key",
+			break_: func(t *testing.T, r *replica, _ string) {
+				mustDo(t, r.rdb.LPush(context.Background(), r.key("v", "k"), "x").Err())
+			},
+			read: true, wantDown: false,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := startServer(t)
+			admin := newReplica(t, srv.URL(), randomKey(t))
+			mustDo(t, admin.rdb.ConfigSet(context.Background(), "requirepass", password).Err())
+			// The admin connection stays authenticated; new ones need it.
+			pw := password
+			if tc.wrongPw {
+				pw = "not-the-" + password
+			}
+			r := newReplica(t, "redis://:"+pw+"@"+srv.Addr()+"/0", randomKey(t))
+			ctx := context.Background()
+			if !tc.wrongPw {
+				if err := r.SetSealed(ctx, "v", "warm", []byte("x"), time.Minute); err != nil {
+					t.Fatalf("SetSealed before the fault: %v", err)
+				}
+			}
+			tc.break_(t, admin, srv.Addr())
+
+			for range 3 {
+				var err error
+				if tc.read {
+					_, _, err = r.GetSealed(ctx, "v", "k")
+				} else {
+					err = r.SetSealed(ctx, "v", "k", []byte("value"), time.Minute)
+				}
+				if !errors.Is(err, ErrUnavailable) {
+					t.Fatalf("SetSealed on the bad server: err = %v; want ErrUnavailable", err)
+				}
+			}
+			if r.Healthy() == tc.wantDown {
+				t.Errorf("Healthy = %v; want %v", r.Healthy(), !tc.wantDown)
+			}
+			status := r.Status()
+			if tc.wantDown {
+				want := "redis unavailable (server: " + tc.wantCode + ")"
+				if !strings.Contains(status, want) {
+					t.Errorf("Status = %q; want it to contain %q", status, want)
+				}
+				if n := r.logs.Count("redis unavailable"); n != 1 {
+					t.Errorf("logged the outage %d times; want once:\n%s", n, r.logs)
+				}
+				if !strings.Contains(r.logs.String(), "server: "+tc.wantCode) {
+					t.Errorf("the log does not name %s:\n%s", tc.wantCode, r.logs)
+				}
+			} else if status != "shared state: redis ok" {
+				t.Errorf("Status = %q; want ok", status)
+			}
+			if strings.Contains(r.logs.String()+status, password) {
+				t.Error("the password reached a log line or the status")
+			}
+			if tc.repair == nil || !tc.wantDown {
+				return
+			}
+			// Reads may work while writes are refused: a probe that only
+			// reads must not bring it back.
+			r.clock.Advance(time.Second)
+			_, _, _ = r.GetSealed(ctx, "v", "warm")
+			if r.Healthy() {
+				t.Error("a probe that read while writes are still refused marked Redis up")
+			}
+			tc.repair(t, admin)
+			r.clock.Advance(time.Second)
+			if _, _, err := r.GetSealed(ctx, "v", "warm"); err != nil {
+				t.Errorf("GetSealed after the repair: %v", err)
+			}
+			if !r.Healthy() {
+				t.Errorf("not healthy after the repair: %q", r.Status())
+			}
+		})
+	}
+}
+
+func mustDo(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
