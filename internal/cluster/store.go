@@ -45,6 +45,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock of the health state (default time.Now).
 	Now func() time.Time
+	// ProbeAlone: while Redis is unavailable, a goroutine probes it every
+	// ProbeInterval even when no call comes, so that a recovery (and the
+	// OnRecover hooks) does not wait for traffic. Close stops it.
+	ProbeAlone bool
 }
 
 const (
@@ -75,6 +79,10 @@ type Store struct {
 	nextProbe time.Time
 	probing   bool
 	cause     string // class of the last failure: timeout, connection, protocol
+	recover   []func()
+	prober    bool // the ProbeAlone goroutine runs
+	closed    chan struct{}
+	alone     bool
 
 	roundTrips atomic.Int64
 	failures   atomic.Int64
@@ -139,15 +147,63 @@ func New(o Options) (*Store, error) {
 		log:      o.Logger,
 		now:      o.Now,
 		since:    o.Now(),
+		closed:   make(chan struct{}),
+		alone:    o.ProbeAlone,
 	}, nil
 }
 
-// Close closes the connections.
+// Close closes the connections and stops the ProbeAlone goroutine.
 func (s *Store) Close() error {
 	if s == nil {
 		return nil
 	}
+	s.mu.Lock()
+	select {
+	case <-s.closed:
+	default:
+		close(s.closed)
+	}
+	s.mu.Unlock()
 	return s.rdb.Close()
+}
+
+// OnRecover registers f, called in its own goroutine each time Redis is
+// found available again after an outage (state written in-process
+// meanwhile can then be shared). No-op on a nil Store.
+func (s *Store) OnRecover(f func()) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	s.recover = append(s.recover, f)
+	s.mu.Unlock()
+}
+
+// probeAlone probes Redis every probe interval until it is back or the
+// Store is closed.
+func (s *Store) probeAlone() {
+	// A quarter of the interval: admit decides when the probe is due.
+	t := time.NewTicker(max(s.probeInt/4, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closed:
+			return
+		case <-t.C:
+		}
+		_ = s.do(context.Background(), "PING", func(ctx context.Context) error {
+			return s.rdb.Ping(ctx).Err()
+		})
+		s.mu.Lock()
+		up := !s.down
+		if up {
+			s.prober = false
+		}
+		s.mu.Unlock()
+		if up {
+			return
+		}
+	}
 }
 
 // key is the full Redis key of a namespace and name.
@@ -322,7 +378,11 @@ func (s *Store) succeeded(probe bool) {
 	was := s.since
 	s.down, s.since = false, s.now()
 	s.gen++
+	hooks := s.recover
 	s.mu.Unlock()
+	for _, f := range hooks {
+		go f()
+	}
 	s.log.Info("cluster: redis available again; sharing state across replicas",
 		slog.Duration("unavailable_for", s.now().Sub(was)))
 }
@@ -348,7 +408,19 @@ func (s *Store) failed(gen uint64, probe bool, cause string) {
 	s.gen++
 	s.nextProbe = s.now().Add(s.probeInt)
 	s.cause = cause
+	start := s.alone && !s.prober
+	if start {
+		select {
+		case <-s.closed:
+			start = false
+		default:
+			s.prober = true
+		}
+	}
 	s.mu.Unlock()
+	if start {
+		go s.probeAlone()
+	}
 	s.log.Warn("cluster: redis unavailable; serving from in-process state until it is back",
 		slog.String("cause", cause), slog.Duration("retry_every", s.probeInt))
 }

@@ -95,6 +95,10 @@ func samePair(a, b providers.Token) bool {
 	return a.AccessToken.Equal(b.AccessToken) && a.RefreshToken.Equal(b.RefreshToken)
 }
 
+// OnRecover registers f, called when Redis is back after an outage
+// (Store.OnRecover).
+func (t *Tokens) OnRecover(f func()) { t.s.OnRecover(f) }
+
 // Get returns the pair stored for key. A value that does not open or
 // decode is a miss.
 func (t *Tokens) Get(ctx context.Context, key string) (providers.Token, bool, error) {

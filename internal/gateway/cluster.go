@@ -48,6 +48,9 @@ func newShared(cfg config.Config, logger *slog.Logger, opts Options) (*shared, e
 		Ring:    ring,
 		Timeout: cfg.Redis.Timeout,
 		Logger:  logger,
+		// A recovery is noticed without traffic, and the pairs refreshed
+		// meanwhile are shared at once (credentials.SharedStore).
+		ProbeAlone: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %s", strings.TrimPrefix(err.Error(), "cluster: "))

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/idpgate/idpgate/internal/sandbox"
+)
+
+// TestClusterRotationSurvivesRedisLoss: Redis dies after the warm-up and
+// GitLab's access token expires during the outage. Each replica then
+// refreshes alone: one wins the rotating exchange, the others present the
+// refresh token it spent and must answer IDP_REAUTH_REQUIRED (unavoidable
+// without a shared store). Once Redis is back the winner writes its pair
+// there, and every replica serves it: none keeps failing.
+func TestClusterRotationSurvivesRedisLoss(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.sb.SetLatency(30 * time.Millisecond)
+	token := c.sb.Token(sandbox.Ada)
+	for _, r := range c.postSpread(3, token, rfReposQuery, nil) {
+		if r.Status != http.StatusOK || len(r.Errors) > 0 {
+			t.Fatalf("warm-up: %d %s", r.Status, r.Raw)
+		}
+	}
+	c.redis.Kill()
+	c.sb.GitLab.Advance(fakeGitLabLifetime)
+	during := 0
+	for _, n := range []int{30, 10} {
+		for _, r := range c.postSpread(n, token, rfReposQuery, nil) {
+			if r.Status != http.StatusOK || len(r.Errors) > 0 {
+				during++
+			}
+		}
+	}
+	refreshes := c.sb.GitLab.Refreshes()
+	t.Logf("Redis down: %d of 40 requests failed; GitLab refreshes %d; spent refresh tokens presented %d",
+		during, refreshes, c.sb.GitLab.SpentRefreshTokenUses())
+
+	c.redis.Restart()
+	// Each replica finds Redis back by itself (no traffic needed), and
+	// the winner's pair reaches Redis.
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ok := keysLike(c, "idpgate:token:*") > 0
+		for _, e := range c.replicas {
+			if _, body := readyz(t, e); !strings.Contains(body, "shared state: redis ok") {
+				ok = false
+			}
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("10s after Redis restarted: %d token pairs in Redis; replicas not all back", keysLike(c, "idpgate:token:*"))
+		}
+		<-tick.C
+	}
+	after := 0
+	for _, r := range c.postSpread(9, token, rfReposQuery, nil) {
+		if r.Status != http.StatusOK || len(r.Errors) > 0 {
+			after++
+			if after == 1 {
+				t.Logf("first failure after recovery: %s", r.Raw)
+			}
+		}
+	}
+	if after > 0 {
+		t.Errorf("after Redis is back, %d of 9 requests failed; want none", after)
+	}
+	if got := c.sb.GitLab.Refreshes() - refreshes; got != 0 {
+		t.Errorf("GitLab refreshes after recovery = %d; want 0 (the shared pair is valid)", got)
+	}
+}
