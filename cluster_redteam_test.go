@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/idpgate/idpgate/internal/config"
 	"github.com/idpgate/idpgate/internal/sandbox"
 )
 
@@ -73,5 +77,36 @@ func TestClusterRotationSurvivesRedisLoss(t *testing.T) {
 	}
 	if got := c.sb.GitLab.Refreshes() - refreshes; got != 0 {
 		t.Errorf("GitLab refreshes after recovery = %d; want 0 (the shared pair is valid)", got)
+	}
+}
+
+// TestClusterKeysNameTheDeployment: every key a gateway writes carries a
+// hash of its Auth0 issuer and audience after the namespace, so another
+// deployment sharing the Redis and REDIS_KEY_PREFIX reads none of them
+// (internal/cluster's TestTenantsDoNotShare checks the reads).
+func TestClusterKeysNameTheDeployment(t *testing.T) {
+	c := newCluster(t, 1, nil)
+	token := c.sb.Token(sandbox.Grace)
+	if r := c.replicas[0].post(context.Background(), token, rfReposQuery, nil); r.Status != http.StatusOK || len(r.Errors) > 0 {
+		t.Fatalf("request: %d %s", r.Status, r.Raw)
+	}
+	cfg, err := config.FromEnv(config.MapEnv(c.sb.Env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256([]byte(cfg.Auth0Issuer + "\x00" + cfg.Auth0Audience))
+	segment := hex.EncodeToString(h[:6]) + ":"
+	keys := c.redis.Client().Keys(context.Background(), "idpgate:*").Val()
+	if len(keys) == 0 {
+		t.Fatal("no key in Redis")
+	}
+	for _, k := range keys {
+		ns, rest, _ := strings.Cut(strings.TrimPrefix(k, "idpgate:"), ":")
+		if ns == "lease" {
+			_, rest, _ = strings.Cut(rest, ":")
+		}
+		if !strings.HasPrefix(rest, segment) && !strings.HasPrefix(k, "idpgate:lease:"+segment) {
+			t.Errorf("key %q does not name the deployment (%s)", k, segment)
+		}
 	}
 }

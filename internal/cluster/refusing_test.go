@@ -143,3 +143,39 @@ func mustDo(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestTenantsDoNotShare: two deployments (other Auth0 tenant or API) on
+// one Redis and one prefix, sealing with the same key, find nothing of
+// each other's; two replicas of one deployment share.
+func TestTenantsDoNotShare(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	key := randomKey(t)
+	tenant := func(s string) replicaOpt { return func(o *Options) { o.Tenant = s } }
+	a := newReplica(t, srv.URL(), key, tenant("https://a.eu.auth0.com/\x00https://api"))
+	a2 := newReplica(t, srv.URL(), key, tenant("https://a.eu.auth0.com/\x00https://api"))
+	b := newReplica(t, srv.URL(), key, tenant("https://b.eu.auth0.com/\x00https://api"))
+	c := newReplica(t, srv.URL(), key, tenant("https://a.eu.auth0.com/\x00https://other-api"))
+	ctx := context.Background()
+	if err := a.SetSealed(ctx, "profile", "auth0|ada", []byte("ada's profile"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		r    *replica
+		want bool
+	}{
+		{"same deployment", a2, true},
+		{"other tenant", b, false},
+		{"other audience", c, false},
+	}
+	for _, tc := range cases {
+		if _, ok, err := tc.r.GetSealed(ctx, "profile", "auth0|ada"); err != nil || ok != tc.want {
+			t.Errorf("%s: found %v, err %v; want found %v", tc.name, ok, err, tc.want)
+		}
+	}
+	keys := srv.Client().Keys(ctx, "test:profile:*").Val()
+	if len(keys) != 1 || !strings.HasPrefix(keys[0], "test:profile:") || strings.Count(keys[0], ":") < 3 {
+		t.Errorf("keys = %v; want one key with the tenant's segment after the namespace", keys)
+	}
+}

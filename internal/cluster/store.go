@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -29,6 +30,12 @@ type Options struct {
 	Redis *redis.Options
 	// Prefix starts every key (default "idpgate:").
 	Prefix string
+	// Tenant names the deployment the state belongs to (the gateway: its
+	// Auth0 tenant and API audience). A short hash of it follows the
+	// namespace in every key, so two deployments sharing one Redis and
+	// prefix never read each other's profiles or tokens. Empty: no
+	// segment.
+	Tenant string
 	// Ring seals every value that may hold a token (required).
 	Ring *seal.Ring
 	// Timeout bounds each call to Redis, dial included (default 50ms).
@@ -65,6 +72,7 @@ const (
 type Store struct {
 	rdb      *redis.Client
 	prefix   string
+	tenant   string // "" or the tenant's hash and ":"
 	ring     *seal.Ring
 	timeout  time.Duration
 	probeInt time.Duration
@@ -137,9 +145,15 @@ func New(o Options) (*Store, error) {
 	// No CLIENT SETINFO on connect: one round trip less when a connection
 	// is (re)dialled within a call's budget.
 	ro.DisableIdentity = true
+	tenant := ""
+	if o.Tenant != "" {
+		h := sha256.Sum256([]byte(o.Tenant))
+		tenant = hex.EncodeToString(h[:6]) + ":"
+	}
 	return &Store{
 		rdb:      redis.NewClient(ro),
 		prefix:   o.Prefix,
+		tenant:   tenant,
 		ring:     o.Ring,
 		timeout:  o.Timeout,
 		probeInt: o.ProbeInterval,
@@ -208,7 +222,7 @@ func (s *Store) probeAlone() {
 
 // key is the full Redis key of a namespace and name.
 func (s *Store) key(namespace, name string) string {
-	return s.prefix + namespace + ":" + name
+	return s.prefix + namespace + ":" + s.tenant + name
 }
 
 // ErrUnavailable is matched (errors.Is) by every error of a call that did

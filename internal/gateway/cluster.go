@@ -43,8 +43,11 @@ func newShared(cfg config.Config, logger *slog.Logger, opts Options) (*shared, e
 		return nil, fmt.Errorf("REDIS_ENCRYPTION_KEY: %s", strings.TrimPrefix(err.Error(), "seal: "))
 	}
 	store, err := cluster.New(cluster.Options{
-		URL:     cfg.Redis.URL.Reveal(),
-		Prefix:  cfg.Redis.KeyPrefix,
+		URL:    cfg.Redis.URL.Reveal(),
+		Prefix: cfg.Redis.KeyPrefix,
+		// Another tenant or API sharing this Redis and prefix finds
+		// nothing of ours: its keys differ.
+		Tenant:  cfg.Auth0Issuer + "\x00" + cfg.Auth0Audience,
 		Ring:    ring,
 		Timeout: cfg.Redis.Timeout,
 		Logger:  logger,
