@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/idpgate/idpgate/internal/secret"
+	"github.com/idpgate/idpgate/providers"
 )
 
 // TestRefusingRedisIsUnavailable: a Redis that answers every command with
@@ -177,5 +180,31 @@ func TestTenantsDoNotShare(t *testing.T) {
 	keys := srv.Client().Keys(ctx, "test:profile:*").Val()
 	if len(keys) != 1 || !strings.HasPrefix(keys[0], "test:profile:") || strings.Count(keys[0], ":") < 3 {
 		t.Errorf("keys = %v; want one key with the tenant's segment after the namespace", keys)
+	}
+}
+
+// TestTenantReadsLegacyPairs: a token pair (and a spent marker) written
+// before keys named the deployment is still found after the upgrade: a
+// rotated refresh token kept only there must not cost a sign-in.
+func TestTenantReadsLegacyPairs(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	key := randomKey(t)
+	old := NewTokens(newReplica(t, srv.URL(), key).Store, TokensOptions{})
+	upgraded := NewTokens(newReplica(t, srv.URL(), key, func(o *Options) { o.Tenant = "https://a.eu.auth0.com/\x00https://api" }).Store, TokensOptions{})
+	ctx := context.Background()
+	pair := providers.Token{AccessToken: secret.New("at-legacy"), RefreshToken: secret.New("rt-legacy")}
+	if ok, err := old.CompareAndSwap(ctx, "auth0|ada\x00gitlab\x00gitlab|1", nil, pair); err != nil || !ok {
+		t.Fatalf("legacy CompareAndSwap = %v, %v", ok, err)
+	}
+	if err := old.MarkSpent(ctx, secret.New("rt-before")); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := upgraded.Get(ctx, "auth0|ada\x00gitlab\x00gitlab|1")
+	if err != nil || !ok || !samePair(got, pair) {
+		t.Errorf("Get after the upgrade = %v, %v; want the legacy pair", ok, err)
+	}
+	if spent, err := upgraded.IsSpent(ctx, secret.New("rt-before")); err != nil || !spent {
+		t.Errorf("IsSpent after the upgrade = %v, %v; want the legacy marker", spent, err)
 	}
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"time"
 
@@ -103,6 +104,12 @@ func (t *Tokens) OnRecover(f func()) { t.s.OnRecover(f) }
 // decode is a miss.
 func (t *Tokens) Get(ctx context.Context, key string) (providers.Token, bool, error) {
 	b, ok, err := t.s.GetSealed(ctx, tokensNS, key)
+	if err == nil && !ok && t.s != nil {
+		// A pair written before keys named the deployment: its rotated
+		// refresh token may be the only valid one. The next refresh
+		// stores its successor under the new key.
+		b, ok, err = t.s.getSealedLegacy(ctx, tokensNS, key)
+	}
 	if err != nil || !ok {
 		return providers.Token{}, false, err
 	}
@@ -157,12 +164,17 @@ func (t *Tokens) MarkSpentFingerprint(ctx context.Context, fp [32]byte) error {
 
 // IsSpentFingerprint is IsSpent by Fingerprint.
 func (t *Tokens) IsSpentFingerprint(ctx context.Context, fp [32]byte) (bool, error) {
-	return t.s.IsSpent(ctx, fp)
+	spent, err := t.s.IsSpent(ctx, fp)
+	if err == nil && !spent && t.s != nil && t.s.tenant != "" {
+		// Marked before keys named the deployment.
+		spent, err = t.s.isSpentKey(ctx, t.s.legacyKey(spentNS, hex.EncodeToString(fp[:])))
+	}
+	return spent, err
 }
 
 // IsSpent reports whether refreshToken was marked spent.
 func (t *Tokens) IsSpent(ctx context.Context, refreshToken secret.String) (bool, error) {
-	return t.s.IsSpent(ctx, Fingerprint(refreshToken))
+	return t.IsSpentFingerprint(ctx, Fingerprint(refreshToken))
 }
 
 // Lock takes key's refresh lease: nil, nil when another replica holds it
