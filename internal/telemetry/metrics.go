@@ -52,7 +52,8 @@ type Metrics struct {
 	rateLimitRejections prometheus.Counter
 	apq                 *prometheus.CounterVec
 
-	operations, codes, reasons, providers, limits *bounded
+	operations                        *popular
+	codes, reasons, providers, limits *bounded
 
 	names []string // of the series, for Names
 }
@@ -111,7 +112,7 @@ func NewMetrics() *Metrics {
 			"Requests refused by the per-user rate limit."),
 		apq: f.counter("apq_requests_total",
 			"Automatic persisted query lookups by hash, by result (hit, miss).", "result"),
-		operations: newBounded(maxOperationNames),
+		operations: newPopular(newBounded(maxOperationNames+1, "anonymous")),
 		codes:      newBounded(maxSmallSet),
 		reasons:    newBounded(maxSmallSet),
 		providers:  newBounded(maxSmallSet),
@@ -378,11 +379,13 @@ func (m *Metrics) APQ(hit bool) {
 }
 
 // operation records one answered GraphQL operation.
-func (m *Metrics) operation(name, typ, outcome string) {
+// user is the caller's Auth0 user id ("" unknown): a name becomes a label
+// value only once minUsers distinct users sent it.
+func (m *Metrics) operation(name, user, typ, outcome string) {
 	if name == "" {
 		name = "anonymous"
 	}
-	m.gqlOperations.WithLabelValues(m.operations.value(name), typ, outcome).Inc()
+	m.gqlOperations.WithLabelValues(m.operations.value(name, user), typ, outcome).Inc()
 }
 
 // responseErrors records the error codes and limits of one response.
