@@ -208,3 +208,31 @@ func TestTenantReadsLegacyPairs(t *testing.T) {
 		t.Errorf("IsSpent after the upgrade = %v, %v; want the legacy marker", spent, err)
 	}
 }
+
+// TestTokensTTL: a pair with a refresh token lives TTL; a token without
+// one (Token Vault) lives until its expiry, not 90 days.
+func TestTokensTTL(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	tokens := NewTokens(newReplica(t, srv.URL(), randomKey(t)).Store, TokensOptions{TTL: 90 * 24 * time.Hour})
+	ctx := context.Background()
+	cases := []struct {
+		name string
+		tok  providers.Token
+		min  time.Duration
+		max  time.Duration
+	}{
+		{"refreshable", providers.Token{AccessToken: secret.New("a1"), RefreshToken: secret.New("r1"), Expiry: time.Now().Add(time.Hour)}, 89 * 24 * time.Hour, 90 * 24 * time.Hour},
+		{"vault token", providers.Token{AccessToken: secret.New("a2"), Expiry: time.Now().Add(10 * time.Minute)}, 9 * time.Minute, 10 * time.Minute},
+		{"no expiry", providers.Token{AccessToken: secret.New("a3")}, 89 * 24 * time.Hour, 90 * 24 * time.Hour},
+	}
+	for _, tc := range cases {
+		if ok, err := tokens.CompareAndSwap(ctx, tc.name, nil, tc.tok); err != nil || !ok {
+			t.Fatalf("%s: CompareAndSwap = %v, %v", tc.name, ok, err)
+		}
+		ttl := srv.Client().PTTL(ctx, "test:token:"+tc.name).Val()
+		if ttl < tc.min || ttl > tc.max {
+			t.Errorf("%s: TTL %v; want %v to %v", tc.name, ttl, tc.min, tc.max)
+		}
+	}
+}

@@ -133,7 +133,17 @@ func (t *Tokens) CompareAndSwap(ctx context.Context, key string, old *providers.
 			return ok && samePair(tok, want)
 		}
 	}
-	return t.s.CompareAndSwapSealed(ctx, tokensNS, key, match, encodeToken(next), t.o.TTL)
+	return t.s.CompareAndSwapSealed(ctx, tokensNS, key, match, encodeToken(next), t.ttl(next))
+}
+
+// ttl is how long next is kept: TTL, or, for a token that cannot be
+// refreshed (no refresh token: a Token Vault exchange) and expires, until
+// its expiry, past which it is of no use.
+func (t *Tokens) ttl(next providers.Token) time.Duration {
+	if !next.RefreshToken.IsZero() || next.Expiry.IsZero() {
+		return t.o.TTL
+	}
+	return min(t.o.TTL, max(time.Until(next.Expiry), time.Millisecond))
 }
 
 // Delete drops key's pair if it is still old (its refresh token was
