@@ -4,13 +4,19 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/idpgate/idpgate/internal/config"
+	"github.com/idpgate/idpgate/internal/gateway"
 	"github.com/idpgate/idpgate/internal/sandbox"
+	"github.com/idpgate/idpgate/internal/telemetry"
 )
 
 // TestClusterRotationSurvivesRedisLoss: Redis dies after the warm-up and
@@ -108,5 +114,67 @@ func TestClusterKeysNameTheDeployment(t *testing.T) {
 		if !strings.HasPrefix(rest, segment) && !strings.HasPrefix(k, "idpgate:lease:"+segment) {
 			t.Errorf("key %q does not name the deployment (%s)", k, segment)
 		}
+	}
+}
+
+// TestClusterRedisMetrics: idpgate_redis_up follows Redis's state and
+// idpgate_redis_failures_total counts the calls that fell back, by cause.
+func TestClusterRedisMetrics(t *testing.T) {
+	c := newCluster(t, 0, nil)
+	cfg, err := config.FromEnv(config.MapEnv(c.sb.Env).Over(map[string]string{
+		"REDIS_URL": c.redis.URL(), "REDIS_ENCRYPTION_KEY": c.key, "REDIS_TIMEOUT": "1s",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := telemetry.NewMetrics()
+	gw, err := gateway.New(cfg, slog.New(slog.DiscardHandler), gateway.Options{Telemetry: telemetry.New(m, telemetry.Tracing{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gw.Handler())
+	t.Cleanup(func() { srv.Close(); gw.Close() })
+	e := &testEnv{t: t, sb: c.sb, gw: gw, srv: srv, url: srv.URL, log: &syncBuffer{}}
+	token := c.sb.Token(sandbox.Grace)
+	gather := func() map[string]*dto.MetricFamily {
+		fams, err := m.Registry().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]*dto.MetricFamily{}
+		for _, f := range fams {
+			out[f.GetName()] = f
+		}
+		return out
+	}
+	if r := e.post(context.Background(), token, rfReposQuery, nil); r.Status != http.StatusOK {
+		t.Fatalf("request: %d %s", r.Status, r.Raw)
+	}
+	if got := value(gather(), "idpgate_redis_up"); got != 1 {
+		t.Errorf("redis_up with Redis = %v; want 1", got)
+	}
+	c.redis.Kill()
+	for range 3 {
+		e.post(context.Background(), token, rfReposQuery, nil)
+	}
+	fams := gather()
+	if got := value(fams, "idpgate_redis_up"); got != 0 {
+		t.Errorf("redis_up with Redis killed = %v; want 0", got)
+	}
+	if got := value(fams, "idpgate_redis_failures_total", "cause", "connection"); got < 1 {
+		t.Errorf("redis_failures_total{cause=connection} = %v; want at least 1", got)
+	}
+	if got := value(fams, "idpgate_redis_failures_total", "cause", "unavailable"); got < 1 {
+		t.Errorf("redis_failures_total{cause=unavailable} = %v; want at least 1 (fallbacks while lost)", got)
+	}
+	c.redis.Restart()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for value(gather(), "idpgate_redis_up") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("redis_up still 0 10s after Redis restarted")
+		}
+		<-tick.C
 	}
 }

@@ -56,6 +56,15 @@ type Options struct {
 	// ProbeInterval even when no call comes, so that a recovery (and the
 	// OnRecover hooks) does not wait for traffic. Close stops it.
 	ProbeAlone bool
+	// OnState, when set, is called with true at New and at each recovery,
+	// and with false each time Redis is found unavailable (metrics).
+	OnState func(up bool)
+	// OnFailure, when set, is called for each call that did not get a
+	// usable answer, with its cause ("timeout", "connection", "protocol",
+	// "server", "server: OOM", …, or "unavailable" for a call refused
+	// without touching the network): each such call fell back to the
+	// in-process state (metrics).
+	OnFailure func(cause string)
 }
 
 const (
@@ -91,6 +100,8 @@ type Store struct {
 	prober    bool // the ProbeAlone goroutine runs
 	closed    chan struct{}
 	alone     bool
+	onState   func(bool)
+	onFailure func(string)
 
 	roundTrips atomic.Int64
 	failures   atomic.Int64
@@ -150,19 +161,28 @@ func New(o Options) (*Store, error) {
 		h := sha256.Sum256([]byte(o.Tenant))
 		tenant = hex.EncodeToString(h[:6]) + ":"
 	}
+	if o.OnState == nil {
+		o.OnState = func(bool) {}
+	}
+	if o.OnFailure == nil {
+		o.OnFailure = func(string) {}
+	}
+	o.OnState(true)
 	return &Store{
-		rdb:      redis.NewClient(ro),
-		prefix:   o.Prefix,
-		tenant:   tenant,
-		ring:     o.Ring,
-		timeout:  o.Timeout,
-		probeInt: o.ProbeInterval,
-		pollInt:  o.PollInterval,
-		log:      o.Logger,
-		now:      o.Now,
-		since:    o.Now(),
-		closed:   make(chan struct{}),
-		alone:    o.ProbeAlone,
+		onState:   o.OnState,
+		onFailure: o.OnFailure,
+		rdb:       redis.NewClient(ro),
+		prefix:    o.Prefix,
+		tenant:    tenant,
+		ring:      o.Ring,
+		timeout:   o.Timeout,
+		probeInt:  o.ProbeInterval,
+		pollInt:   o.PollInterval,
+		log:       o.Logger,
+		now:       o.Now,
+		since:     o.Now(),
+		closed:    make(chan struct{}),
+		alone:     o.ProbeAlone,
 	}, nil
 }
 
@@ -258,6 +278,7 @@ func (s *Store) do(ctx context.Context, op string, fn func(ctx context.Context) 
 	gen, probe, ok := s.admit()
 	if !ok {
 		s.fastFails.Add(1)
+		s.onFailure("unavailable")
 		return &Error{Op: op, Cause: "unavailable"}
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
@@ -284,9 +305,11 @@ func (s *Store) do(ctx context.Context, op string, fn func(ctx context.Context) 
 			// Redis answered, but refuses every write (or every command)
 			// until an operator acts: as unusable as a Redis that is down.
 			cause := "server: " + code
+			s.onFailure(cause)
 			s.failed(gen, probe, cause)
 			return &Error{Op: op, Cause: cause}
 		}
+		s.onFailure("server")
 		// Redis answered, with an error of this command only (a script's
 		// own error, WRONGTYPE on one key): it is up, this call failed.
 		s.succeeded(probe)
@@ -298,10 +321,12 @@ func (s *Store) do(ctx context.Context, op string, fn func(ctx context.Context) 
 		if probe {
 			s.endProbe()
 		}
+		s.onFailure("canceled")
 		return &Error{Op: op, Cause: "timeout"}
 	}
 	s.failures.Add(1)
 	cause := classify(err)
+	s.onFailure(cause)
 	s.failed(gen, probe, cause)
 	return &Error{Op: op, Cause: cause}
 }
@@ -394,6 +419,7 @@ func (s *Store) succeeded(probe bool) {
 	s.gen++
 	hooks := s.recover
 	s.mu.Unlock()
+	s.onState(true)
 	for _, f := range hooks {
 		go f()
 	}
@@ -432,6 +458,7 @@ func (s *Store) failed(gen uint64, probe bool, cause string) {
 		}
 	}
 	s.mu.Unlock()
+	s.onState(false)
 	if start {
 		go s.probeAlone()
 	}

@@ -51,9 +51,12 @@ type Metrics struct {
 	jwksFetches         *prometheus.CounterVec
 	rateLimitRejections prometheus.Counter
 	apq                 *prometheus.CounterVec
+	redisUp             *prometheus.GaugeVec
+	redisFailures       *prometheus.CounterVec
 
 	operations                        *popular
 	codes, reasons, providers, limits *bounded
+	redisCauses                       *bounded
 
 	names []string // of the series, for Names
 }
@@ -112,11 +115,16 @@ func NewMetrics() *Metrics {
 			"Requests refused by the per-user rate limit."),
 		apq: f.counter("apq_requests_total",
 			"Automatic persisted query lookups by hash, by result (hit, miss).", "result"),
-		operations: newPopular(newBounded(maxOperationNames+1, "anonymous")),
-		codes:      newBounded(maxSmallSet),
-		reasons:    newBounded(maxSmallSet),
-		providers:  newBounded(maxSmallSet),
-		limits:     newBounded(maxSmallSet),
+		redisUp: f.gauge("redis_up",
+			"1 while the shared Redis answers, 0 while the replica serves from its in-process state (only with REDIS_URL)."),
+		redisFailures: f.counter("redis_failures_total",
+			"Calls to the shared Redis that fell back to the in-process state, by cause (timeout, connection, protocol, server, \"server: OOM\" and the other refusals, unavailable: refused without a network call while Redis is lost, canceled).", "cause"),
+		operations:  newPopular(newBounded(maxOperationNames+1, "anonymous")),
+		codes:       newBounded(maxSmallSet),
+		redisCauses: newBounded(maxSmallSet),
+		reasons:     newBounded(maxSmallSet),
+		providers:   newBounded(maxSmallSet),
+		limits:      newBounded(maxSmallSet),
 	}
 	m.names = names
 	return m
@@ -402,4 +410,18 @@ func (m *Metrics) responseErrors(codes, limits []string) {
 func (m *Metrics) request(route string, status int, d time.Duration) {
 	m.httpRequests.WithLabelValues(route, codeClass(status)).Inc()
 	m.httpDuration.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// RedisState records whether the shared Redis is usable.
+func (m *Metrics) RedisState(up bool) {
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.redisUp.WithLabelValues().Set(v)
+}
+
+// RedisFailure counts one call to Redis that fell back, by cause.
+func (m *Metrics) RedisFailure(cause string) {
+	m.redisFailures.WithLabelValues(m.redisCauses.value(cause)).Inc()
 }
