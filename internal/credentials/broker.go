@@ -44,6 +44,9 @@ type Observer struct {
 	// JoinWait is called with how long a request waited for a refresh
 	// another request had started.
 	JoinWait func(provider string, d time.Duration)
+	// VaultExchange is called with the outcome of each Token Vault
+	// exchange: ok, not_connected, rate_limited, misconfigured, error.
+	VaultExchange func(provider, outcome string)
 }
 
 // Broker hands out provider access tokens per identity; see the package

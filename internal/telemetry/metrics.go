@@ -52,6 +52,7 @@ type Metrics struct {
 	rateLimitRejections prometheus.Counter
 	apq                 *prometheus.CounterVec
 	redisUp             *prometheus.GaugeVec
+	vaultExchanges      *prometheus.CounterVec
 	redisFailures       *prometheus.CounterVec
 
 	operations                        *popular
@@ -115,6 +116,8 @@ func NewMetrics() *Metrics {
 			"Requests refused by the per-user rate limit."),
 		apq: f.counter("apq_requests_total",
 			"Automatic persisted query lookups by hash, by result (hit, miss).", "result"),
+		vaultExchanges: f.counter("token_vault_exchanges_total",
+			"Token Vault exchanges, by provider and outcome (ok, not_connected, rate_limited, misconfigured, error).", "provider", "outcome"),
 		redisUp: f.gauge("redis_up",
 			"1 while the shared Redis answers, 0 while the replica serves from its in-process state (only with REDIS_URL)."),
 		redisFailures: f.counter("redis_failures_total",
@@ -424,4 +427,9 @@ func (m *Metrics) RedisState(up bool) {
 // RedisFailure counts one call to Redis that fell back, by cause.
 func (m *Metrics) RedisFailure(cause string) {
 	m.redisFailures.WithLabelValues(m.redisCauses.value(cause)).Inc()
+}
+
+// VaultExchange counts one Token Vault exchange by provider and outcome.
+func (m *Metrics) VaultExchange(provider, outcome string) {
+	m.vaultExchanges.WithLabelValues(m.providers.value(provider), outcome).Inc()
 }

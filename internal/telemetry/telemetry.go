@@ -262,6 +262,15 @@ func (t *Telemetry) SharedCacheHook() func(hit bool) {
 	return func(hit bool) { t.metrics.ProfileCache(LevelShared, hit) }
 }
 
+// VaultHook returns credentials.Observer's VaultExchange; nil without
+// metrics.
+func (t *Telemetry) VaultHook() func(provider, outcome string) {
+	if t.Metrics() == nil {
+		return nil
+	}
+	return t.metrics.VaultExchange
+}
+
 // RedisHooks returns cluster.Options' OnState and OnFailure; nil without
 // metrics.
 func (t *Telemetry) RedisHooks() (state func(up bool), failure func(cause string)) {
