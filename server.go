@@ -231,7 +231,8 @@ func startTelemetry(ctx context.Context, cfg config.Config, env config.Env, dev 
 			}
 			return nil, nil, nil, err
 		}
-		tracing = telemetry.Tracing{Provider: tp, RecordUserID: cfg.Telemetry.RecordUserID, PropagateUpstream: cfg.Telemetry.PropagateUpstream}
+		tracing = telemetry.Tracing{Provider: tp, RecordUserID: cfg.Telemetry.RecordUserID, PropagateUpstream: cfg.Telemetry.PropagateUpstream,
+			TrustTraceparent: cfg.Telemetry.TrustTraceparent}
 		stop = func() {
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()

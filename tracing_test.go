@@ -20,12 +20,25 @@ import (
 // memory) and checks the span tree of one request that carries a W3C
 // traceparent, the token refresh span, and that no attribute or event
 // holds a token, a secret, an Authorization header or a query string.
+//
+// By default the caller's traceparent is only a link of the server span
+// (a public listener must not let a client choose our trace ids or force
+// sampling); with OTEL_TRUST_INCOMING_TRACEPARENT it is the parent.
 func TestTraces(t *testing.T) {
 	t.Parallel()
+	for _, trust := range []bool{false, true} {
+		t.Run(map[bool]string{false: "linked by default", true: "parent when trusted"}[trust], func(t *testing.T) {
+			t.Parallel()
+			testTraces(t, trust)
+		})
+	}
+}
+
+func testTraces(t *testing.T, trust bool) {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp), sdktrace.WithSampler(sdktrace.AlwaysSample()))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	e := newEnv(t, envOptions{telemetry: telemetry.New(nil, telemetry.Tracing{Provider: tp})})
+	e := newEnv(t, envOptions{telemetry: telemetry.New(nil, telemetry.Tracing{Provider: tp, TrustTraceparent: trust})})
 	bearer := e.sb.Token(sandbox.Grace)
 	googleAT := e.sb.AccessToken(sandbox.Grace, "google-oauth2")
 	e.sb.Google.ExpireAccessToken(googleAT) // the request refreshes it
@@ -93,9 +106,22 @@ func TestTraces(t *testing.T) {
 	}
 
 	server := one("POST /graphql")
-	if server.SpanKind != trace.SpanKindServer || server.SpanContext.TraceID().String() != traceID || !server.Parent.IsRemote() {
-		t.Errorf("server span = kind %v trace %v remote parent %v; want a server span continuing the caller's trace", server.SpanKind, server.SpanContext.TraceID(), server.Parent.IsRemote())
+	if server.SpanKind != trace.SpanKindServer {
+		t.Errorf("server span kind = %v; want server", server.SpanKind)
 	}
+	if trust {
+		if server.SpanContext.TraceID().String() != traceID || !server.Parent.IsRemote() {
+			t.Errorf("server span trace %v remote parent %v; want it continuing the caller's trace", server.SpanContext.TraceID(), server.Parent.IsRemote())
+		}
+	} else {
+		if server.SpanContext.TraceID().String() == traceID || server.Parent.IsValid() {
+			t.Errorf("server span trace %v parent %v; want a new trace, not the caller's", server.SpanContext.TraceID(), server.Parent)
+		}
+		if len(server.Links) != 1 || server.Links[0].SpanContext.TraceID().String() != traceID {
+			t.Errorf("server span links = %v; want one link to the caller's context", server.Links)
+		}
+	}
+	requestTrace := server.SpanContext.TraceID().String()
 	op := one("graphql.operation query", attribute.String("graphql.operation.type", "query"))
 	if op.Parent.SpanID() != server.SpanContext.SpanID() {
 		t.Errorf("operation span parent = %v; want the server span", op.Parent.SpanID())
@@ -119,7 +145,7 @@ func TestTraces(t *testing.T) {
 		t.Errorf("token refresh span is not under the calendar field")
 	}
 	batch := one("auth0.profile_batch")
-	if batch.Parent.IsValid() || len(batch.Links) != 1 || batch.Links[0].SpanContext.TraceID().String() != traceID {
+	if batch.Parent.IsValid() || len(batch.Links) != 1 || batch.Links[0].SpanContext.TraceID().String() != requestTrace {
 		t.Errorf("batch span parent %v links %v; want a root linked to the request", batch.Parent, batch.Links)
 	}
 	for _, s := range find("upstream auth0") {
@@ -152,15 +178,20 @@ func TestTraces(t *testing.T) {
 		}
 	}
 
-	// The request's log lines carry the trace id next to the request id.
-	found := false
+	// The request's log lines carry the request's trace id next to the
+	// request id: the caller's only when trusted.
+	found, callers := false, false
 	for _, line := range strings.Split(e.log.String(), "\n") {
-		if strings.Contains(line, `"msg":"request"`) && strings.Contains(line, `"trace_id":"`+traceID+`"`) && strings.Contains(line, `"request_id"`) {
+		if strings.Contains(line, `"msg":"request"`) && strings.Contains(line, `"trace_id":"`+requestTrace+`"`) && strings.Contains(line, `"request_id"`) {
 			found = true
 		}
+		callers = callers || strings.Contains(line, traceID)
 	}
 	if !found {
-		t.Errorf("no access log line with trace_id %s and request_id", traceID)
+		t.Errorf("no access log line with trace_id %s and request_id", requestTrace)
+	}
+	if callers != trust {
+		t.Errorf("the caller's trace id in the logs: %v; want %v", callers, trust)
 	}
 }
 

@@ -132,10 +132,46 @@ func (s *Store) DeleteSealed(ctx context.Context, namespace, name string, match 
 }
 
 func (s *Store) getRaw(ctx context.Context, namespace, name string) ([]byte, bool, error) {
+	if s == nil {
+		return nil, false, &Error{Op: "GET", Cause: "not configured"}
+	}
+	return s.getRawKey(ctx, s.key(namespace, name))
+}
+
+// legacyKey is key without the tenant segment: the name a value had before
+// keys named the deployment (Options.Tenant). "" when there is no segment.
+func (s *Store) legacyKey(namespace, name string) string {
+	if s.tenant == "" {
+		return ""
+	}
+	return s.prefix + namespace + ":" + name
+}
+
+// getSealedLegacy is GetSealed at legacyKey: a value written by a version
+// that did not name the deployment in its keys (read-only; it expires
+// with its TTL).
+func (s *Store) getSealedLegacy(ctx context.Context, namespace, name string) ([]byte, bool, error) {
+	k := s.legacyKey(namespace, name)
+	if k == "" {
+		return nil, false, nil
+	}
+	raw, found, err := s.getRawKey(ctx, k)
+	if err != nil || !found {
+		return nil, false, err
+	}
+	plain, err := s.ring.Open(raw, []byte(k))
+	if err != nil {
+		s.unopenable.Add(1)
+		return nil, false, nil
+	}
+	return plain, true, nil
+}
+
+func (s *Store) getRawKey(ctx context.Context, key string) ([]byte, bool, error) {
 	var raw []byte
 	err := s.do(ctx, "GET", func(ctx context.Context) error {
 		var err error
-		raw, err = s.rdb.Get(ctx, s.key(namespace, name)).Bytes()
+		raw, err = s.rdb.Get(ctx, key).Bytes()
 		return err
 	})
 	if errors.Is(err, redis.Nil) {

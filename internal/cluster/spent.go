@@ -22,10 +22,17 @@ func (s *Store) MarkSpent(ctx context.Context, fp [32]byte, ttl time.Duration) e
 // IsSpent reports whether fp was marked spent and has not expired. On
 // error the answer is unknown; the caller consults its local set.
 func (s *Store) IsSpent(ctx context.Context, fp [32]byte) (bool, error) {
+	if s == nil {
+		return false, &Error{Op: "EXISTS", Cause: "not configured"}
+	}
+	return s.isSpentKey(ctx, s.key(spentNS, hex.EncodeToString(fp[:])))
+}
+
+func (s *Store) isSpentKey(ctx context.Context, key string) (bool, error) {
 	var n int64
 	err := s.do(ctx, "EXISTS", func(ctx context.Context) error {
 		var err error
-		n, err = s.rdb.Exists(ctx, s.key(spentNS, hex.EncodeToString(fp[:]))).Result()
+		n, err = s.rdb.Exists(ctx, key).Result()
 		return err
 	})
 	return n == 1, err

@@ -3,12 +3,14 @@ package cluster
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -28,6 +30,12 @@ type Options struct {
 	Redis *redis.Options
 	// Prefix starts every key (default "idpgate:").
 	Prefix string
+	// Tenant names the deployment the state belongs to (the gateway: its
+	// Auth0 tenant and API audience). A short hash of it follows the
+	// namespace in every key, so two deployments sharing one Redis and
+	// prefix never read each other's profiles or tokens. Empty: no
+	// segment.
+	Tenant string
 	// Ring seals every value that may hold a token (required).
 	Ring *seal.Ring
 	// Timeout bounds each call to Redis, dial included (default 50ms).
@@ -44,6 +52,19 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock of the health state (default time.Now).
 	Now func() time.Time
+	// ProbeAlone: while Redis is unavailable, a goroutine probes it every
+	// ProbeInterval even when no call comes, so that a recovery (and the
+	// OnRecover hooks) does not wait for traffic. Close stops it.
+	ProbeAlone bool
+	// OnState, when set, is called with true at New and at each recovery,
+	// and with false each time Redis is found unavailable (metrics).
+	OnState func(up bool)
+	// OnFailure, when set, is called for each call that did not get a
+	// usable answer, with its cause ("timeout", "connection", "protocol",
+	// "server", "server: OOM", …, or "unavailable" for a call refused
+	// without touching the network): each such call fell back to the
+	// in-process state (metrics).
+	OnFailure func(cause string)
 }
 
 const (
@@ -60,6 +81,7 @@ const (
 type Store struct {
 	rdb      *redis.Client
 	prefix   string
+	tenant   string // "" or the tenant's hash and ":"
 	ring     *seal.Ring
 	timeout  time.Duration
 	probeInt time.Duration
@@ -74,6 +96,12 @@ type Store struct {
 	nextProbe time.Time
 	probing   bool
 	cause     string // class of the last failure: timeout, connection, protocol
+	recover   []func()
+	prober    bool // the ProbeAlone goroutine runs
+	closed    chan struct{}
+	alone     bool
+	onState   func(bool)
+	onFailure func(string)
 
 	roundTrips atomic.Int64
 	failures   atomic.Int64
@@ -128,30 +156,93 @@ func New(o Options) (*Store, error) {
 	// No CLIENT SETINFO on connect: one round trip less when a connection
 	// is (re)dialled within a call's budget.
 	ro.DisableIdentity = true
+	tenant := ""
+	if o.Tenant != "" {
+		h := sha256.Sum256([]byte(o.Tenant))
+		tenant = hex.EncodeToString(h[:6]) + ":"
+	}
+	if o.OnState == nil {
+		o.OnState = func(bool) {}
+	}
+	if o.OnFailure == nil {
+		o.OnFailure = func(string) {}
+	}
+	o.OnState(true)
 	return &Store{
-		rdb:      redis.NewClient(ro),
-		prefix:   o.Prefix,
-		ring:     o.Ring,
-		timeout:  o.Timeout,
-		probeInt: o.ProbeInterval,
-		pollInt:  o.PollInterval,
-		log:      o.Logger,
-		now:      o.Now,
-		since:    o.Now(),
+		onState:   o.OnState,
+		onFailure: o.OnFailure,
+		rdb:       redis.NewClient(ro),
+		prefix:    o.Prefix,
+		tenant:    tenant,
+		ring:      o.Ring,
+		timeout:   o.Timeout,
+		probeInt:  o.ProbeInterval,
+		pollInt:   o.PollInterval,
+		log:       o.Logger,
+		now:       o.Now,
+		since:     o.Now(),
+		closed:    make(chan struct{}),
+		alone:     o.ProbeAlone,
 	}, nil
 }
 
-// Close closes the connections.
+// Close closes the connections and stops the ProbeAlone goroutine.
 func (s *Store) Close() error {
 	if s == nil {
 		return nil
 	}
+	s.mu.Lock()
+	select {
+	case <-s.closed:
+	default:
+		close(s.closed)
+	}
+	s.mu.Unlock()
 	return s.rdb.Close()
+}
+
+// OnRecover registers f, called in its own goroutine each time Redis is
+// found available again after an outage (state written in-process
+// meanwhile can then be shared). No-op on a nil Store.
+func (s *Store) OnRecover(f func()) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	s.recover = append(s.recover, f)
+	s.mu.Unlock()
+}
+
+// probeAlone probes Redis every probe interval until it is back or the
+// Store is closed.
+func (s *Store) probeAlone() {
+	// A quarter of the interval: admit decides when the probe is due.
+	t := time.NewTicker(max(s.probeInt/4, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closed:
+			return
+		case <-t.C:
+		}
+		_ = s.do(context.Background(), "PING", func(ctx context.Context) error {
+			return s.rdb.Ping(ctx).Err()
+		})
+		s.mu.Lock()
+		up := !s.down
+		if up {
+			s.prober = false
+		}
+		s.mu.Unlock()
+		if up {
+			return
+		}
+	}
 }
 
 // key is the full Redis key of a namespace and name.
 func (s *Store) key(namespace, name string) string {
-	return s.prefix + namespace + ":" + name
+	return s.prefix + namespace + ":" + s.tenant + name
 }
 
 // ErrUnavailable is matched (errors.Is) by every error of a call that did
@@ -165,7 +256,7 @@ var ErrUnavailable = errors.New("cluster: redis unavailable")
 // can echo arguments).
 type Error struct {
 	Op    string // GET, SET, EVALSHA, …
-	Cause string // "not configured", "unavailable", "timeout", "connection", "protocol", "server"
+	Cause string // "not configured", "unavailable", "timeout", "connection", "protocol", "server", "server: <code>"
 }
 
 func (e *Error) Error() string {
@@ -187,21 +278,41 @@ func (s *Store) do(ctx context.Context, op string, fn func(ctx context.Context) 
 	gen, probe, ok := s.admit()
 	if !ok {
 		s.fastFails.Add(1)
+		s.onFailure("unavailable")
 		return &Error{Op: op, Cause: "unavailable"}
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	s.roundTrips.Add(1)
-	err := fn(cctx)
+	var err error
+	if probe && s.refusing() {
+		// Redis was up but refusing (OOM, READONLY, …), and reads may
+		// still work while writes do not: the probe writes first, so a
+		// read does not declare it back while it still refuses writes.
+		err = s.rdb.Set(cctx, s.key("health", "probe"), "1", time.Second).Err()
+	}
+	if err == nil {
+		err = fn(cctx)
+	}
 	if err == nil || errors.Is(err, redis.Nil) {
 		s.succeeded(probe)
 		return err
 	}
 	var rerr redis.Error
 	if errors.As(err, &rerr) {
-		// Redis answered, with an error: it is up, this command failed.
-		s.succeeded(probe)
 		s.failures.Add(1)
+		if code := serverState(rerr); code != "" {
+			// Redis answered, but refuses every write (or every command)
+			// until an operator acts: as unusable as a Redis that is down.
+			cause := "server: " + code
+			s.onFailure(cause)
+			s.failed(gen, probe, cause)
+			return &Error{Op: op, Cause: cause}
+		}
+		s.onFailure("server")
+		// Redis answered, with an error of this command only (a script's
+		// own error, WRONGTYPE on one key): it is up, this call failed.
+		s.succeeded(probe)
 		return &Error{Op: op, Cause: "server"}
 	}
 	if ctx.Err() != nil {
@@ -210,12 +321,42 @@ func (s *Store) do(ctx context.Context, op string, fn func(ctx context.Context) 
 		if probe {
 			s.endProbe()
 		}
+		s.onFailure("canceled")
 		return &Error{Op: op, Cause: "timeout"}
 	}
 	s.failures.Add(1)
 	cause := classify(err)
+	s.onFailure(cause)
 	s.failed(gen, probe, cause)
 	return &Error{Op: op, Cause: cause}
+}
+
+// stateCodes are the error codes with which Redis refuses commands
+// because of its own state or configuration, not because of the command:
+// bad credentials or ACL (WRONGPASS, NOAUTH, NOPERM), memory full under
+// noeviction (OOM), a replica after failover (READONLY), cluster
+// redirections and outages (MOVED, ASK, CLUSTERDOWN, TRYAGAIN), a dataset
+// being loaded (LOADING), failed RDB saves (MISCONF), a script running too
+// long (BUSY), a replica without its master (MASTERDOWN) or too few
+// replicas (NOREPLICAS). Error prefixes: https://redis.io/docs/latest/develop/reference/protocol-spec/#simple-errors
+var stateCodes = map[string]bool{
+	"WRONGPASS": true, "NOAUTH": true, "NOPERM": true, "OOM": true, "READONLY": true,
+	"MOVED": true, "ASK": true, "CLUSTERDOWN": true, "TRYAGAIN": true, "LOADING": true,
+	"MISCONF": true, "BUSY": true, "MASTERDOWN": true, "NOREPLICAS": true,
+}
+
+// serverState returns the code of a Redis error reply that says Redis
+// cannot serve (see stateCodes), "" for an error of the command itself.
+// Only a code from the list is returned: the rest of the message can echo
+// arguments and is never kept. A script error wrapping one of these
+// (Redis 7 keeps the inner code first) counts too.
+func serverState(err redis.Error) string {
+	msg := err.Error()
+	code, _, _ := strings.Cut(msg, " ")
+	if stateCodes[code] {
+		return code
+	}
+	return ""
 }
 
 func classify(err error) string {
@@ -247,6 +388,14 @@ func (s *Store) admit() (gen uint64, probe, ok bool) {
 	return s.gen, true, true
 }
 
+// refusing reports whether Redis is down because it answered with a
+// server-state error rather than not at all.
+func (s *Store) refusing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.down && strings.HasPrefix(s.cause, "server: ")
+}
+
 func (s *Store) endProbe() {
 	s.mu.Lock()
 	s.probing = false
@@ -268,7 +417,12 @@ func (s *Store) succeeded(probe bool) {
 	was := s.since
 	s.down, s.since = false, s.now()
 	s.gen++
+	hooks := s.recover
 	s.mu.Unlock()
+	s.onState(true)
+	for _, f := range hooks {
+		go f()
+	}
 	s.log.Info("cluster: redis available again; sharing state across replicas",
 		slog.Duration("unavailable_for", s.now().Sub(was)))
 }
@@ -294,7 +448,20 @@ func (s *Store) failed(gen uint64, probe bool, cause string) {
 	s.gen++
 	s.nextProbe = s.now().Add(s.probeInt)
 	s.cause = cause
+	start := s.alone && !s.prober
+	if start {
+		select {
+		case <-s.closed:
+			start = false
+		default:
+			s.prober = true
+		}
+	}
 	s.mu.Unlock()
+	s.onState(false)
+	if start {
+		go s.probeAlone()
+	}
 	s.log.Warn("cluster: redis unavailable; serving from in-process state until it is back",
 		slog.String("cause", cause), slog.Duration("retry_every", s.probeInt))
 }

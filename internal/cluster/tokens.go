@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"time"
 
@@ -95,10 +96,20 @@ func samePair(a, b providers.Token) bool {
 	return a.AccessToken.Equal(b.AccessToken) && a.RefreshToken.Equal(b.RefreshToken)
 }
 
+// OnRecover registers f, called when Redis is back after an outage
+// (Store.OnRecover).
+func (t *Tokens) OnRecover(f func()) { t.s.OnRecover(f) }
+
 // Get returns the pair stored for key. A value that does not open or
 // decode is a miss.
 func (t *Tokens) Get(ctx context.Context, key string) (providers.Token, bool, error) {
 	b, ok, err := t.s.GetSealed(ctx, tokensNS, key)
+	if err == nil && !ok && t.s != nil {
+		// A pair written before keys named the deployment: its rotated
+		// refresh token may be the only valid one. The next refresh
+		// stores its successor under the new key.
+		b, ok, err = t.s.getSealedLegacy(ctx, tokensNS, key)
+	}
 	if err != nil || !ok {
 		return providers.Token{}, false, err
 	}
@@ -122,7 +133,17 @@ func (t *Tokens) CompareAndSwap(ctx context.Context, key string, old *providers.
 			return ok && samePair(tok, want)
 		}
 	}
-	return t.s.CompareAndSwapSealed(ctx, tokensNS, key, match, encodeToken(next), t.o.TTL)
+	return t.s.CompareAndSwapSealed(ctx, tokensNS, key, match, encodeToken(next), t.ttl(next))
+}
+
+// ttl is how long next is kept: TTL, or, for a token that cannot be
+// refreshed (no refresh token: a Token Vault exchange) and expires, until
+// its expiry, past which it is of no use.
+func (t *Tokens) ttl(next providers.Token) time.Duration {
+	if !next.RefreshToken.IsZero() || next.Expiry.IsZero() {
+		return t.o.TTL
+	}
+	return min(t.o.TTL, max(time.Until(next.Expiry), time.Millisecond))
 }
 
 // Delete drops key's pair if it is still old (its refresh token was
@@ -153,12 +174,17 @@ func (t *Tokens) MarkSpentFingerprint(ctx context.Context, fp [32]byte) error {
 
 // IsSpentFingerprint is IsSpent by Fingerprint.
 func (t *Tokens) IsSpentFingerprint(ctx context.Context, fp [32]byte) (bool, error) {
-	return t.s.IsSpent(ctx, fp)
+	spent, err := t.s.IsSpent(ctx, fp)
+	if err == nil && !spent && t.s != nil && t.s.tenant != "" {
+		// Marked before keys named the deployment.
+		spent, err = t.s.isSpentKey(ctx, t.s.legacyKey(spentNS, hex.EncodeToString(fp[:])))
+	}
+	return spent, err
 }
 
 // IsSpent reports whether refreshToken was marked spent.
 func (t *Tokens) IsSpent(ctx context.Context, refreshToken secret.String) (bool, error) {
-	return t.s.IsSpent(ctx, Fingerprint(refreshToken))
+	return t.IsSpentFingerprint(ctx, Fingerprint(refreshToken))
 }
 
 // Lock takes key's refresh lease: nil, nil when another replica holds it

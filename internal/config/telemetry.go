@@ -31,6 +31,13 @@ type TelemetryConfig struct {
 	// the providers and Auth0. Off by default, so third parties do not
 	// learn our trace ids; turn it on for self-hosted upstreams.
 	PropagateUpstream bool
+	// TrustTraceparent is OTEL_TRUST_INCOMING_TRACEPARENT: continue the
+	// trace of an incoming W3C traceparent (and follow its sampling
+	// decision). Off by default: on a public listener the client would
+	// choose the trace ids in our logs and what is sampled, so the
+	// incoming context is only linked. Turn it on behind a proxy that
+	// sets (or strips) traceparent itself.
+	TrustTraceparent bool
 }
 
 // DefaultMetricsAddr is METRICS_ADDR's default.
@@ -57,6 +64,7 @@ func (r *reader) telemetry(dst *TelemetryConfig, names []string) {
 	dst.Tracing = endpoint && exporter != "none" && !disabled
 	r.bool("OTEL_RECORD_USER_ID", &dst.RecordUserID)
 	r.bool("OTEL_PROPAGATE_UPSTREAM", &dst.PropagateUpstream)
+	r.bool("OTEL_TRUST_INCOMING_TRACEPARENT", &dst.TrustTraceparent)
 }
 
 // validate checks METRICS_ADDR against the public listener.

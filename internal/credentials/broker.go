@@ -44,6 +44,9 @@ type Observer struct {
 	// JoinWait is called with how long a request waited for a refresh
 	// another request had started.
 	JoinWait func(provider string, d time.Duration)
+	// VaultExchange is called with the outcome of each Token Vault
+	// exchange: ok, not_connected, rate_limited, misconfigured, error.
+	VaultExchange func(provider, outcome string)
 }
 
 // Broker hands out provider access tokens per identity; see the package
@@ -308,6 +311,9 @@ func (b *Broker) exchange(ctx context.Context, key, provider string, r providers
 		break
 	}
 	if rt.IsZero() {
+		if p, ok := b.newer(ctx, key, kept, hadKept, rejected); ok {
+			return p, nil
+		}
 		if sawSpent {
 			return Pair{}, &providers.Error{Kind: providers.ReauthRequired, Message: "the stored refresh token is no longer valid; sign in with this provider again"}
 		}
@@ -321,6 +327,11 @@ func (b *Broker) exchange(ctx context.Context, key, provider string, r providers
 			b.markSpent(ctx, rt)
 			if hadKept {
 				_, _ = b.store.CompareAndDelete(ctx, key, kept)
+			}
+			// Another replica may have rotated it (while Redis was
+			// unreachable to one of us) and shared its pair since.
+			if p, ok := b.newer(ctx, key, kept, hadKept, rejected); ok {
+				return p, nil
 			}
 		}
 		return Pair{}, err
@@ -355,6 +366,20 @@ func (b *Broker) exchange(ctx context.Context, key, provider string, r providers
 	}
 	b.cfg.Logger.Debug("credentials: token refreshed", "rotated", rotated)
 	return next, nil
+}
+
+// newer re-reads key's pair past any first level of the store, before a
+// refresh answers that the user must sign in again: a usable pair other
+// than kept was stored meanwhile by another replica.
+func (b *Broker) newer(ctx context.Context, key string, kept Pair, hadKept bool, rejected secret.String) (Pair, bool) {
+	if f, ok := b.store.(interface{ forget(string) }); ok {
+		f.forget(key)
+	}
+	p, ok, err := b.store.Get(ctx, key)
+	if err != nil || !ok || !b.usable(p, rejected) || (hadKept && samePairs(p, kept)) {
+		return Pair{}, false
+	}
+	return p, true
 }
 
 // observedRefresh runs r.Refresh inside Config.Observe.Refresh.

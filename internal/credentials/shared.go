@@ -2,6 +2,8 @@ package credentials
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
@@ -25,7 +27,27 @@ type SharedStore struct {
 	t     *cluster.Tokens
 	local *MemoryStore
 	fresh *expirable.LRU[string, freshPair] // first level of Get
+
+	// pending are the pairs this replica refreshed while Redis could not
+	// be asked: kept only here, they are written to Redis once it is
+	// back, so that the other replicas find them instead of presenting
+	// the refresh token this replica's exchange rotated away.
+	mu       sync.Mutex
+	pending  map[string]pendingSwap
+	npending atomic.Int32
 }
+
+// pendingSwap is a swap the memory store made in Redis's stead: Redis
+// should go from old (none when !hadOld) to next.
+type pendingSwap struct {
+	old    Pair
+	hadOld bool
+	next   Pair
+}
+
+// maxPending bounds the pairs awaiting Redis; past it, a new one stays
+// local only (as before this existed).
+const maxPending = 10_000
 
 // freshPair is what Redis answered for a key a moment ago (found false:
 // no pair), served by Get without a round trip for FreshTTL.
@@ -52,11 +74,86 @@ func NewSharedStore(t *cluster.Tokens, local *MemoryStore, freshTTL time.Duratio
 	if freshTTL == 0 {
 		freshTTL = DefaultFreshTTL
 	}
-	s := &SharedStore{t: t, local: local}
+	s := &SharedStore{t: t, local: local, pending: map[string]pendingSwap{}}
 	if freshTTL > 0 {
 		s.fresh = expirable.NewLRU[string, freshPair](10_000, nil, freshTTL)
 	}
+	t.OnRecover(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.flush(ctx)
+	})
 	return s
+}
+
+// keepPending records that the memory store swapped key from old to
+// next while Redis could not be asked. A second swap of the same key
+// keeps the first old: that is what Redis may still hold.
+func (s *SharedStore) keepPending(key string, old Pair, hadOld bool, next Pair) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if prev, ok := s.pending[key]; ok {
+		old, hadOld = prev.old, prev.hadOld
+	} else if len(s.pending) >= maxPending {
+		return
+	}
+	s.pending[key] = pendingSwap{old: old, hadOld: hadOld, next: next}
+	s.npending.Store(int32(len(s.pending)))
+}
+
+func (s *SharedStore) dropPending(key string, only *Pair) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.pending[key]; ok && (only == nil || samePairs(p.next, *only)) {
+		delete(s.pending, key)
+		s.npending.Store(int32(len(s.pending)))
+	}
+}
+
+func samePairs(a, b Pair) bool {
+	return a.AccessToken.Equal(b.AccessToken) && a.RefreshToken.Equal(b.RefreshToken)
+}
+
+// flush writes the pending pairs to Redis, each fenced on what Redis
+// holds: from the pair it replaced, or into an empty key (Redis restarted
+// empty). A key where Redis holds another pair was refreshed by another
+// replica meanwhile: that one is kept and this replica reads it. Stops
+// at the first call Redis fails (still unavailable; the next contact
+// retries).
+func (s *SharedStore) flush(ctx context.Context) {
+	s.mu.Lock()
+	work := make(map[string]pendingSwap, len(s.pending))
+	for k, p := range s.pending {
+		work[k] = p
+	}
+	s.mu.Unlock()
+	for key, p := range work {
+		var oldTok *providers.Token
+		if p.hadOld {
+			t := toToken(p.old)
+			oldTok = &t
+		}
+		swapped, err := s.t.CompareAndSwap(ctx, key, oldTok, toToken(p.next))
+		if err == nil && !swapped {
+			var cur providers.Token
+			var found bool
+			cur, found, err = s.t.Get(ctx, key)
+			switch {
+			case err != nil:
+			case !found:
+				_, err = s.t.CompareAndSwap(ctx, key, nil, toToken(p.next))
+			case samePairs(toPair(cur), p.next):
+			default:
+				// Another replica's newer pair: ours is dropped locally
+				// unless it is the one this replica still uses.
+			}
+		}
+		if err != nil {
+			return
+		}
+		s.forget(key)
+		s.dropPending(key, &p.next)
+	}
 }
 
 func (s *SharedStore) remember(key string, p Pair, found bool) {
@@ -94,6 +191,12 @@ func (s *SharedStore) Get(ctx context.Context, key string) (Pair, bool, error) {
 			return f.p, f.found, nil
 		}
 	}
+	if s.npending.Load() > 0 {
+		// Redis may be back before this replica's probe said so.
+		if _, pend := s.pendingFor(key); pend {
+			s.flush(ctx)
+		}
+	}
 	tok, ok, err := s.t.Get(ctx, key)
 	if err == nil && ok {
 		p := toPair(tok)
@@ -109,6 +212,13 @@ func (s *SharedStore) Get(ctx context.Context, key string) (Pair, bool, error) {
 		s.remember(key, p, found)
 	}
 	return p, found, nil
+}
+
+func (s *SharedStore) pendingFor(key string) (pendingSwap, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.pending[key]
+	return p, ok
 }
 
 // dropped reports whether this replica's copy p of a pair Redis does not
@@ -146,8 +256,13 @@ func (s *SharedStore) CompareAndSwap(ctx context.Context, key string, old Pair, 
 		}
 	}
 	if err != nil {
-		return s.local.CompareAndSwap(ctx, key, old, hadOld, next)
+		swapped, err := s.local.CompareAndSwap(ctx, key, old, hadOld, next)
+		if err == nil && swapped {
+			s.keepPending(key, old, hadOld, next)
+		}
+		return swapped, err
 	}
+	s.dropPending(key, nil)
 	if swapped {
 		s.local.put(key, next)
 		s.remember(key, next, true)
@@ -160,6 +275,7 @@ func (s *SharedStore) CompareAndSwap(ctx context.Context, key string, old Pair, 
 // CompareAndDelete implements Store, in Redis and in the local copy.
 func (s *SharedStore) CompareAndDelete(ctx context.Context, key string, old Pair) (bool, error) {
 	s.forget(key)
+	s.dropPending(key, &old)
 	localDel, _ := s.local.CompareAndDelete(ctx, key, old)
 	deleted, err := s.t.Delete(ctx, key, toToken(old))
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/idpgate/idpgate/internal/secret"
+	"github.com/idpgate/idpgate/internal/tokenvault"
 	"github.com/idpgate/idpgate/providers"
 )
 
@@ -149,6 +150,9 @@ func (b *Broker) exchangeVault(ctx context.Context, key string, req Request, rej
 		return kept, nil // another replica exchanged while we waited
 	}
 	tok, err := b.cfg.Vault.Exchanger.Exchange(ctx, req.Subject, req.Connection, req.LoginHint)
+	if b.cfg.Observe.VaultExchange != nil {
+		b.cfg.Observe.VaultExchange(req.Provider, vaultOutcome(err))
+	}
 	if err != nil {
 		if hadKept && isReauth(err) {
 			_, _ = b.store.CompareAndDelete(ctx, key, kept)
@@ -192,4 +196,21 @@ func withProvider(err error, provider string) error {
 		return &c
 	}
 	return err
+}
+
+// vaultOutcome classifies an exchange's error for the metrics.
+func vaultOutcome(err error) string {
+	var pe *providers.Error
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, tokenvault.ErrMisconfigured):
+		return "misconfigured"
+	case errors.As(err, &pe) && pe.Kind == providers.RateLimited:
+		return "rate_limited"
+	case errors.As(err, &pe) && pe.ConnectAccount:
+		return "not_connected"
+	default:
+		return "error"
+	}
 }

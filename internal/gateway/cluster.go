@@ -42,12 +42,21 @@ func newShared(cfg config.Config, logger *slog.Logger, opts Options) (*shared, e
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_ENCRYPTION_KEY: %s", strings.TrimPrefix(err.Error(), "seal: "))
 	}
+	onState, onFailure := opts.Telemetry.RedisHooks()
 	store, err := cluster.New(cluster.Options{
-		URL:     cfg.Redis.URL.Reveal(),
-		Prefix:  cfg.Redis.KeyPrefix,
+		OnState:   onState,
+		OnFailure: onFailure,
+		URL:       cfg.Redis.URL.Reveal(),
+		Prefix:    cfg.Redis.KeyPrefix,
+		// Another tenant or API sharing this Redis and prefix finds
+		// nothing of ours: its keys differ.
+		Tenant:  cfg.Auth0Issuer + "\x00" + cfg.Auth0Audience,
 		Ring:    ring,
 		Timeout: cfg.Redis.Timeout,
 		Logger:  logger,
+		// A recovery is noticed without traffic, and the pairs refreshed
+		// meanwhile are shared at once (credentials.SharedStore).
+		ProbeAlone: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %s", strings.TrimPrefix(err.Error(), "cluster: "))

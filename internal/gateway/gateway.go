@@ -134,6 +134,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 	profileObs.SharedCache = tel.SharedCacheHook() // the Redis level, with REDIS_URL
 	var refreshObs credentials.Observer
 	refreshObs.Refresh, refreshObs.JoinWait = tel.RefreshHooks()
+	refreshObs.VaultExchange = tel.VaultHook()
 	// The scheduler spends the Management API budget: cold loads first,
 	// batched 50 users per search, then re-reads, round robin per user. It
 	// paces evenly (burst 1): a burst would send small searches at once

@@ -19,7 +19,7 @@ func BenchmarkRequestMetrics(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		h.ServeHTTP(w, req)
-		m.operation("Me", "query", "ok")
+		m.operation("Me", "auth0|bench", "query", "ok")
 		m.responseErrors(nil, nil)
 		m.ProfileCache(LevelLocal, true)
 		github.Attempt(200, 40*time.Millisecond)

@@ -152,6 +152,10 @@ func (e graphQLExtension) InterceptResponse(ctx context.Context, next graphql.Re
 	case len(resp.Errors) > 0:
 		outcome = "error"
 	}
-	e.metrics.operation(name, typ, outcome)
+	var user string
+	if e.userID != nil {
+		user, _ = e.userID(ctx)
+	}
+	e.metrics.operation(name, user, typ, outcome)
 	return resp
 }

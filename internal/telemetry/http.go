@@ -66,18 +66,25 @@ func (m *Metrics) serverMetrics(next http.Handler) http.Handler {
 	})
 }
 
-// serverSpan is otelhttp's server span: it honours an incoming W3C
-// traceparent, names the span after the bounded route and records method,
-// route, path and status (never the query string, which a GET /graphql
-// fills with the query).
+// serverSpan is otelhttp's server span: it names the span after the
+// bounded route and records method, route, path and status (never the
+// query string, which a GET /graphql fills with the query). An incoming
+// W3C traceparent is only a link (otelhttp.WithPublicEndpointFn: a new
+// root, sampled by our own sampler; see the option's documentation at
+// https://pkg.go.dev/go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp#WithPublicEndpointFn),
+// unless TrustTraceparent makes it the parent.
 func (t Tracing) serverSpan(next http.Handler) http.Handler {
-	return otelhttp.NewHandler(next, "http.server",
+	opts := []otelhttp.Option{
 		otelhttp.WithTracerProvider(t.Provider),
 		otelhttp.WithPropagators(propagator),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + route(r.URL.Path) }),
 		// Probes would fill the trace backend with nothing of interest.
 		otelhttp.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/healthz" && r.URL.Path != "/readyz" }),
-	)
+	}
+	if !t.TrustTraceparent {
+		opts = append(opts, otelhttp.WithPublicEndpointFn(func(*http.Request) bool { return true }))
+	}
+	return otelhttp.NewHandler(next, "http.server", opts...)
 }
 
 // clientSpans makes each upstream attempt a client span named after the

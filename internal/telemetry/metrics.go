@@ -51,8 +51,13 @@ type Metrics struct {
 	jwksFetches         *prometheus.CounterVec
 	rateLimitRejections prometheus.Counter
 	apq                 *prometheus.CounterVec
+	redisUp             *prometheus.GaugeVec
+	vaultExchanges      *prometheus.CounterVec
+	redisFailures       *prometheus.CounterVec
 
-	operations, codes, reasons, providers, limits *bounded
+	operations                        *popular
+	codes, reasons, providers, limits *bounded
+	redisCauses                       *bounded
 
 	names []string // of the series, for Names
 }
@@ -111,11 +116,18 @@ func NewMetrics() *Metrics {
 			"Requests refused by the per-user rate limit."),
 		apq: f.counter("apq_requests_total",
 			"Automatic persisted query lookups by hash, by result (hit, miss).", "result"),
-		operations: newBounded(maxOperationNames),
-		codes:      newBounded(maxSmallSet),
-		reasons:    newBounded(maxSmallSet),
-		providers:  newBounded(maxSmallSet),
-		limits:     newBounded(maxSmallSet),
+		vaultExchanges: f.counter("token_vault_exchanges_total",
+			"Token Vault exchanges, by provider and outcome (ok, not_connected, rate_limited, misconfigured, error).", "provider", "outcome"),
+		redisUp: f.gauge("redis_up",
+			"1 while the shared Redis answers, 0 while the replica serves from its in-process state (only with REDIS_URL)."),
+		redisFailures: f.counter("redis_failures_total",
+			"Calls to the shared Redis that fell back to the in-process state, by cause (timeout, connection, protocol, server, \"server: OOM\" and the other refusals, unavailable: refused without a network call while Redis is lost, canceled).", "cause"),
+		operations:  newPopular(newBounded(maxOperationNames+1, "anonymous")),
+		codes:       newBounded(maxSmallSet),
+		redisCauses: newBounded(maxSmallSet),
+		reasons:     newBounded(maxSmallSet),
+		providers:   newBounded(maxSmallSet),
+		limits:      newBounded(maxSmallSet),
 	}
 	m.names = names
 	return m
@@ -378,11 +390,13 @@ func (m *Metrics) APQ(hit bool) {
 }
 
 // operation records one answered GraphQL operation.
-func (m *Metrics) operation(name, typ, outcome string) {
+// user is the caller's Auth0 user id ("" unknown): a name becomes a label
+// value only once minUsers distinct users sent it.
+func (m *Metrics) operation(name, user, typ, outcome string) {
 	if name == "" {
 		name = "anonymous"
 	}
-	m.gqlOperations.WithLabelValues(m.operations.value(name), typ, outcome).Inc()
+	m.gqlOperations.WithLabelValues(m.operations.value(name, user), typ, outcome).Inc()
 }
 
 // responseErrors records the error codes and limits of one response.
@@ -399,4 +413,23 @@ func (m *Metrics) responseErrors(codes, limits []string) {
 func (m *Metrics) request(route string, status int, d time.Duration) {
 	m.httpRequests.WithLabelValues(route, codeClass(status)).Inc()
 	m.httpDuration.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// RedisState records whether the shared Redis is usable.
+func (m *Metrics) RedisState(up bool) {
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.redisUp.WithLabelValues().Set(v)
+}
+
+// RedisFailure counts one call to Redis that fell back, by cause.
+func (m *Metrics) RedisFailure(cause string) {
+	m.redisFailures.WithLabelValues(m.redisCauses.value(cause)).Inc()
+}
+
+// VaultExchange counts one Token Vault exchange by provider and outcome.
+func (m *Metrics) VaultExchange(provider, outcome string) {
+	m.vaultExchanges.WithLabelValues(m.providers.value(provider), outcome).Inc()
 }

@@ -262,6 +262,24 @@ func (t *Telemetry) SharedCacheHook() func(hit bool) {
 	return func(hit bool) { t.metrics.ProfileCache(LevelShared, hit) }
 }
 
+// VaultHook returns credentials.Observer's VaultExchange; nil without
+// metrics.
+func (t *Telemetry) VaultHook() func(provider, outcome string) {
+	if t.Metrics() == nil {
+		return nil
+	}
+	return t.metrics.VaultExchange
+}
+
+// RedisHooks returns cluster.Options' OnState and OnFailure; nil without
+// metrics.
+func (t *Telemetry) RedisHooks() (state func(up bool), failure func(cause string)) {
+	if t.Metrics() == nil {
+		return nil, nil
+	}
+	return t.metrics.RedisState, t.metrics.RedisFailure
+}
+
 // RefreshHooks returns the credentials.Observer fields: Refresh, JoinWait.
 func (t *Telemetry) RefreshHooks() (refresh func(context.Context, string) (context.Context, func(bool, error)), joinWait func(string, time.Duration)) {
 	if t == nil || (t.metrics == nil && !t.tracing.on()) {

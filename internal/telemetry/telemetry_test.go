@@ -87,6 +87,36 @@ func TestBounded(t *testing.T) {
 	}
 }
 
+// TestPopular: an operation name becomes a label value only once three
+// distinct users sent it; one user sending 200 names (or one name many
+// times) admits nothing and leaves room for the names many users send.
+func TestPopular(t *testing.T) {
+	p := newPopular(newBounded(100))
+	for i := range 200 {
+		if got := p.value(fmt.Sprintf("Flood%d", i), "auth0|mallory"); got != Other {
+			t.Fatalf("one user's name %d = %q; want %q", i, got, Other)
+		}
+	}
+	steps := []struct{ name, user, want string }{
+		{"Me", "auth0|a", Other},
+		{"Me", "auth0|a", Other}, // the same user again
+		{"Me", "", Other},        // unknown users do not count
+		{"Me", "auth0|b", Other},
+		{"Me", "auth0|c", "Me"}, // third distinct user: admitted
+		{"Me", "auth0|mallory", "Me"},
+		{"Flood1", "auth0|a", Other},
+		{strings.Repeat("x", 65), "auth0|d", Other},
+	}
+	for i, s := range steps {
+		if got := p.value(s.name, s.user); got != s.want {
+			t.Errorf("step %d: value(%q, %q) = %q; want %q", i, s.name, s.user, got, s.want)
+		}
+	}
+	if n := len(p.set.seen); n != 1 {
+		t.Errorf("admitted names = %d; want 1", n)
+	}
+}
+
 func TestLogHandlerAddsTraceIDs(t *testing.T) {
 	var buf bytes.Buffer
 	tp := sdktrace.NewTracerProvider()

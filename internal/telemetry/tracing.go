@@ -80,6 +80,11 @@ type Tracing struct {
 	RecordUserID bool
 	// PropagateUpstream sends traceparent to the upstreams.
 	PropagateUpstream bool
+	// TrustTraceparent makes an incoming traceparent the parent of the
+	// server span (its trace id, its sampling decision). Off, the server
+	// span starts a new trace and links the incoming context: a client
+	// cannot choose our trace ids nor force sampling.
+	TrustTraceparent bool
 }
 
 // propagator reads and writes W3C traceparent and tracestate.

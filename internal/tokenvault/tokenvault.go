@@ -213,7 +213,7 @@ func (c *Client) exchange(ctx context.Context, subject secret.String, connection
 		c.mu.Unlock()
 		return tok, true, nil, e
 	case misconfigCode(er.Error):
-		e := unavailable("Auth0 rejected the gateway's Token Vault client; an operator must check "+c.setting(), cause)
+		e := unavailable("Auth0 rejected the gateway's Token Vault client; an operator must check "+c.setting(), errors.Join(ErrMisconfigured, cause))
 		return tok, true, e, e
 	case resp.StatusCode == http.StatusUnauthorized:
 		// Auth0 answers 401 when no connected account of the user matches
@@ -245,6 +245,11 @@ func (c *Client) setting() string {
 	}
 	return "the Token Vault client settings"
 }
+
+// ErrMisconfigured is matched (errors.Is) by the error of an exchange
+// Auth0 refused because of the gateway's own Token Vault client (wrong
+// secret, a client of another API): an operator must act (metrics).
+var ErrMisconfigured = errors.New("tokenvault: the Token Vault client is misconfigured")
 
 func unavailable(msg string, err error) *providers.Error {
 	return &providers.Error{Kind: providers.Unavailable, Provider: "auth0", Message: msg, Err: err}
