@@ -48,6 +48,7 @@ type hostileReport struct {
 	revoked                      map[int]int
 	revokedReauth                int // revoked-account responses with IDP_REAUTH_REQUIRED
 	hostileInvalid               int // hostile responses with GRAPHQL_VALIDATION_FAILED
+	firstRejection               int // Management API calls of the revoked accounts' first rejections
 	mgmtCalls                    int // Management API calls during the measured window
 	serverErrors                 int // 5xx to anyone
 	examples                     []string
@@ -127,6 +128,7 @@ func TestFaultLoadHostileUser(t *testing.T) {
 				t.Fatalf("warm-up for %s: status %d", id, st)
 			}
 		}
+		told := e.sb.Tenant.Calls()
 		for _, id := range revoked {
 			e.sb.GitHub.Revoke(e.sb.AccessToken(id, "github"))
 			e.sb.Google.Revoke(e.sb.AccessToken(id, "google-oauth2"))
@@ -136,6 +138,8 @@ func TestFaultLoadHostileUser(t *testing.T) {
 		}
 
 		rep := hostileReport{hostile: map[int]int{}, revoked: map[int]int{}}
+		c := e.sb.Tenant.Calls()
+		rep.firstRejection = c.Search + c.UserByID - told.Search - told.UserByID
 		var mu sync.Mutex
 		note := func(kind string, status int, codes []string) {
 			if status >= 500 || status < 0 {
@@ -236,8 +240,8 @@ func TestFaultLoadHostileUser(t *testing.T) {
 		wellBehaved, wellBehavedRPS, latency, ms(quiet.p50), ms(quiet.p99), ms(quiet.max), quiet.samples, ms(loud.p50), ms(loud.p99), ms(loud.max), loud.samples)
 	t.Logf("hostile user (worst accepted documents at 3× USER_RPS %v, burst %d): %d sent, %d accepted (%d of them failing validation), %d answered 429",
 		defaults.UserRPS, defaults.UserBurst, loud.hostileSent, loud.hostileSent-loud.hostile[429], loud.hostileInvalid, loud.hostile[429])
-	t.Logf("%d revoked accounts: %d requests (%d answered %s, %d answered 429); Management API calls in the window: %d (quiet run: %d)",
-		revokedAccounts, loud.revokedRequests, loud.revokedReauth, gqlresp.CodeReauthRequired, loud.revoked[429], loud.mgmtCalls, quiet.mgmtCalls)
+	t.Logf("%d revoked accounts: %d requests (%d answered %s, %d answered 429); Management API calls in the window: %d (quiet run: %d), before it for their first rejections: %d",
+		revokedAccounts, loud.revokedRequests, loud.revokedReauth, gqlresp.CodeReauthRequired, loud.revoked[429], loud.mgmtCalls, quiet.mgmtCalls, loud.firstRejection)
 
 	for name, r := range map[string]hostileReport{"quiet": quiet, "hostile": loud} {
 		if r.samples < 100 {
