@@ -73,6 +73,9 @@ type hostileReport struct {
 // and so measures the detector: under -race the bound does not hold.
 func TestFaultLoadHostileUser(t *testing.T) {
 	longTest(t)
+	if raceEnabled {
+		t.Skip("measures latency bounds that the race detector's CPU cost breaks; .ci/run runs it without -race")
+	}
 	const (
 		wellBehaved, revokedAccounts = 5, 8
 		wellBehavedRPS               = 8 // under the default USER_RPS
