@@ -214,7 +214,8 @@ func TestAllDayEventsAndCapabilities(t *testing.T) {
 
 func TestAuthenticationFailures(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{env: map[string]string{"JWKS_MIN_REFETCH_INTERVAL": "100ms"}})
+	clock := &testClock{}
+	e := newEnv(t, envOptions{clock: clock, env: map[string]string{"JWKS_MIN_REFETCH_INTERVAL": "100ms"}})
 	valid := e.sb.Token(sandbox.Grace)
 	now := time.Now()
 	mint := func(mut func(*mintSpec)) string {
@@ -268,8 +269,9 @@ func TestAuthenticationFailures(t *testing.T) {
 	}
 
 	// A token signed with a rotated-in key is accepted without a restart,
-	// once the refetch interval since the unknown-kid probe has passed.
-	time.Sleep(150 * time.Millisecond)
+	// once the refetch interval since the unknown-kid probe has passed on
+	// the gateway's clock.
+	clock.Advance(150 * time.Millisecond)
 	e.sb.Tenant.RotateKeys()
 	r := e.post(context.Background(), e.sb.Token(sandbox.Grace), `{ me { id } }`, nil)
 	if r.Status != http.StatusOK || len(r.Errors) > 0 {
