@@ -49,7 +49,9 @@ type Tenant struct {
 	Latency time.Duration
 	// SearchIndexLag is how long a change to a user takes to become
 	// visible to user search. GET /api/v2/users/{id} always sees the
-	// current state. Zero means search is immediately consistent.
+	// current state. Zero means search is immediately consistent. A
+	// change is indexed after the lag in force when it was made, so
+	// raising the lag delays later changes, not the users already indexed.
 	SearchIndexLag time.Duration
 	// MaxRequestURI bounds the request target (path and query string) of a
 	// user search; a longer one answers 414. Auth0 documents no number;
@@ -122,8 +124,9 @@ type userRecord struct {
 }
 
 type userVersion struct {
-	at   time.Time
-	user *User // nil: deleted
+	at      time.Time // when it was written (updated_at)
+	visible time.Time // when search sees it: at plus the lag then in force
+	user    *User     // nil: deleted
 }
 
 // init sets defaults. Callers hold t.mu.
@@ -352,10 +355,10 @@ func (t *Tenant) DeleteUser(userID string) bool {
 // addVersion appends a version and forgets the ones search can no longer
 // see. Callers hold t.mu.
 func (t *Tenant) addVersion(rec *userRecord, at time.Time, u *User) {
-	rec.versions = append(rec.versions, userVersion{at: at, user: u})
+	rec.versions = append(rec.versions, userVersion{at: at, visible: at.Add(t.SearchIndexLag), user: u})
 	// Keep from the newest version already visible to search onwards.
 	for i := len(rec.versions) - 1; i > 0; i-- {
-		if !rec.versions[i].at.Add(t.SearchIndexLag).After(at) {
+		if !rec.versions[i].visible.After(at) {
 			rec.versions = append([]userVersion(nil), rec.versions[i:]...)
 			break
 		}
@@ -369,11 +372,11 @@ func (r *userRecord) current() *User {
 	return r.versions[len(r.versions)-1].user
 }
 
-// indexed returns the version search sees at now, with its time.
-func (r *userRecord) indexed(now time.Time, lag time.Duration) (*User, time.Time) {
+// indexed returns the newest version search sees at now, with its time.
+func (r *userRecord) indexed(now time.Time) (*User, time.Time) {
 	for i := len(r.versions) - 1; i >= 0; i-- {
 		v := r.versions[i]
-		if !v.at.Add(lag).After(now) {
+		if !v.visible.After(now) {
 			return v.user, v.at
 		}
 	}
