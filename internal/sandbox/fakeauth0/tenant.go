@@ -87,6 +87,15 @@ type Tenant struct {
 	}
 
 	vault vaultState // Token Vault (vault.go)
+
+	hold *mgmtHold // HoldManagement; nil: answer at once
+}
+
+// mgmtHold is a HoldManagement in force.
+type mgmtHold struct {
+	arrived  chan struct{}
+	released chan struct{}
+	once     sync.Once
 }
 
 // Counts is how many requests each endpoint received.
@@ -232,6 +241,49 @@ func (t *Tenant) SetLatency(d time.Duration) {
 	t.lock()
 	defer t.mu.Unlock()
 	t.Latency = d
+}
+
+// HoldManagement makes each Management API request that comes in from now
+// on wait, before it is answered, until release is called or its client
+// leaves; arrived receives a value as each one starts waiting (it holds up
+// to 1024 unread). Tests use it to keep a call in flight while they act,
+// instead of a latency they hope is long enough. release may be called
+// more than once; it ends this hold.
+func (t *Tenant) HoldManagement() (arrived <-chan struct{}, release func()) {
+	h := &mgmtHold{arrived: make(chan struct{}, 1024), released: make(chan struct{})}
+	t.lock()
+	t.hold = h
+	t.mu.Unlock()
+	return h.arrived, func() {
+		h.once.Do(func() {
+			t.lock()
+			if t.hold == h {
+				t.hold = nil
+			}
+			t.mu.Unlock()
+			close(h.released)
+		})
+	}
+}
+
+// waitHold waits out a HoldManagement; false when the client left first.
+func (t *Tenant) waitHold(r *http.Request) bool {
+	t.lock()
+	h := t.hold
+	t.mu.Unlock()
+	if h == nil {
+		return true
+	}
+	select {
+	case h.arrived <- struct{}{}:
+	default:
+	}
+	select {
+	case <-h.released:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
 }
 
 // SetSearchIndexLag changes SearchIndexLag while the tenant serves.
@@ -417,6 +469,9 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		t.calls.token.Add(1)
 		t.serveToken(w, r)
 	case path == "/api/v2" || strings.HasPrefix(path, "/api/v2/"):
+		if !t.waitHold(r) {
+			return
+		}
 		t.serveManagement(w, r, strings.TrimPrefix(path, "/api/v2"))
 	default:
 		writeAPIError(w, http.StatusNotFound, "Not Found", "")

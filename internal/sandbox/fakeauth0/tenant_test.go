@@ -582,3 +582,29 @@ func TestSearchPagingCapAndURILimit(t *testing.T) {
 		t.Errorf("GET users with a short query = %d; want 200", r.status)
 	}
 }
+
+func TestHoldManagement(t *testing.T) {
+	ten, srv, _ := setup(t)
+	tok := m2mToken(t, ten, srv)
+	ten.AddUser(User{Identities: []Identity{{Provider: "github", UserID: 7, AccessToken: "gho_A"}}})
+	arrived, release := ten.HoldManagement()
+	done := make(chan int, 1)
+	go func() { done <- get(t, srv.URL+"/api/v2/users/github%7C7", tok).status }()
+	<-arrived
+	select {
+	case st := <-done:
+		t.Fatalf("GET by id answered %d during the hold; want it held", st)
+	default:
+	}
+	if got := ten.Calls().UserByID; got != 0 {
+		t.Errorf("calls counted during the hold = %d; want 0 (counted when answered)", got)
+	}
+	release()
+	if st := <-done; st != http.StatusOK {
+		t.Errorf("GET by id after release = %d; want 200", st)
+	}
+	release() // a second release is harmless
+	if st := get(t, srv.URL+"/api/v2/users/github%7C7", tok).status; st != http.StatusOK {
+		t.Errorf("GET by id after the hold = %d; want 200", st)
+	}
+}
