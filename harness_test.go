@@ -71,7 +71,7 @@ type testEnv struct {
 type envOptions struct {
 	env       map[string]string // extra configuration
 	loadUsers int
-	clock     *testClock // the profile cache's clock; nil means time.Now
+	clock     *testClock // the gateway's clock (profile cache, token checks, JWKS); nil means time.Now
 	telemetry *telemetry.Telemetry
 }
 

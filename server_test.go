@@ -214,7 +214,8 @@ func TestAllDayEventsAndCapabilities(t *testing.T) {
 
 func TestAuthenticationFailures(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{env: map[string]string{"JWKS_MIN_REFETCH_INTERVAL": "100ms"}})
+	clock := &testClock{}
+	e := newEnv(t, envOptions{clock: clock, env: map[string]string{"JWKS_MIN_REFETCH_INTERVAL": "100ms"}})
 	valid := e.sb.Token(sandbox.Grace)
 	now := time.Now()
 	mint := func(mut func(*mintSpec)) string {
@@ -268,8 +269,9 @@ func TestAuthenticationFailures(t *testing.T) {
 	}
 
 	// A token signed with a rotated-in key is accepted without a restart,
-	// once the refetch interval since the unknown-kid probe has passed.
-	time.Sleep(150 * time.Millisecond)
+	// once the refetch interval since the unknown-kid probe has passed on
+	// the gateway's clock.
+	clock.Advance(150 * time.Millisecond)
 	e.sb.Tenant.RotateKeys()
 	r := e.post(context.Background(), e.sb.Token(sandbox.Grace), `{ me { id } }`, nil)
 	if r.Status != http.StatusOK || len(r.Errors) > 0 {
@@ -472,35 +474,52 @@ func TestBatchingAcrossRequests(t *testing.T) {
 	}
 }
 
+// TestCancelledRequestFailsNoOtherInItsBatch: the first request for a
+// profile starts the load that later requests for it join. It is cancelled
+// while the Management API call is held at the emulator: the call must go
+// on, so the requests that joined succeed and nothing calls Auth0 again.
+// Had the cancellation ended the shared load, the profile would not be
+// cached and the others would need a second call (or fail).
 func TestCancelledRequestFailsNoOtherInItsBatch(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{loadUsers: 3})
-	e.sb.Tenant.SetLatency(300 * time.Millisecond)
+	e := newEnv(t, envOptions{})
 	q := `{ me { id } }`
+	// Warm the JWKS and M2M token caches with another user, so the one
+	// Management API call below is Grace's profile.
+	if r := e.post(context.Background(), e.sb.Token(sandbox.Linus), q, nil); len(r.Errors) > 0 {
+		t.Fatalf("warm-up = %s", r.Raw)
+	}
+	mgmt := func() int { c := e.sb.Tenant.Calls(); return c.UserByID + c.Search }
+	before := mgmt()
+	arrived, release := e.sb.Tenant.HoldManagement()
+	defer release()
+
 	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan *gqlResponse, 1)
+	go func() { first <- e.post(ctx, e.sb.Token(sandbox.Grace), q, nil) }()
+	<-arrived // Grace's profile is being read, for the first request
+	results := make([]*gqlResponse, 2)
 	var wg sync.WaitGroup
-	results := make([]*gqlResponse, 3)
-	for i, id := range e.sb.LoadUsers {
+	for i := range results {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := context.Background()
-			if i == 0 {
-				c = ctx
-			}
-			results[i] = e.post(c, e.sb.Token(id), q, nil)
+			results[i] = e.post(context.Background(), e.sb.Token(sandbox.Grace), q, nil)
 		}()
-		if i == 0 {
-			time.Sleep(time.Millisecond) // the cancelled request opens the batch
-		}
 	}
-	time.Sleep(50 * time.Millisecond)
 	cancel()
+	if r := <-first; r.Status != -1 {
+		t.Errorf("cancelled request = %d %s; want no answer", r.Status, r.Raw)
+	}
+	release()
 	wg.Wait()
-	for i, r := range results[1:] {
+	for i, r := range results {
 		if r.Status != 200 || len(r.Errors) > 0 {
 			t.Errorf("request %d = %d %s; want success despite the cancelled one", i+1, r.Status, r.Raw)
 		}
+	}
+	if n := mgmt() - before; n != 1 {
+		t.Errorf("Management API calls = %d; want 1 (the cancelled request's load served the others)", n)
 	}
 }
 

@@ -34,8 +34,6 @@ type Listener struct {
 	mu    sync.Mutex
 	open  int
 	perIP map[string]int
-
-	refused atomic.Int64
 }
 
 // NewListener wraps ln.
@@ -72,7 +70,6 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		l.mu.Unlock()
 		if !ok {
-			l.refused.Add(1)
 			c.Close()
 			continue
 		}
@@ -86,9 +83,6 @@ func (l *Listener) Open() int {
 	defer l.mu.Unlock()
 	return l.open
 }
-
-// Refused reports the connections closed at Accept since the start.
-func (l *Listener) Refused() int64 { return l.refused.Load() }
 
 func (l *Listener) release(ip string) {
 	l.mu.Lock()

@@ -33,7 +33,9 @@ type Options struct {
 	Dev bool
 	// GraphiQLToken is a bearer token pre-filled in GraphiQL (dev only).
 	GraphiQLToken string
-	// Now is the clock of the profile cache; nil means time.Now.
+	// Now is the clock of the profile cache and of token validation (exp,
+	// nbf, iat, the JWKS cache and its refetch interval); nil means
+	// time.Now.
 	Now func() time.Time
 	// Telemetry receives the metrics and traces; nil means none.
 	Telemetry *telemetry.Telemetry
@@ -116,6 +118,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 		Audience:           cfg.Auth0Audience,
 		JWKSURL:            cfg.Auth0BaseURL + "/.well-known/jwks.json",
 		MinRefetchInterval: cfg.JWKSMinRefetch,
+		Now:                opts.Now,
 		HTTPClient:         &http.Client{Transport: httpx.UserAgentTransport{Base: pool}},
 		Logger:             slog.New(httpmw.ContextHandler(logger.Handler())),
 		OnReject:           onReject,

@@ -102,8 +102,9 @@ type Observer struct {
 	Breaker func(state string)
 }
 
-// Stats is a snapshot of a Transport's counters.
-type Stats struct {
+// stats is a snapshot of a Transport's counters, for the package's tests
+// (the metrics come through Policy.Observe).
+type stats struct {
 	Attempts    int64 // round trips handed to the base transport
 	Retries     int64 // of those, repeats of an earlier attempt
 	Rejected    int64 // requests failed fast by the open breaker
@@ -190,9 +191,9 @@ func NewTransport(base http.RoundTripper, p Policy) *Transport {
 	return t
 }
 
-// Stats returns a snapshot of t's counters and breaker state.
-func (t *Transport) Stats() Stats {
-	return Stats{
+// stats returns a snapshot of t's counters and breaker state.
+func (t *Transport) stats() stats {
+	return stats{
 		Attempts:    t.attempts.Load(),
 		Retries:     t.retries.Load(),
 		Rejected:    t.rejected.Load(),

@@ -165,9 +165,9 @@ func TestRetries(t *testing.T) {
 			if w := s.Waits(); !slices.Equal(w, tc.wantWaits) {
 				t.Errorf("waits = %v; want %v", w, tc.wantWaits)
 			}
-			st := tr.Stats()
+			st := tr.stats()
 			if st.Attempts != int64(tc.wantHits) || st.Retries != int64(tc.wantHits-1) || st.InFlight != 0 {
-				t.Errorf("Stats() = %+v; want %d attempts, %d retries, 0 in flight", st, tc.wantHits, tc.wantHits-1)
+				t.Errorf("stats() = %+v; want %d attempts, %d retries, 0 in flight", st, tc.wantHits, tc.wantHits-1)
 			}
 		})
 	}
@@ -336,8 +336,8 @@ func TestRetryWaitCancelled(t *testing.T) {
 	if n := be.hits.Load(); n != 1 {
 		t.Errorf("backend hits = %d; want 1", n)
 	}
-	if st := tr.Stats(); st.InFlight != 0 || st.State != Closed {
-		t.Errorf("Stats() = %+v; want nothing in flight, closed", st)
+	if st := tr.stats(); st.InFlight != 0 || st.State != Closed {
+		t.Errorf("stats() = %+v; want nothing in flight, closed", st)
 	}
 }
 
@@ -418,8 +418,8 @@ func TestConcurrencyCap(t *testing.T) {
 	if peak := b.peak.Load(); peak != 3 {
 		t.Errorf("backend saw at most %d requests at once; want 3", peak)
 	}
-	if st := tr.Stats(); st.MaxInFlight != 3 || st.InFlight != 0 || st.Attempts != 10 {
-		t.Errorf("Stats() = %+v; want max in flight 3, none in flight, 10 attempts", st)
+	if st := tr.stats(); st.MaxInFlight != 3 || st.InFlight != 0 || st.Attempts != 10 {
+		t.Errorf("stats() = %+v; want max in flight 3, none in flight, 10 attempts", st)
 	}
 }
 
@@ -433,7 +433,7 @@ func TestSlotHeldUntilBodyClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := tr.Stats().InFlight; n != 1 {
+	if n := tr.stats().InFlight; n != 1 {
 		t.Errorf("InFlight with an open body = %d; want 1", n)
 	}
 	// The only slot is taken: a caller whose context ends waits no longer.
@@ -451,7 +451,7 @@ func TestSlotHeldUntilBodyClosed(t *testing.T) {
 	}
 	resp.Body.Close()
 	resp.Body.Close() // a second Close must not free a second slot
-	if n := tr.Stats().InFlight; n != 0 {
+	if n := tr.stats().InFlight; n != 0 {
 		t.Errorf("InFlight after Close = %d; want 0", n)
 	}
 	if status, _, err := do(t, tr, context.Background(), "GET", be.url, nil); err != nil || status != 200 {
@@ -503,7 +503,7 @@ func TestBreaker(t *testing.T) {
 	}
 	wantState := func(step string, want State) {
 		t.Helper()
-		if got := tr.Stats().State; got != want {
+		if got := tr.stats().State; got != want {
 			t.Errorf("%s: State = %v; want %v", step, got, want)
 		}
 	}
@@ -517,7 +517,7 @@ func TestBreaker(t *testing.T) {
 	wantState("after 3 failures", Open)
 	wantOpen("open")
 	wantOpen("open again")
-	if n := tr.Stats().Rejected; n != 2 {
+	if n := tr.stats().Rejected; n != 2 {
 		t.Errorf("Rejected = %d; want 2", n)
 	}
 
@@ -559,7 +559,7 @@ func TestBreakerHalfOpenLetsOneProbe(t *testing.T) {
 		t.Fatalf("RoundTrip() = %d, %v; want 500", status, err)
 	}
 	b.waitArrival(t)
-	if st := tr.Stats().State; st != Open {
+	if st := tr.stats().State; st != Open {
 		t.Fatalf("State after a 500 = %v; want open", st)
 	}
 	c.Advance(DefaultBreakerCooldown)
@@ -580,8 +580,8 @@ func TestBreakerHalfOpenLetsOneProbe(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("probe RoundTrip() = %v; want 200", err)
 	}
-	if st := tr.Stats(); st.State != Closed || st.Attempts != 2 || st.Rejected != 1 {
-		t.Errorf("Stats() = %+v; want closed, 2 attempts, 1 rejected", st)
+	if st := tr.stats(); st.State != Closed || st.Attempts != 2 || st.Rejected != 1 {
+		t.Errorf("stats() = %+v; want closed, 2 attempts, 1 rejected", st)
 	}
 }
 
@@ -597,14 +597,14 @@ func TestBreakerCountsOnlyUpstreamFailures(t *testing.T) {
 			t.Fatalf("RoundTrip() = %d, %v; want %d", got, err, status)
 		}
 	}
-	if st := tr.Stats().State; st != Closed {
+	if st := tr.stats().State; st != Closed {
 		t.Errorf("State after alternating 5xx and 4xx = %v; want closed", st)
 	}
 	be.status.Store(500)
 	for range 2 {
 		do(t, tr, context.Background(), "GET", be.url, nil)
 	}
-	if st := tr.Stats().State; st != Open {
+	if st := tr.stats().State; st != Open {
 		t.Errorf("State after 2 consecutive 500s = %v; want open", st)
 	}
 }
@@ -630,8 +630,8 @@ func TestBreakerIgnoresCancellation(t *testing.T) {
 		}
 		cancel()
 	}
-	if st := tr.Stats(); st.State != Closed || st.Attempts != 3 {
-		t.Errorf("Stats() after 3 cancellations = %+v; want closed, 3 attempts (no retries)", st)
+	if st := tr.stats(); st.State != Closed || st.Attempts != 3 {
+		t.Errorf("stats() after 3 cancellations = %+v; want closed, 3 attempts (no retries)", st)
 	}
 	// A deadline that expires at the upstream is a timeout, and counts.
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -639,7 +639,7 @@ func TestBreakerIgnoresCancellation(t *testing.T) {
 	if _, _, err := do(t, tr, ctx, "GET", b.url, nil); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("RoundTrip(timeout) = %v; want context.DeadlineExceeded", err)
 	}
-	if st := tr.Stats().State; st != Open {
+	if st := tr.stats().State; st != Open {
 		t.Errorf("State after a timeout = %v; want open", st)
 	}
 }

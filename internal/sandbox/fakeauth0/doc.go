@@ -14,5 +14,7 @@
 //
 // A zero Tenant is ready: it generates an RSA-2048 signing key on first
 // use. Exported knobs inject latency, failures, rate limiting and search
-// index lag; counters report how many calls each endpoint received.
+// index lag, and HoldManagement keeps Management API calls in flight until
+// a test releases them; counters report how many calls each endpoint
+// received.
 package fakeauth0

@@ -49,7 +49,9 @@ type Tenant struct {
 	Latency time.Duration
 	// SearchIndexLag is how long a change to a user takes to become
 	// visible to user search. GET /api/v2/users/{id} always sees the
-	// current state. Zero means search is immediately consistent.
+	// current state. Zero means search is immediately consistent. A
+	// change is indexed after the lag in force when it was made, so
+	// raising the lag delays later changes, not the users already indexed.
 	SearchIndexLag time.Duration
 	// MaxRequestURI bounds the request target (path and query string) of a
 	// user search; a longer one answers 414. Auth0 documents no number;
@@ -85,6 +87,15 @@ type Tenant struct {
 	}
 
 	vault vaultState // Token Vault (vault.go)
+
+	hold *mgmtHold // HoldManagement; nil: answer at once
+}
+
+// mgmtHold is a HoldManagement in force.
+type mgmtHold struct {
+	arrived  chan struct{}
+	released chan struct{}
+	once     sync.Once
 }
 
 // Counts is how many requests each endpoint received.
@@ -122,8 +133,9 @@ type userRecord struct {
 }
 
 type userVersion struct {
-	at   time.Time
-	user *User // nil: deleted
+	at      time.Time // when it was written (updated_at)
+	visible time.Time // when search sees it: at plus the lag then in force
+	user    *User     // nil: deleted
 }
 
 // init sets defaults. Callers hold t.mu.
@@ -229,6 +241,49 @@ func (t *Tenant) SetLatency(d time.Duration) {
 	t.lock()
 	defer t.mu.Unlock()
 	t.Latency = d
+}
+
+// HoldManagement makes each Management API request that comes in from now
+// on wait, before it is answered, until release is called or its client
+// leaves; arrived receives a value as each one starts waiting (it holds up
+// to 1024 unread). Tests use it to keep a call in flight while they act,
+// instead of a latency they hope is long enough. release may be called
+// more than once; it ends this hold.
+func (t *Tenant) HoldManagement() (arrived <-chan struct{}, release func()) {
+	h := &mgmtHold{arrived: make(chan struct{}, 1024), released: make(chan struct{})}
+	t.lock()
+	t.hold = h
+	t.mu.Unlock()
+	return h.arrived, func() {
+		h.once.Do(func() {
+			t.lock()
+			if t.hold == h {
+				t.hold = nil
+			}
+			t.mu.Unlock()
+			close(h.released)
+		})
+	}
+}
+
+// waitHold waits out a HoldManagement; false when the client left first.
+func (t *Tenant) waitHold(r *http.Request) bool {
+	t.lock()
+	h := t.hold
+	t.mu.Unlock()
+	if h == nil {
+		return true
+	}
+	select {
+	case h.arrived <- struct{}{}:
+	default:
+	}
+	select {
+	case <-h.released:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
 }
 
 // SetSearchIndexLag changes SearchIndexLag while the tenant serves.
@@ -352,10 +407,10 @@ func (t *Tenant) DeleteUser(userID string) bool {
 // addVersion appends a version and forgets the ones search can no longer
 // see. Callers hold t.mu.
 func (t *Tenant) addVersion(rec *userRecord, at time.Time, u *User) {
-	rec.versions = append(rec.versions, userVersion{at: at, user: u})
+	rec.versions = append(rec.versions, userVersion{at: at, visible: at.Add(t.SearchIndexLag), user: u})
 	// Keep from the newest version already visible to search onwards.
 	for i := len(rec.versions) - 1; i > 0; i-- {
-		if !rec.versions[i].at.Add(t.SearchIndexLag).After(at) {
+		if !rec.versions[i].visible.After(at) {
 			rec.versions = append([]userVersion(nil), rec.versions[i:]...)
 			break
 		}
@@ -369,11 +424,11 @@ func (r *userRecord) current() *User {
 	return r.versions[len(r.versions)-1].user
 }
 
-// indexed returns the version search sees at now, with its time.
-func (r *userRecord) indexed(now time.Time, lag time.Duration) (*User, time.Time) {
+// indexed returns the newest version search sees at now, with its time.
+func (r *userRecord) indexed(now time.Time) (*User, time.Time) {
 	for i := len(r.versions) - 1; i >= 0; i-- {
 		v := r.versions[i]
-		if !v.at.Add(lag).After(now) {
+		if !v.visible.After(now) {
 			return v.user, v.at
 		}
 	}
@@ -414,6 +469,9 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		t.calls.token.Add(1)
 		t.serveToken(w, r)
 	case path == "/api/v2" || strings.HasPrefix(path, "/api/v2/"):
+		if !t.waitHold(r) {
+			return
+		}
 		t.serveManagement(w, r, strings.TrimPrefix(path, "/api/v2"))
 	default:
 		writeAPIError(w, http.StatusNotFound, "Not Found", "")

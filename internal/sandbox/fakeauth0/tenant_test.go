@@ -461,8 +461,10 @@ func TestSearchIndexLag(t *testing.T) {
 			ten.UpdateIdentity("github|7", "github", func(id *Identity) { id.AccessToken = "gho_NEW" })
 		}, 5 * time.Second, []string{"github|7=gho_OLD"}, 200},
 		{"change indexed", func() {}, 5 * time.Second, []string{"github|7=gho_NEW"}, 200},
-		{"deleted", func() { ten.DeleteUser("github|7") }, time.Second, []string{"github|7=gho_NEW"}, 404},
-		{"deletion indexed", func() {}, 10 * time.Second, []string{}, 404},
+		// A longer lag delays later changes; what is indexed stays.
+		{"lag raised", func() { ten.SetSearchIndexLag(time.Hour) }, 0, []string{"github|7=gho_NEW"}, 200},
+		{"deleted", func() { ten.DeleteUser("github|7") }, 10 * time.Second, []string{"github|7=gho_NEW"}, 404},
+		{"deletion indexed", func() {}, time.Hour, []string{}, 404},
 	}
 	for _, s := range steps {
 		s.do()
@@ -578,5 +580,31 @@ func TestSearchPagingCapAndURILimit(t *testing.T) {
 	}
 	if r := get(t, srv.URL+"/api/v2/users?per_page=1", tok); r.status != 200 {
 		t.Errorf("GET users with a short query = %d; want 200", r.status)
+	}
+}
+
+func TestHoldManagement(t *testing.T) {
+	ten, srv, _ := setup(t)
+	tok := m2mToken(t, ten, srv)
+	ten.AddUser(User{Identities: []Identity{{Provider: "github", UserID: 7, AccessToken: "gho_A"}}})
+	arrived, release := ten.HoldManagement()
+	done := make(chan int, 1)
+	go func() { done <- get(t, srv.URL+"/api/v2/users/github%7C7", tok).status }()
+	<-arrived
+	select {
+	case st := <-done:
+		t.Fatalf("GET by id answered %d during the hold; want it held", st)
+	default:
+	}
+	if got := ten.Calls().UserByID; got != 0 {
+		t.Errorf("calls counted during the hold = %d; want 0 (counted when answered)", got)
+	}
+	release()
+	if st := <-done; st != http.StatusOK {
+		t.Errorf("GET by id after release = %d; want 200", st)
+	}
+	release() // a second release is harmless
+	if st := get(t, srv.URL+"/api/v2/users/github%7C7", tok).status; st != http.StatusOK {
+		t.Errorf("GET by id after the hold = %d; want 200", st)
 	}
 }

@@ -171,7 +171,8 @@ func (t *Tenant) serveUser(w http.ResponseWriter, scopes []string, id string) {
 
 // serveSearch implements GET /api/v2/users with a user_id query
 // (https://auth0.com/docs/api/management/v2/users/get-users). It answers
-// from the search index, which lags SearchIndexLag behind the store.
+// from the search index, where each change appears SearchIndexLag (as
+// set when the change was made) after it.
 func (t *Tenant) serveSearch(w http.ResponseWriter, r *http.Request, scopes []string) {
 	if insufficientScope(w, scopes, "read:users") {
 		return
@@ -220,7 +221,7 @@ func (t *Tenant) serveSearch(w http.ResponseWriter, r *http.Request, scopes []st
 		if rec == nil {
 			continue
 		}
-		u, at := rec.indexed(now, t.SearchIndexLag)
+		u, at := rec.indexed(now)
 		if u == nil {
 			continue
 		}
