@@ -42,7 +42,7 @@ func TestTokenSlotOneFetchPerCluster(t *testing.T) {
 		wg.Go(func() {
 			tok, exp, err := slots[i%3].Token(ctx, f.fetch)
 			if err != nil || tok.Reveal() != "m2m-canary-1" || exp.IsZero() {
-				t.Errorf("Token = %v, %v, %v; want m2m-canary-1", tok.Reveal(), exp, err)
+				t.Errorf("Token: is m2m-canary-1 %v, expiry %v, err %v; want m2m-canary-1", tok.Reveal() == "m2m-canary-1", exp, err)
 			}
 		})
 	}
@@ -56,12 +56,12 @@ func TestTokenSlotOneFetchPerCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	if tok, _, _ := slots[2].Token(ctx, f.fetch); tok.Reveal() != "m2m-canary-2" {
-		t.Errorf("after Drop, Token = %q; want a new fetch, m2m-canary-2", tok.Reveal())
+		t.Error("after Drop, Token is not m2m-canary-2; want a new fetch")
 	}
 	// Dropping a stale token keeps the newer one.
 	_ = slots[0].Drop(ctx, secret.New("m2m-canary-1"))
 	if tok, _, _ := slots[0].Token(ctx, f.fetch); tok.Reveal() != "m2m-canary-2" || f.n.Load() != 2 {
-		t.Errorf("stale Drop removed the current token: Token = %q, fetches %d", tok.Reveal(), f.n.Load())
+		t.Errorf("stale Drop removed the current token: Token is m2m-canary-2 %v, fetches %d", tok.Reveal() == "m2m-canary-2", f.n.Load())
 	}
 }
 
@@ -73,11 +73,11 @@ func TestTokenSlotExpiryAndFallback(t *testing.T) {
 	f := &fetcher{life: time.Hour, now: c.Now}
 	s := NewTokenSlot(rs[0].Store, "client-b", SlotOptions{Now: c.Now})
 	if tok, _, _ := s.Token(ctx, f.fetch); tok.Reveal() != "m2m-canary-1" {
-		t.Fatalf("Token = %q", tok.Reveal())
+		t.Fatal("first Token is not m2m-canary-1")
 	}
 	c.Advance(time.Hour) // past the expiry the fetcher gave
 	if tok, _, _ := s.Token(ctx, f.fetch); tok.Reveal() != "m2m-canary-2" {
-		t.Errorf("expired token served: %q", tok.Reveal())
+		t.Error("expired token served; want a new fetch, m2m-canary-2")
 	}
 
 	srv.Kill()
@@ -86,7 +86,7 @@ func TestTokenSlotExpiryAndFallback(t *testing.T) {
 		t.Errorf("Token with Redis down took %v", d)
 	}
 	if tok.Reveal() != "m2m-canary-3" {
-		t.Errorf("with Redis down Token = %q; want a direct fetch", tok.Reveal())
+		t.Error("with Redis down Token is not m2m-canary-3; want a direct fetch")
 	}
 	boom := errors.New("token endpoint down")
 	f.err = boom

@@ -84,7 +84,7 @@ func TestBrokerVault(t *testing.T) {
 					mu.Lock()
 					defer mu.Unlock()
 					if subject.Reveal() != "bearer-hedy" || connection != conn {
-						return providers.Token{}, fmt.Errorf("Exchange(%q, %q); want the caller's token and %s", subject.Reveal(), connection, conn)
+						return providers.Token{}, fmt.Errorf("Exchange(subject is the caller's token: %v, %q); want the caller's token and %s", subject.Reveal() == "bearer-hedy", connection, conn)
 					}
 					if n >= len(tt.exchanges) {
 						return providers.Token{}, fmt.Errorf("exchange %d not expected", n+1)
