@@ -71,8 +71,8 @@ func Middleware(o MiddlewareOptions) (func(http.Handler) http.Handler, error) {
 			ip := clientIP(r)
 			b := buckets.Get(ip)
 			now := o.Now()
-			if b.TokensAt(now) < 1 && (o.Known == nil || !o.Known(r)) {
-				wait := time.Duration(float64(time.Second) * (1 - b.TokensAt(now)) / float64(b.Limit()))
+			if tokens := b.TokensAt(now); tokens < 1 && (o.Known == nil || !o.Known(r)) {
+				wait := time.Duration(float64(time.Second) * (1 - tokens) / float64(b.Limit()))
 				secs := max(int(math.Ceil(wait.Seconds())), 1)
 				s.reject(r, ip)
 				w.Header().Set("Connection", "close")
