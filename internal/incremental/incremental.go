@@ -189,7 +189,7 @@ func merge(ctx context.Context, first *graphql.Response, responses graphql.Respo
 			out.Errors = append(out.Errors, &gqlerror.Error{
 				Message:    "a deferred fragment could not be merged into the response",
 				Path:       next.Path,
-				Extensions: map[string]any{"code": "INTERNAL_SERVER_ERROR"},
+				Extensions: map[string]any{"code": gqlresp.CodeInternal},
 			})
 		default:
 			out.Data = data
