@@ -141,13 +141,7 @@ func (e *Extension) MutateOperationParameters(ctx context.Context, p *graphql.Ra
 	}
 	if e.cache != nil {
 		if doc, ok := e.cache.Get(ctx, p.Query); ok {
-			if gerr := checkOperation(doc, p.OperationName, p.Variables); gerr != nil {
-				return gerr
-			}
-			if register != "" {
-				e.apq.add(ctx, register, p.Query)
-			}
-			return nil
+			return e.accept(ctx, doc, p, register)
 		}
 	}
 	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: p.Query}, e.limits.MaxTokens)
@@ -180,6 +174,12 @@ func (e *Extension) MutateOperationParameters(ctx context.Context, p *graphql.Ra
 	if e.cache != nil {
 		e.cache.Add(ctx, p.Query, doc)
 	}
+	return e.accept(ctx, doc, p, register)
+}
+
+// accept checks the operation p selects in doc, a document that passed the
+// limits and validated, and then registers its APQ hash, if any.
+func (e *Extension) accept(ctx context.Context, doc *ast.QueryDocument, p *graphql.RawParams, register string) *gqlerror.Error {
 	if gerr := checkOperation(doc, p.OperationName, p.Variables); gerr != nil {
 		return gerr
 	}
