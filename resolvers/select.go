@@ -2,6 +2,7 @@ package resolvers
 
 import (
 	"context"
+	"slices"
 
 	"github.com/99designs/gqlgen/graphql"
 
@@ -24,21 +25,12 @@ func (r *Resolver) identities(_ context.Context, obj *model.User, provider, conn
 		if connection != nil && idn.Connection != *connection {
 			continue
 		}
-		if capability != nil && !hasCapability(idn, *capability) {
+		if capability != nil && !slices.Contains(idn.Capabilities, *capability) {
 			continue
 		}
 		out = append(out, idn)
 	}
 	return out, nil
-}
-
-func hasCapability(idn *model.Identity, c model.Capability) bool {
-	for _, have := range idn.Capabilities {
-		if have == c {
-			return true
-		}
-	}
-	return false
 }
 
 // identity returns the caller's linked identity whose Identity.id is id,

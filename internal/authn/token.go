@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"crypto/rsa"
 	"crypto/sha256"
 
 	"context"
@@ -104,6 +105,19 @@ func peekHeader(tok string) (joseHeader, error) {
 	return h, nil
 }
 
+// verificationKey returns the JWKS key kid names, or the rejection of a
+// kid the JWKS does not publish, or of a JWKS that cannot be had.
+func (a *Authenticator) verificationKey(ctx context.Context, kid string) (*rsa.PublicKey, error) {
+	key, err := a.keys.key(ctx, kid)
+	switch {
+	case errors.Is(err, errUnknownKeyID):
+		return nil, reject(reasonUnknownKeyID)
+	case err != nil:
+		return nil, reject(reasonKeysUnavail)
+	}
+	return key, nil
+}
+
 // validateToken is the jwtmiddleware.ValidateToken: pin the algorithm,
 // select the key by kid (refetching the JWKS for an unknown kid), let the
 // validator check signature, iss, aud and times, then check the times
@@ -116,12 +130,10 @@ func (a *Authenticator) validateToken(ctx context.Context, tok string) (any, err
 	if len(tok) <= maxTokenBytes {
 		sum = sha256Of(tok)
 		if v, ok := a.verified.Get(sum); ok {
-			key, err := a.keys.key(ctx, v.kid)
+			key, err := a.verificationKey(ctx, v.kid)
 			switch {
-			case errors.Is(err, errUnknownKeyID):
-				return nil, reject(reasonUnknownKeyID)
 			case err != nil:
-				return nil, reject(reasonKeysUnavail)
+				return nil, err
 			case key.Equal(v.key):
 				if err := a.checkTimes(v.claims.RegisteredClaims); err != nil {
 					a.verified.Remove(sum)
@@ -146,12 +158,9 @@ func (a *Authenticator) validateToken(ctx context.Context, tok string) (any, err
 	if h.Kid == "" {
 		return nil, reject(reasonNoKeyID)
 	}
-	key, err := a.keys.key(ctx, h.Kid)
-	switch {
-	case errors.Is(err, errUnknownKeyID):
-		return nil, reject(reasonUnknownKeyID)
-	case err != nil:
-		return nil, reject(reasonKeysUnavail)
+	key, err := a.verificationKey(ctx, h.Kid)
+	if err != nil {
+		return nil, err
 	}
 
 	out, err := a.val.ValidateToken(context.WithValue(ctx, keyContextKey{}, key), tok)

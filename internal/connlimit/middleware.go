@@ -10,10 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
-	"golang.org/x/time/rate"
-
 	"github.com/idpgate/idpgate/internal/gqlresp"
+	"github.com/idpgate/idpgate/internal/httpmw"
 )
 
 // MiddlewareOptions configure Middleware. Zero fields take the defaults.
@@ -63,29 +61,18 @@ func Middleware(o MiddlewareOptions) (func(http.Handler) http.Handler, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	buckets, err := lru.New[string, *rate.Limiter](o.MaxKeys)
+	buckets, err := httpmw.NewBuckets(o.MaxKeys, o.RPS, o.Burst)
 	if err != nil {
 		return nil, err
-	}
-	var mu sync.Mutex
-	bucket := func(ip string) *rate.Limiter {
-		mu.Lock()
-		defer mu.Unlock()
-		b, ok := buckets.Get(ip)
-		if !ok {
-			b = rate.NewLimiter(rate.Limit(o.RPS), o.Burst)
-			buckets.Add(ip, b)
-		}
-		return b
 	}
 	s := &sampler{every: o.LogEvery, now: o.Now, log: o.Logger}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ip := clientIP(r)
-			b := bucket(ip)
+			b := buckets.Get(ip)
 			now := o.Now()
-			if b.TokensAt(now) < 1 && (o.Known == nil || !o.Known(r)) {
-				wait := time.Duration(float64(time.Second) * (1 - b.TokensAt(now)) / float64(b.Limit()))
+			if tokens := b.TokensAt(now); tokens < 1 && (o.Known == nil || !o.Known(r)) {
+				wait := time.Duration(float64(time.Second) * (1 - tokens) / float64(b.Limit()))
 				secs := max(int(math.Ceil(wait.Seconds())), 1)
 				s.reject(r, ip)
 				w.Header().Set("Connection", "close")

@@ -141,13 +141,7 @@ func (e *Extension) MutateOperationParameters(ctx context.Context, p *graphql.Ra
 	}
 	if e.cache != nil {
 		if doc, ok := e.cache.Get(ctx, p.Query); ok {
-			if gerr := checkOperation(doc, p.OperationName, p.Variables); gerr != nil {
-				return gerr
-			}
-			if register != "" {
-				e.apq.add(ctx, register, p.Query)
-			}
-			return nil
+			return e.accept(ctx, doc, p, register)
 		}
 	}
 	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: p.Query}, e.limits.MaxTokens)
@@ -180,6 +174,12 @@ func (e *Extension) MutateOperationParameters(ctx context.Context, p *graphql.Ra
 	if e.cache != nil {
 		e.cache.Add(ctx, p.Query, doc)
 	}
+	return e.accept(ctx, doc, p, register)
+}
+
+// accept checks the operation p selects in doc, a document that passed the
+// limits and validated, and then registers its APQ hash, if any.
+func (e *Extension) accept(ctx context.Context, doc *ast.QueryDocument, p *graphql.RawParams, register string) *gqlerror.Error {
 	if gerr := checkOperation(doc, p.OperationName, p.Variables); gerr != nil {
 		return gerr
 	}
@@ -195,7 +195,6 @@ const errorsExtension = "GuardValidationErrors"
 // parsed document.
 func (e *Extension) checkStructure(doc *ast.QueryDocument) *gqlerror.Error {
 	st := MeasureStructure(doc)
-	l := e.limits
 	switch {
 	case st.Cycle:
 		err := gqlerror.Errorf("a fragment spreads itself")
@@ -205,14 +204,22 @@ func (e *Extension) checkStructure(doc *ast.QueryDocument) *gqlerror.Error {
 		return limitError(LimitIntrospection, "introspection is disabled")
 	case st.IntrospectionFields > maxIntrospectionFields:
 		return exceeded(LimitFields, "introspection field count", st.IntrospectionFields, maxIntrospectionFields)
-	case st.RootFields > l.MaxRootFields:
-		return exceeded(LimitRootFields, "root field count", st.RootFields, l.MaxRootFields)
-	case st.Depth > l.MaxDepth:
-		return exceeded(LimitDepth, "query depth", st.Depth, l.MaxDepth)
-	case st.Aliases > l.MaxAliases:
-		return exceeded(LimitAliases, "alias count", st.Aliases, l.MaxAliases)
-	case st.Fields > l.MaxFields:
-		return exceeded(LimitFields, "field count", st.Fields, l.MaxFields)
+	}
+	return e.limits.checkShape(st.RootFields, st.Depth, st.Aliases, st.Fields)
+}
+
+// checkShape applies the root field, depth, alias and field count limits,
+// in that order, to counts measured by checkStructure or Analyze.
+func (l Limits) checkShape(rootFields, depth, aliases, fields int) *gqlerror.Error {
+	switch {
+	case rootFields > l.MaxRootFields:
+		return exceeded(LimitRootFields, "root field count", rootFields, l.MaxRootFields)
+	case depth > l.MaxDepth:
+		return exceeded(LimitDepth, "query depth", depth, l.MaxDepth)
+	case aliases > l.MaxAliases:
+		return exceeded(LimitAliases, "alias count", aliases, l.MaxAliases)
+	case fields > l.MaxFields:
+		return exceeded(LimitFields, "field count", fields, l.MaxFields)
 	}
 	return nil
 }
@@ -288,18 +295,11 @@ func (e *Extension) MutateOperationContext(ctx context.Context, oc *graphql.Oper
 		return &gqlerror.Error{Message: "query could not be measured", Extensions: map[string]any{"code": CodeLimitExceeded}}
 	}
 	oc.Stats.SetExtension(extensionName, &r)
-	l := e.limits
-	switch {
-	case r.RootFields > l.MaxRootFields:
-		return exceeded(LimitRootFields, "root field count", r.RootFields, l.MaxRootFields)
-	case r.Depth > l.MaxDepth:
-		return exceeded(LimitDepth, "query depth", r.Depth, l.MaxDepth)
-	case r.Aliases > l.MaxAliases:
-		return exceeded(LimitAliases, "alias count", r.Aliases, l.MaxAliases)
-	case r.Fields > l.MaxFields:
-		return exceeded(LimitFields, "field count", r.Fields, l.MaxFields)
-	case r.Cost > l.MaxCost:
-		return exceeded(LimitCost, "query cost", r.Cost, l.MaxCost)
+	if err := e.limits.checkShape(r.RootFields, r.Depth, r.Aliases, r.Fields); err != nil {
+		return err
+	}
+	if r.Cost > e.limits.MaxCost {
+		return exceeded(LimitCost, "query cost", r.Cost, e.limits.MaxCost)
 	}
 	return nil
 }

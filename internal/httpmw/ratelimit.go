@@ -7,11 +7,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
-
-	lru "github.com/hashicorp/golang-lru/v2"
-	"golang.org/x/time/rate"
 
 	"github.com/idpgate/idpgate/internal/gqlresp"
 )
@@ -75,20 +71,9 @@ func RateLimit(o RateLimitOptions) (func(http.Handler) http.Handler, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	buckets, err := lru.New[string, *rate.Limiter](o.MaxKeys)
+	buckets, err := NewBuckets(o.MaxKeys, o.RPS, o.Burst)
 	if err != nil {
 		return nil, fmt.Errorf("httpmw: rate limit: %w", err)
-	}
-	var mu sync.Mutex // makes get-or-create atomic
-	bucket := func(key string) *rate.Limiter {
-		mu.Lock()
-		defer mu.Unlock()
-		l, ok := buckets.Get(key)
-		if !ok {
-			l = rate.NewLimiter(rate.Limit(o.RPS), o.Burst)
-			buckets.Add(key, l)
-		}
-		return l
 	}
 
 	reject := func(w http.ResponseWriter, r *http.Request, delay time.Duration) {
@@ -115,7 +100,7 @@ func RateLimit(o RateLimitOptions) (func(http.Handler) http.Handler, error) {
 				return
 			}
 			now := o.Now()
-			res := bucket(key).ReserveN(now, 1)
+			res := buckets.Get(key).ReserveN(now, 1)
 			delay := res.DelayFrom(now)
 			if delay == 0 {
 				next.ServeHTTP(w, r)

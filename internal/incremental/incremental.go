@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -189,7 +190,7 @@ func merge(ctx context.Context, first *graphql.Response, responses graphql.Respo
 			out.Errors = append(out.Errors, &gqlerror.Error{
 				Message:    "a deferred fragment could not be merged into the response",
 				Path:       next.Path,
-				Extensions: map[string]any{"code": "INTERNAL_SERVER_ERROR"},
+				Extensions: map[string]any{"code": gqlresp.CodeInternal},
 			})
 		default:
 			out.Data = data
@@ -209,15 +210,11 @@ func merge(ctx context.Context, first *graphql.Response, responses graphql.Respo
 			waiting = append(waiting, next)
 			continue
 		}
-		for progress := true; progress; {
-			progress = false
-			for i := 0; i < len(waiting); i++ {
-				if apply(waiting[i]) {
-					waiting = append(waiting[:i], waiting[i+1:]...)
-					progress = true
-					i--
-				}
-			}
+		// Merging one payload may give another its parent: retry the
+		// waiting ones, in arrival order, until none is merged.
+		for n := -1; n != len(waiting); {
+			n = len(waiting)
+			waiting = slices.DeleteFunc(waiting, apply)
 		}
 	}
 	return &out
