@@ -6,8 +6,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/idpgate/idpgate/internal/gqlresp"
@@ -134,24 +132,17 @@ func clientIP(r *http.Request) string {
 // sampler writes at most one rejection line per interval, counting the
 // rejections it left out.
 type sampler struct {
-	every   time.Duration
-	now     func() time.Time
-	log     *slog.Logger
-	mu      sync.Mutex
-	last    time.Time
-	skipped atomic.Int64
+	every time.Duration
+	now   func() time.Time
+	log   *slog.Logger
+	s     httpmw.Sampler
 }
 
 func (s *sampler) reject(r *http.Request, ip string) {
-	now := s.now()
-	s.mu.Lock()
-	if !s.last.IsZero() && now.Sub(s.last) < s.every {
-		s.mu.Unlock()
-		s.skipped.Add(1)
+	keep, skipped := s.s.Take(s.now(), s.every)
+	if !keep {
 		return
 	}
-	s.last = now
-	s.mu.Unlock()
 	s.log.LogAttrs(r.Context(), slog.LevelWarn, "connlimit: unauthenticated requests rate limited",
-		slog.String("client", ip), slog.Int64("suppressed_since_last", s.skipped.Swap(0)))
+		slog.String("client", ip), slog.Int64("suppressed_since_last", skipped))
 }

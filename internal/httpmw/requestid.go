@@ -94,7 +94,7 @@ func AccessLog(now func() time.Time) func(http.Handler) http.Handler {
 	if now == nil {
 		now = time.Now
 	}
-	samplers := map[int]*sampled{http.StatusUnauthorized: {}, http.StatusTooManyRequests: {}}
+	samplers := map[int]*Sampler{http.StatusUnauthorized: {}, http.StatusTooManyRequests: {}}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := now()
@@ -113,7 +113,7 @@ func AccessLog(now func() time.Time) func(http.Handler) http.Handler {
 				}
 				attrs = append(attrs, ns.take()...)
 				if s := samplers[rec.status]; s != nil {
-					keep, left := s.take(start, 10*time.Second)
+					keep, left := s.Take(start, 10*time.Second)
 					if !keep {
 						return
 					}
@@ -138,14 +138,18 @@ func route(r *http.Request) string {
 	return r.Pattern
 }
 
-// sampled lets one event through per interval and counts the others.
-type sampled struct {
+// Sampler lets one event through per interval and counts the others, for
+// log lines a client can provoke at will. Its zero value is ready; it is
+// safe for concurrent use.
+type Sampler struct {
 	mu      sync.Mutex
 	last    time.Time
 	skipped int64
 }
 
-func (s *sampled) take(now time.Time, every time.Duration) (keep bool, skipped int64) {
+// Take reports whether the event at now is let through, and how many were
+// left out since the last one that was.
+func (s *Sampler) Take(now time.Time, every time.Duration) (keep bool, skipped int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.last.IsZero() && now.Sub(s.last) < every {
