@@ -422,7 +422,10 @@ func errorCode(body []byte) string {
 }
 
 // rateLimitFrom reads Auth0's X-RateLimit-* headers, or Retry-After when
-// X-RateLimit-Reset is absent.
+// X-RateLimit-Reset is absent. Auth0 sends x-ratelimit-limit, -remaining
+// and -reset on its API responses:
+// https://auth0.com/docs/troubleshoot/customer-support/operational-policies/rate-limit-policy
+// and https://auth0.com/blog/why-getting-429s-and-how-to-stop-them/
 func rateLimitFrom(h http.Header, now time.Time) *RateLimitError {
 	rl := &RateLimitError{}
 	rl.Limit, _ = strconv.Atoi(h.Get("X-RateLimit-Limit"))

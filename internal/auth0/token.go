@@ -23,6 +23,9 @@ import (
 // lifetime for short-lived tokens.
 const earlyExpiry = 5 * time.Minute
 
+// tokenOp is the client credentials grant at the tenant's token endpoint,
+// answered with access_token, token_type and expires_in (seconds):
+// https://auth0.com/docs/secure/tokens/access-tokens/management-api-access-tokens/get-management-api-access-tokens-for-production
 const tokenOp = "POST oauth/token"
 
 // tokenCache holds one M2M token and fetches a new one, one fetch at a

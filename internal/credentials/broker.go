@@ -352,6 +352,16 @@ func (b *Broker) exchange(ctx context.Context, key, provider string, r providers
 	// kept pair changed under it (evicted from a bounded store, or written
 	// by a replica whose lease expired), swap against what is there now
 	// rather than lose a rotated refresh token.
+	b.keep(ctx, key, kept, hadKept, next, "refreshed")
+	b.cfg.Logger.Debug("credentials: token refreshed", "rotated", rotated)
+	return next, nil
+}
+
+// keep stores next for key in place of kept, or, when the pair changed
+// meanwhile, of whatever is there now: the caller's pair is the newest.
+// A failure is logged (what names the token) and otherwise ignored: the
+// caller answers with next all the same.
+func (b *Broker) keep(ctx context.Context, key string, kept Pair, hadKept bool, next Pair, what string) {
 	stored, err := b.store.CompareAndSwap(ctx, key, kept, hadKept, next)
 	if err == nil && !stored {
 		cur, ok, gerr := b.store.Get(ctx, key)
@@ -362,10 +372,8 @@ func (b *Broker) exchange(ctx context.Context, key, provider string, r providers
 		}
 	}
 	if err != nil || !stored {
-		b.cfg.Logger.Warn("credentials: keeping the refreshed token failed", "stored", stored, "err", err)
+		b.cfg.Logger.Warn("credentials: keeping the "+what+" token failed", "stored", stored, "err", err)
 	}
-	b.cfg.Logger.Debug("credentials: token refreshed", "rotated", rotated)
-	return next, nil
 }
 
 // newer re-reads key's pair past any first level of the store, before a

@@ -170,18 +170,7 @@ func (b *Broker) exchangeVault(ctx context.Context, key string, req Request, rej
 		}
 		next.Expiry = b.cfg.Now().Add(ttl)
 	}
-	stored, err := b.store.CompareAndSwap(ctx, key, kept, hadKept, next)
-	if err == nil && !stored {
-		cur, ok, gerr := b.store.Get(ctx, key)
-		if gerr == nil {
-			stored, err = b.store.CompareAndSwap(ctx, key, cur, ok, next)
-		} else {
-			err = gerr
-		}
-	}
-	if err != nil || !stored {
-		b.cfg.Logger.Warn("credentials: keeping the exchanged token failed", "stored", stored, "err", err)
-	}
+	b.keep(ctx, key, kept, hadKept, next, "exchanged")
 	b.cfg.Logger.Debug("credentials: token exchanged at Token Vault", "provider", req.Provider, "connection", req.Connection)
 	return next, nil
 }

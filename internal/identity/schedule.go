@@ -8,6 +8,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/idpgate/idpgate/internal/auth0"
+	"github.com/idpgate/idpgate/internal/fairq"
 	"github.com/idpgate/idpgate/internal/httpx"
 )
 
@@ -82,10 +83,10 @@ type Scheduler struct {
 
 	mu      sync.Mutex
 	running bool
-	search  []string                  // ids waiting for a search call, in arrival order
-	waiting map[string][]*searchWaits // id -> the SearchUsers calls that asked for it
-	singles []*byIDWait               // mergeable cold by-id reads, oldest first
-	queues  [numClasses]roundRobin    // by-id reads
+	search  []string                           // ids waiting for a search call, in arrival order
+	waiting map[string][]*searchWaits          // id -> the SearchUsers calls that asked for it
+	singles []*byIDWait                        // mergeable cold by-id reads, oldest first
+	queues  [numClasses]fairq.Queue[*byIDWait] // by-id reads, users in turn
 }
 
 var _ Users = (*Scheduler)(nil)
@@ -191,7 +192,7 @@ func (s *Scheduler) User(ctx context.Context, id string) (*auth0.User, error) {
 	if merge, _ := ctx.Value(mergeKey{}).(bool); merge && classOf(ctx) == classCold {
 		s.singles = append(s.singles, w)
 	} else {
-		s.queues[classOf(ctx)].push(id, w)
+		s.queues[classOf(ctx)].Push(id, w)
 	}
 	s.kickLocked()
 	s.mu.Unlock()
@@ -248,7 +249,7 @@ func (s *Scheduler) pendingLocked() bool {
 		return true
 	}
 	for i := range s.queues {
-		if len(s.queues[i].order) > 0 {
+		if !s.queues[i].Empty() {
 			return true
 		}
 	}
@@ -303,8 +304,8 @@ func (s *Scheduler) nextLocked() func() {
 
 func (s *Scheduler) popLocked(class int) func() {
 	for {
-		w := s.queues[class].pop()
-		if w == nil {
+		w, ok := s.queues[class].Pop()
+		if !ok {
 			return nil
 		}
 		if w.ctx.Err() != nil {
@@ -352,7 +353,7 @@ func (s *Scheduler) runSearch(ids []string, waits [][]*searchWaits, singles []*b
 	if len(missed) > 0 {
 		s.mu.Lock()
 		for _, w := range missed {
-			s.queues[classCold].push(w.id, w)
+			s.queues[classCold].Push(w.id, w)
 		}
 		s.kickLocked()
 		s.mu.Unlock()
@@ -362,39 +363,4 @@ func (s *Scheduler) runSearch(ids []string, waits [][]*searchWaits, singles []*b
 func (s *Scheduler) runByID(w *byIDWait) {
 	w.u, w.err = s.users.User(w.ctx, w.id)
 	close(w.done)
-}
-
-// roundRobin queues by-id reads per user and serves users in turn.
-type roundRobin struct {
-	order []string               // users with queued reads, in turn order
-	byKey map[string][]*byIDWait // user -> their reads, oldest first
-}
-
-func (q *roundRobin) push(key string, w *byIDWait) {
-	if q.byKey == nil {
-		q.byKey = map[string][]*byIDWait{}
-	}
-	if len(q.byKey[key]) == 0 {
-		q.order = append(q.order, key)
-	}
-	q.byKey[key] = append(q.byKey[key], w)
-}
-
-// pop returns the oldest read of the user whose turn it is, and sends that
-// user to the back of the line.
-func (q *roundRobin) pop() *byIDWait {
-	if len(q.order) == 0 {
-		return nil
-	}
-	key := q.order[0]
-	q.order = q.order[1:]
-	ws := q.byKey[key]
-	w := ws[0]
-	if len(ws) == 1 {
-		delete(q.byKey, key)
-	} else {
-		q.byKey[key] = ws[1:]
-		q.order = append(q.order, key)
-	}
-	return w
 }

@@ -3,6 +3,8 @@ package resilience
 import (
 	"context"
 	"sync"
+
+	"github.com/idpgate/idpgate/internal/fairq"
 )
 
 type userKey struct{}
@@ -93,10 +95,9 @@ func (p *PerUser) drop(user string, s *userSem) {
 type fairSlots struct {
 	cap int
 
-	mu     sync.Mutex
-	inUse  int
-	order  []string                 // users with waiters, in turn order
-	queued map[string][]*slotWaiter // user -> waiters, oldest first
+	mu      sync.Mutex
+	inUse   int
+	waiters fairq.Queue[*slotWaiter] // per user, oldest first
 
 	onQueue func(user string) // test hook: a waiter queued
 }
@@ -107,22 +108,19 @@ type slotWaiter struct {
 }
 
 func newFairSlots(n int) *fairSlots {
-	return &fairSlots{cap: n, queued: map[string][]*slotWaiter{}}
+	return &fairSlots{cap: n}
 }
 
 // acquire takes a slot for user, or fails when ctx ends first.
 func (f *fairSlots) acquire(ctx context.Context, user string) error {
 	f.mu.Lock()
-	if f.inUse < f.cap && len(f.order) == 0 {
+	if f.inUse < f.cap && f.waiters.Empty() {
 		f.inUse++
 		f.mu.Unlock()
 		return nil
 	}
 	w := &slotWaiter{ready: make(chan struct{})}
-	if len(f.queued[user]) == 0 {
-		f.order = append(f.order, user)
-	}
-	f.queued[user] = append(f.queued[user], w)
+	f.waiters.Push(user, w)
 	hook := f.onQueue
 	f.mu.Unlock()
 	if hook != nil {
@@ -139,24 +137,7 @@ func (f *fairSlots) acquire(ctx context.Context, user string) error {
 		f.release()
 		return ctx.Err()
 	}
-	q := f.queued[user]
-	for i, x := range q {
-		if x == w {
-			q = append(q[:i:i], q[i+1:]...)
-			break
-		}
-	}
-	if len(q) == 0 {
-		delete(f.queued, user)
-		for i, u := range f.order {
-			if u == user {
-				f.order = append(f.order[:i:i], f.order[i+1:]...)
-				break
-			}
-		}
-	} else {
-		f.queued[user] = q
-	}
+	f.waiters.Remove(user, w)
 	f.mu.Unlock()
 	return ctx.Err()
 }
@@ -166,19 +147,10 @@ func (f *fairSlots) acquire(ctx context.Context, user string) error {
 func (f *fairSlots) release() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.order) == 0 {
+	w, ok := f.waiters.Pop()
+	if !ok {
 		f.inUse--
 		return
-	}
-	user := f.order[0]
-	f.order = f.order[1:]
-	q := f.queued[user]
-	w := q[0]
-	if len(q) == 1 {
-		delete(f.queued, user)
-	} else {
-		f.queued[user] = q[1:]
-		f.order = append(f.order, user)
 	}
 	w.granted = true
 	close(w.ready)

@@ -26,7 +26,8 @@ const Provider = "bitbucket"
 const (
 	// DefaultBaseURL is Bitbucket Cloud's API.
 	DefaultBaseURL = "https://api.bitbucket.org/"
-	// DefaultTokenURL is Bitbucket Cloud's OAuth 2.0 token endpoint.
+	// DefaultTokenURL is Bitbucket Cloud's OAuth 2.0 token endpoint
+	// (https://developer.atlassian.com/cloud/bitbucket/oauth-2/).
 	DefaultTokenURL = "https://bitbucket.org/site/oauth2/access_token"
 	// MaxPageSize is the largest pagelen Bitbucket accepts.
 	MaxPageSize = 100

@@ -17,7 +17,9 @@ import (
 	"github.com/idpgate/idpgate/providers/internal/upstream"
 )
 
-// Default endpoints.
+// Default endpoints. The token endpoint takes the refresh_token grant
+// (https://developers.google.com/identity/protocols/oauth2/web-server,
+// "Refreshing an access token").
 const (
 	DefaultBaseURL  = "https://www.googleapis.com/"
 	DefaultTokenURL = "https://oauth2.googleapis.com/token"

@@ -221,6 +221,10 @@ func (m *misconfigured) Unwrap() error { return m.cause }
 // apart (outcome "misconfigured") without importing this package.
 func (m *misconfigured) Misconfigured() bool { return true }
 
+// misconfigCode reports whether a token endpoint error code blames the
+// gateway's OAuth client rather than the user's grant. The codes and their
+// meanings are RFC 6749's token endpoint errors:
+// https://www.rfc-editor.org/rfc/rfc6749#section-5.2
 func misconfigCode(code string) bool {
 	switch code {
 	case "invalid_client", "unauthorized_client", "invalid_request", "unsupported_grant_type":
