@@ -76,18 +76,17 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 	perUserUpstream := resilience.NewPerUser(cfg.Budget.UserUpstreamConcurrency)
 	client := func(name string, retries int) *http.Client {
 		p := resilience.Policy{
-			Name:    name,
-			Retries: retries,
-			Logger:  logger,
-			Observe: resilience.Observer(tel.Upstream(name)),
+			Name:          name,
+			Timeout:       cfg.UpstreamTimeout,
+			MaxConcurrent: cfg.Budget.UpstreamConcurrency,
+			Retries:       retries,
+			Logger:        logger,
+			Observe:       resilience.Observer(tel.Upstream(name)),
 		}
 		if name != "auth0" {
 			p.PerUser = perUserUpstream
 		}
-		return &http.Client{
-			Timeout:   cfg.UpstreamTimeout,
-			Transport: resilience.NewTransport(tel.Transport(pool, name), p),
-		}
+		return &http.Client{Transport: resilience.NewTransport(tel.Transport(pool, name), p)}
 	}
 	users, err := auth0.New(auth0.Config{
 		BaseURL:      cfg.Auth0BaseURL,

@@ -39,6 +39,13 @@ var ErrCircuitOpen = errors.New("circuit open")
 type Policy struct {
 	// Name is the upstream's name ("github") for logs and errors.
 	Name string
+	// Timeout bounds each request through the transport, from waiting for
+	// a slot through the retries to the end of its response body, as
+	// http.Client.Timeout would. Set it here rather than on the Client: a
+	// Client's Timeout over a RoundTripper it does not know costs a
+	// goroutine and a timer per request (net/http's legacy cancellation).
+	// 0 means no bound beyond the request's context.
+	Timeout time.Duration
 	// MaxConcurrent caps the requests in flight to this upstream, from the
 	// first byte sent until the response body is closed or read to the end.
 	// Waiting for a slot honours the request's context; waiters are served
@@ -217,8 +224,30 @@ func (t *Transport) CloseIdleConnections() {
 //
 // Every request leaves with the product User-Agent (httpx.UserAgent): this
 // is the one place all upstream traffic passes.
-func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t *Transport) RoundTrip(req *http.Request) (resp *http.Response, err error) {
 	req = httpx.WithUserAgent(req)
+	if t.p.Timeout > 0 {
+		ctx, cancel := context.WithTimeout(req.Context(), t.p.Timeout)
+		req = req.WithContext(ctx)
+		defer func() {
+			if err != nil || resp == nil || resp.Body == nil {
+				cancel()
+				return
+			}
+			// The deadline goes on bounding the body until it is closed or
+			// read to its end.
+			if rb, ok := resp.Body.(*releasingBody); ok {
+				release := rb.release
+				rb.release = func() { release(); cancel() }
+			} else {
+				resp.Body = &releasingBody{ReadCloser: resp.Body, release: cancel}
+			}
+		}()
+	}
+	return t.roundTrip(req)
+}
+
+func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	retryable := t.p.Retries > 0 && idempotent(req.Method) &&
 		(req.Body == nil || req.Body == http.NoBody || req.GetBody != nil)

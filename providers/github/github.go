@@ -106,7 +106,7 @@ func (c *Client) ListRepos(ctx context.Context, token secret.String, page provid
 	if err != nil {
 		return out, err
 	}
-	var repos []repo
+	repos := make([]repo, 0, page.Size) // one allocation for the page asked for
 	if err := upstream.Decode(provider, resp.Body, &repos); err != nil {
 		return out, err
 	}

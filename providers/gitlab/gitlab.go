@@ -125,14 +125,14 @@ func (c *Client) Refresh(ctx context.Context, refreshToken secret.String) (provi
 var pageToken = regexp.MustCompile(`^[1-9][0-9]{0,8}$`)
 
 type project struct {
-	ID                json.Number `json:"id"`
-	Name              string      `json:"name"`
-	PathWithNamespace string      `json:"path_with_namespace"`
-	WebURL            string      `json:"web_url"`
-	Visibility        string      `json:"visibility"`
-	Description       *string     `json:"description"`
-	StarCount         int         `json:"star_count"`
-	LastActivityAt    time.Time   `json:"last_activity_at"`
+	ID                int64     `json:"id"` // an integer: a fraction or a string is a malformed answer
+	Name              string    `json:"name"`
+	PathWithNamespace string    `json:"path_with_namespace"`
+	WebURL            string    `json:"web_url"`
+	Visibility        string    `json:"visibility"`
+	Description       *string   `json:"description"`
+	StarCount         int       `json:"star_count"`
+	LastActivityAt    time.Time `json:"last_activity_at"`
 }
 
 // ListRepos lists the projects the token owner is a member of, most
@@ -171,11 +171,8 @@ func (c *Client) ListRepos(ctx context.Context, token secret.String, page provid
 	}
 	out.Items = make([]providers.Repository, 0, len(projects))
 	for _, p := range projects {
-		if _, err := strconv.ParseInt(p.ID.String(), 10, 64); err != nil {
-			return providers.Page[providers.Repository]{}, malformed(errors.New("gitlab: project id is not an integer"))
-		}
 		r := providers.Repository{
-			ID:        p.ID.String(),
+			ID:        strconv.FormatInt(p.ID, 10),
 			Name:      p.Name,
 			FullName:  p.PathWithNamespace,
 			URL:       p.WebURL,

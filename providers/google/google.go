@@ -167,7 +167,7 @@ func (c *Client) ListEvents(ctx context.Context, token secret.String, q provider
 	if err != nil {
 		return out, err
 	}
-	var list eventList
+	list := eventList{Items: make([]event, 0, q.Page.Size)} // one allocation for the page asked for
 	if err := upstream.Decode(provider, resp.Body, &list); err != nil {
 		return out, err
 	}
