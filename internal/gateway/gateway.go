@@ -65,7 +65,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 	logger = tel.Logger(logger) // trace_id and span_id on request lines
 	// One connection pool; each upstream gets its own client on it, with
 	// its own concurrency cap, retries and circuit breaker.
-	pool := newTransport()
+	pool := newTransport(cfg.Budget.UpstreamConcurrency)
 	sh, err := newShared(cfg, logger, opts)
 	if err != nil {
 		return nil, err
@@ -281,12 +281,14 @@ func cursorKey(cfg config.Config) []byte {
 	return m.Sum(nil)
 }
 
-// newTransport is the upstream transport: enough idle connections per host
-// for a busy gateway (the default of 2 would reconnect constantly).
-func newTransport() *http.Transport {
+// newTransport is the upstream transport. Every connection one upstream's
+// calls in flight (at most perHost, UPSTREAM_CONCURRENCY) can hold stays
+// idle for reuse, so that a busy gateway never closes one only to dial it
+// again (net/http's default keeps 2 per host, 100 in all).
+func newTransport(perHost int) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 512
-	t.MaxIdleConnsPerHost = 128
+	t.MaxIdleConns = 0 // no bound in all: perHost bounds each configured upstream
+	t.MaxIdleConnsPerHost = perHost
 	t.IdleConnTimeout = 90 * time.Second
 	t.ResponseHeaderTimeout = 30 * time.Second
 	return t
