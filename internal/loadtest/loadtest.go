@@ -232,9 +232,9 @@ func Measure(ctx context.Context, opts Options, build Build) (*Report, error) {
 						return nil, err
 					}
 				}
-				cpu0 := cpuTime()
+				cpu0 := CPUTime()
 				res, err := drive(ctx, client, t.url, tokens, c, opts.Duration, 0, Query)
-				cpu := cpuTime() - cpu0
+				cpu := CPUTime() - cpu0
 				if stop != nil {
 					if perr := stop(); perr != nil && err == nil {
 						err = perr
@@ -298,7 +298,9 @@ func serve(h http.Handler) (endpoint string, stop func(), err error) {
 
 // cpuTime is the CPU time (user and system) this process used so far: the
 // gateway or floor, the emulators and the clients together.
-func cpuTime() time.Duration {
+// CPUTime is the process's CPU time so far (user and system), which the
+// load run and the request-path benchmarks divide by requests.
+func CPUTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
