@@ -256,12 +256,8 @@ func (c *Client) workspaces(ctx context.Context, token secret.String) ([]string,
 	var slugs []string
 	q := url.Values{"pagelen": {strconv.Itoa(MaxPageSize)}}
 	for range maxWorkspacePages {
-		resp, err := c.api.Get(ctx, token, "2.0/user/workspaces", q)
-		if err != nil {
-			return nil, err
-		}
 		var body workspaceList
-		if err := upstream.Decode(Provider, resp.Body, &body); err != nil {
+		if _, err := c.api.Get(ctx, token, "2.0/user/workspaces", q, &body); err != nil {
 			return nil, err
 		}
 		for _, v := range body.Values {
@@ -296,12 +292,8 @@ func (c *Client) workspaceRepos(ctx context.Context, token secret.String, worksp
 	if page > 1 {
 		q.Set("page", strconv.Itoa(page))
 	}
-	resp, err := c.api.Get(ctx, token, "2.0/repositories/"+url.PathEscape(workspace), q)
-	if err != nil {
-		return nil, false, err
-	}
 	var body repoList
-	if err := upstream.Decode(Provider, resp.Body, &body); err != nil {
+	if _, err := c.api.Get(ctx, token, "2.0/repositories/"+url.PathEscape(workspace), q, &body); err != nil {
 		return nil, false, err
 	}
 	items := make([]providers.Repository, 0, len(body.Values))

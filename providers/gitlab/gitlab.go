@@ -161,12 +161,9 @@ func (c *Client) ListRepos(ctx context.Context, token secret.String, page provid
 	if page.Token != "" {
 		q.Set("page", page.Token)
 	}
-	resp, err := c.api.Get(ctx, token, "api/v4/projects", q)
+	projects := make([]project, 0, page.Size) // one allocation for the page asked for
+	header, err := c.api.Get(ctx, token, "api/v4/projects", q, &projects)
 	if err != nil {
-		return out, err
-	}
-	var projects []project
-	if err := upstream.Decode(Provider, resp.Body, &projects); err != nil {
 		return out, err
 	}
 	out.Items = make([]providers.Repository, 0, len(projects))
@@ -185,7 +182,7 @@ func (c *Client) ListRepos(ctx context.Context, token secret.String, page provid
 		}
 		out.Items = append(out.Items, r)
 	}
-	if next := strings.TrimSpace(resp.Header.Get("X-Next-Page")); next != "" {
+	if next := strings.TrimSpace(header.Get("X-Next-Page")); next != "" {
 		if !pageToken.MatchString(next) {
 			return providers.Page[providers.Repository]{}, malformed(errors.New("gitlab: X-Next-Page is not a page number"))
 		}

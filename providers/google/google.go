@@ -163,12 +163,8 @@ func (c *Client) ListEvents(ctx context.Context, token secret.String, q provider
 	if q.Page.Token != "" {
 		v.Set("pageToken", q.Page.Token)
 	}
-	resp, err := c.up.Get(ctx, token, "calendar/v3/calendars/primary/events", v)
-	if err != nil {
-		return out, err
-	}
 	list := eventList{Items: make([]event, 0, q.Page.Size)} // one allocation for the page asked for
-	if err := upstream.Decode(provider, resp.Body, &list); err != nil {
+	if _, err := c.up.Get(ctx, token, "calendar/v3/calendars/primary/events", v, &list); err != nil {
 		return out, err
 	}
 	out.Items = make([]providers.CalendarEvent, 0, len(list.Items))

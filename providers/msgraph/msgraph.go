@@ -176,7 +176,7 @@ func (c *Client) ListEvents(ctx context.Context, token secret.String, q provider
 		"$select":       {selectFields},
 	}
 	var (
-		resp *upstream.Response
+		body eventList
 		err  error
 	)
 	if tok := q.Page.Token; tok != "" {
@@ -192,15 +192,11 @@ func (c *Client) ListEvents(ctx context.Context, token secret.String, q provider
 		if !c.validNextLink(link) {
 			return out, c.badInput("invalid page token")
 		}
-		resp, err = c.api.Get(ctx, token, link, nil)
+		_, err = c.api.Get(ctx, token, link, nil, &body)
 	} else {
-		resp, err = c.api.Get(ctx, token, calendarViewPath, params)
+		_, err = c.api.Get(ctx, token, calendarViewPath, params, &body)
 	}
 	if err != nil {
-		return out, err
-	}
-	var body eventList
-	if err := upstream.Decode(c.provider, resp.Body, &body); err != nil {
 		return out, err
 	}
 	zones := map[string]*time.Location{}
