@@ -88,3 +88,12 @@ func TestLookupDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendConnectionKey keeps what b holds, outside ASCII too.
+func TestAppendConnectionKey(t *testing.T) {
+	for _, name := range []string{"acme-azuread", "ärzte-x", ""} {
+		if got, want := string(AppendConnectionKey([]byte("P_"), name)), "P_"+ConnectionKey(name); got != want {
+			t.Errorf("AppendConnectionKey(%q, %q) = %q; want %q", "P_", name, got, want)
+		}
+	}
+}

@@ -84,6 +84,7 @@ func ConnectionKey(name string) string {
 // buf[:0], name))] — so that finding a connection does not allocate: a map
 // index by string(bytes) does not copy.
 func AppendConnectionKey(b []byte, name string) []byte {
+	start := len(b)
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		switch {
@@ -94,7 +95,7 @@ func AppendConnectionKey(b []byte, name string) []byte {
 		case c >= 0x80:
 			// Not an Auth0 connection name; keep strings.ToUpper's
 			// answer for the rare name outside ASCII.
-			return append(b[:0], strings.ReplaceAll(strings.ToUpper(name), "-", "_")...)
+			return append(b[:start], strings.ReplaceAll(strings.ToUpper(name), "-", "_")...)
 		}
 		b = append(b, c)
 	}

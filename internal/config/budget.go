@@ -30,7 +30,8 @@ type Budget struct {
 	// It bounds the sockets and memory one upstream can hold, and with it
 	// what one replica can send a slow upstream; it is not a provider's
 	// limit (GitHub's 100 concurrent requests, for example, count per user
-	// token).
+	// token). Each call in flight may buffer one answer of up to 8 MiB
+	// (upstream.MaxBody) and holds one connection.
 	UpstreamConcurrency int
 }
 
@@ -64,8 +65,8 @@ func (b Budget) validate() error {
 		return fmt.Errorf("MAX_IDENTITIES: must be between 1 and 100")
 	case b.UserUpstreamConcurrency < 1 || b.UserUpstreamConcurrency > 1000:
 		return fmt.Errorf("USER_UPSTREAM_CONCURRENCY: must be between 1 and 1000")
-	case b.UpstreamConcurrency < 1 || b.UpstreamConcurrency > 10000:
-		return fmt.Errorf("UPSTREAM_CONCURRENCY: must be between 1 and 10000")
+	case b.UpstreamConcurrency < 1 || b.UpstreamConcurrency > 1024:
+		return fmt.Errorf("UPSTREAM_CONCURRENCY: must be between 1 and 1024")
 	}
 	return nil
 }

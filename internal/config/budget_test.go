@@ -43,7 +43,7 @@ func TestBudget(t *testing.T) {
 		{"USER_UPSTREAM_CONCURRENCY", "0"},
 		{"USER_UPSTREAM_CONCURRENCY", "-3"},
 		{"UPSTREAM_CONCURRENCY", "0"},
-		{"UPSTREAM_CONCURRENCY", "10001"},
+		{"UPSTREAM_CONCURRENCY", "1025"},
 		{"UPSTREAM_CONCURRENCY", "many"},
 	}
 	for _, tc := range bad {

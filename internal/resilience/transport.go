@@ -40,8 +40,8 @@ type Policy struct {
 	// Name is the upstream's name ("github") for logs and errors.
 	Name string
 	// Timeout bounds each request through the transport, from waiting for
-	// a slot through the retries to the end of its response body, as
-	// http.Client.Timeout would. Set it here rather than on the Client: a
+	// a slot through the retries and the redirects to the end of its
+	// response body, as http.Client.Timeout would. Set it here rather than on the Client: a
 	// Client's Timeout over a RoundTripper it does not know costs a
 	// goroutine and a timer per request (net/http's legacy cancellation).
 	// 0 means no bound beyond the request's context.
@@ -228,6 +228,14 @@ func (t *Transport) RoundTrip(req *http.Request) (resp *http.Response, err error
 	req = httpx.WithUserAgent(req)
 	if t.p.Timeout > 0 {
 		ctx, cancel := context.WithTimeout(req.Context(), t.p.Timeout)
+		if req.Response != nil && req.Response.Request != nil {
+			// A redirect's next hop: http.Client calls RoundTrip once per
+			// hop, and the bound is on the whole chain, as Client.Timeout's.
+			if dl, ok := req.Response.Request.Context().Deadline(); ok {
+				cancel()
+				ctx, cancel = context.WithDeadline(req.Context(), dl)
+			}
+		}
 		req = req.WithContext(ctx)
 		defer func() {
 			if err != nil || resp == nil || resp.Body == nil {

@@ -832,3 +832,35 @@ func TestTimeout(t *testing.T) {
 		})
 	}
 }
+
+// TestTimeoutCoversRedirects: http.Client calls RoundTrip once per
+// redirect hop; Policy.Timeout bounds the whole chain, as
+// http.Client.Timeout does, not each hop.
+func TestTimeoutCoversRedirects(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select { // every hop takes 100 ms
+		case <-time.After(100 * time.Millisecond):
+		case <-r.Context().Done():
+			return
+		}
+		if n := len(r.URL.Path); n < 8 {
+			http.Redirect(w, r, r.URL.Path+"r", http.StatusFound)
+			return
+		}
+		w.Write([]byte("ok"))
+	}))
+	t.Cleanup(srv.Close)
+	p := policy(&sleeper{}, &clock{t: epoch})
+	p.Timeout, p.Retries = 250*time.Millisecond, -1
+	hc := &http.Client{Transport: NewTransport(nil, p)}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/", nil)
+	resp, err := hc.Do(req) // 8 hops of 100 ms
+	if err == nil {
+		resp.Body.Close()
+	}
+	if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+		t.Fatalf("Do(8 hops of 100 ms, Timeout 250ms) = %v (caller's context: %v); want Policy.Timeout's deadline", err, ctx.Err())
+	}
+}

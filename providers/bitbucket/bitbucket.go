@@ -364,11 +364,11 @@ func classify(resp *http.Response, body []byte, now time.Time) *providers.Error 
 		return &providers.Error{Kind: providers.ReauthRequired, Message: "Bitbucket rejected the access token", Err: status}
 	case http.StatusForbidden:
 		var eb errorBody
-		_ = json.Unmarshal(body, &eb)
+		upstream.Sniff(body, &eb)
 		var detail struct {
 			Required []string `json:"required"`
 		}
-		_ = json.Unmarshal(eb.Error.Detail, &detail)
+		upstream.Sniff(eb.Error.Detail, &detail)
 		if len(detail.Required) > 0 || eb.Error.Message == "Your credentials lack one or more required privilege scopes." {
 			return &providers.Error{Kind: providers.Forbidden, Message: "the Bitbucket token lacks the repository scope; the user must sign in with Bitbucket again and consent to it", Err: status}
 		}

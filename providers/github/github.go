@@ -102,7 +102,7 @@ func (c *Client) ListRepos(ctx context.Context, token secret.String, page provid
 	q.Set("per_page", strconv.Itoa(page.Size))
 	q.Set("page", strconv.Itoa(n))
 	q.Set("sort", "updated")
-	repos := make([]repo, 0, page.Size) // one allocation for the page asked for
+	repos := make([]repo, 0, upstream.Room(page.Size))
 	header, err := c.up.Get(ctx, token, "user/repos", q, &repos)
 	if err != nil {
 		return out, err
@@ -244,8 +244,6 @@ func secondaryLimit(body []byte) bool {
 	var b struct {
 		Message string `json:"message"`
 	}
-	if upstream.Decode(provider, body, &b) != nil {
-		return false
-	}
+	upstream.Sniff(body, &b)
 	return strings.Contains(strings.ToLower(b.Message), "secondary rate limit")
 }

@@ -2,7 +2,6 @@ package gitlab
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -125,7 +124,7 @@ func (c *Client) Refresh(ctx context.Context, refreshToken secret.String) (provi
 var pageToken = regexp.MustCompile(`^[1-9][0-9]{0,8}$`)
 
 type project struct {
-	ID                int64     `json:"id"` // an integer: a fraction or a string is a malformed answer
+	ID                *int64    `json:"id"` // an integer: missing, null, a fraction or a string is a malformed answer
 	Name              string    `json:"name"`
 	PathWithNamespace string    `json:"path_with_namespace"`
 	WebURL            string    `json:"web_url"`
@@ -161,15 +160,18 @@ func (c *Client) ListRepos(ctx context.Context, token secret.String, page provid
 	if page.Token != "" {
 		q.Set("page", page.Token)
 	}
-	projects := make([]project, 0, page.Size) // one allocation for the page asked for
+	projects := make([]project, 0, upstream.Room(page.Size))
 	header, err := c.api.Get(ctx, token, "api/v4/projects", q, &projects)
 	if err != nil {
 		return out, err
 	}
 	out.Items = make([]providers.Repository, 0, len(projects))
 	for _, p := range projects {
+		if p.ID == nil {
+			return providers.Page[providers.Repository]{}, malformed(errors.New("gitlab: project without an id"))
+		}
 		r := providers.Repository{
-			ID:        strconv.FormatInt(p.ID, 10),
+			ID:        strconv.FormatInt(*p.ID, 10),
 			Name:      p.Name,
 			FullName:  p.PathWithNamespace,
 			URL:       p.WebURL,
@@ -204,7 +206,7 @@ func classify(resp *http.Response, body []byte, now time.Time) *providers.Error 
 		return &providers.Error{Kind: providers.ReauthRequired, Message: "GitLab rejected the access token", Err: status}
 	case http.StatusForbidden:
 		var eb errorBody
-		_ = json.Unmarshal(body, &eb)
+		upstream.Sniff(body, &eb)
 		if eb.Error == "insufficient_scope" || strings.Contains(resp.Header.Get("WWW-Authenticate"), "insufficient_scope") {
 			return &providers.Error{Kind: providers.Forbidden, Message: "the GitLab token lacks the read_api scope; the user must sign in with GitLab again and consent to it", Err: status}
 		}

@@ -163,7 +163,7 @@ func (c *Client) ListEvents(ctx context.Context, token secret.String, q provider
 	if q.Page.Token != "" {
 		v.Set("pageToken", q.Page.Token)
 	}
-	list := eventList{Items: make([]event, 0, q.Page.Size)} // one allocation for the page asked for
+	list := eventList{Items: make([]event, 0, upstream.Room(q.Page.Size))}
 	if _, err := c.up.Get(ctx, token, "calendar/v3/calendars/primary/events", v, &list); err != nil {
 		return out, err
 	}
@@ -292,7 +292,7 @@ func (a *apiError) has(reasons ...string) bool {
 // nil to let upstream.Classify handle the rest.
 func classify(resp *http.Response, body []byte, now time.Time) *providers.Error {
 	var a apiError
-	_ = upstream.Decode(provider, body, &a) // a non-JSON body has no reasons
+	upstream.Sniff(body, &a) // a non-JSON body has no reasons
 	code := resp.StatusCode
 	e := &providers.Error{Provider: provider, Err: fmt.Errorf("status %d", code)}
 	switch {

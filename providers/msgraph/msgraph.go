@@ -2,7 +2,6 @@ package msgraph
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -314,7 +313,7 @@ type errorBody struct {
 func classify(resp *http.Response, body []byte, now time.Time) *providers.Error {
 	status := fmt.Errorf("msgraph: status %d", resp.StatusCode)
 	var eb errorBody
-	_ = json.Unmarshal(body, &eb)
+	upstream.Sniff(body, &eb)
 	switch resp.StatusCode {
 	case http.StatusUnauthorized:
 		return &providers.Error{Kind: providers.ReauthRequired, Message: "Microsoft rejected the access token", Err: status}

@@ -8,8 +8,10 @@ package upstream
 import (
 	"bytes"
 	"context"
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
+
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	"io"
@@ -415,6 +417,21 @@ func Decode(provider string, body []byte, v any) error {
 		return &providers.Error{Kind: providers.Unavailable, Provider: provider, Message: "malformed response from the provider", Err: cause}
 	}
 	return nil
+}
+
+// Room is the capacity to give the slice a page of size items is decoded
+// into: a page of the usual size costs one allocation, not one per
+// doubling, and a large page asked of an empty account does not cost a
+// large one.
+func Room(size int) int { return min(max(size, 0), 32) }
+
+// Sniff fills what it can of v from an error answer's body, for
+// classifiers: unlike Decode (JSON v2, which stops at the first member of
+// the wrong type) it keeps every member that decodes, as encoding/json
+// does, because an error body is read only for hints such as Google's
+// reasons. The result is reliable only where it is not the zero value.
+func Sniff(body []byte, v any) {
+	_ = stdjson.Unmarshal(body, v)
 }
 
 // NextLink returns the URL of the rel="next" entry of an RFC 8288 Link
