@@ -85,6 +85,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 		}
 		if name != "auth0" {
 			p.PerUser = perUserUpstream
+			p.User = callerID
 		}
 		return &http.Client{Transport: resilience.NewTransport(tel.Transport(pool, name), p)}
 	}
@@ -198,7 +199,6 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 		authenticator.Middleware,
 		markAuthenticated,
 		perUser,
-		upstreamUser,
 		httpmw.BodyLimit(cfg.MaxBodyBytes),
 		httpmw.RejectBatches(),
 	))
@@ -240,15 +240,11 @@ func markAuthenticated(next http.Handler) http.Handler {
 	})
 }
 
-// upstreamUser marks the request's context with the authenticated user, so
-// the provider Transports count and queue its calls per user.
-func upstreamUser(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if id, ok := authn.UserID(r.Context()); ok {
-			r = r.WithContext(resilience.WithUser(r.Context(), id))
-		}
-		next.ServeHTTP(w, r)
-	})
+// callerID names the caller of an upstream call, for the per-user
+// queueing of the resilience transports: the bearer token's sub.
+func callerID(ctx context.Context) string {
+	id, _ := authn.UserID(ctx)
+	return id
 }
 
 // readyz is unauthenticated: it answers from a cache (readiness) once the

@@ -60,7 +60,10 @@ type Extension struct {
 	// reports keeps the Report of each operation without variables of a
 	// cached document (the same *ast.OperationDefinition comes back for the
 	// same query text): it depends on nothing else, so measuring it again
-	// on every request is wasted work. Nil without a query cache.
+	// on every request is wasted work. Nil without a query cache. It holds
+	// as many entries as the query cache and evicts on its own, so it may
+	// keep alive up to that many documents the query cache has dropped
+	// (each bounded by MAX_TOKENS).
 	reports       *simplelru.LRU[*ast.OperationDefinition, Report]
 	reportsMu     sync.Mutex
 	apq           *apqStore

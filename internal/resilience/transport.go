@@ -55,6 +55,11 @@ type Policy struct {
 	// PerUser, when set, also bounds each user's calls in flight; share one
 	// between the Transports of all providers. It is taken before a slot.
 	PerUser *PerUser
+	// User names the user on whose behalf a request's call runs (the
+	// bearer token's sub), read from the request's context: slots are
+	// served round robin per user, and PerUser counts each user's calls.
+	// Nil, or "", puts a call in one anonymous queue, unbounded by PerUser.
+	User func(context.Context) string
 	// Retries is how many extra attempts an idempotent request (GET, HEAD,
 	// OPTIONS, with no body or with GetBody) gets after a transport error
 	// or a 502, 503 or 504. 0 means 2; negative means none. A 500 is not
@@ -375,7 +380,7 @@ func (t *Transport) backoff(attempt int) time.Duration {
 // acquire takes the user's place (PerUser) and a concurrency slot, or
 // fails when ctx ends first.
 func (t *Transport) acquire(ctx context.Context) error {
-	user := userOf(ctx)
+	user := t.userOf(ctx)
 	if err := t.p.PerUser.acquire(ctx, user); err != nil {
 		return err
 	}
@@ -399,7 +404,14 @@ func (t *Transport) release(ctx context.Context) {
 	if t.slots != nil {
 		t.slots.release()
 	}
-	t.p.PerUser.release(userOf(ctx))
+	t.p.PerUser.release(t.userOf(ctx))
+}
+
+func (t *Transport) userOf(ctx context.Context) string {
+	if t.p.User == nil {
+		return ""
+	}
+	return t.p.User(ctx)
 }
 
 // judge says what an attempt's result tells about the upstream.

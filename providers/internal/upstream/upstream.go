@@ -384,8 +384,19 @@ func withBody(r io.Reader, limit, size int64, use func([]byte) error) error {
 			bodies.Put(buf)
 		}
 	}()
+	if err := readBody(buf, r, limit, size); err != nil {
+		return err
+	}
+	return use(buf.Bytes())
+}
+
+// readBody is withBody's read into an empty buf.
+func readBody(buf *bytes.Buffer, r io.Reader, limit, size int64) error {
 	if size > 0 && size <= limit && size <= maxSizeHint {
-		buf.Grow(int(size) + 1) // +1: the EOF is seen without growing
+		// bytes.Buffer.ReadFrom wants MinRead bytes free before each
+		// read: with less, the last read (the one that sees EOF) would
+		// double the buffer.
+		buf.Grow(int(size) + bytes.MinRead)
 	}
 	if _, err := buf.ReadFrom(io.LimitReader(r, limit+1)); err != nil {
 		return err
@@ -393,7 +404,7 @@ func withBody(r io.Reader, limit, size int64, use func([]byte) error) error {
 	if int64(buf.Len()) > limit {
 		return ErrTooLarge
 	}
-	return use(buf.Bytes())
+	return nil
 }
 
 // Decode unmarshals a JSON body into v. A malformed body is an Unavailable

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -631,5 +632,21 @@ func TestGetGone(t *testing.T) {
 	}
 	if got := logs.String(); !strings.Contains(got, "API is gone") || !strings.Contains(got, "level=WARN") || strings.Contains(got, "page=") || strings.Contains(got, token) {
 		t.Errorf("log = %q; want one warning that the API is gone, with no query or token", got)
+	}
+}
+
+// TestWithBodySizeHintAllocatesOnce: a body of declared size is read into
+// one buffer of about that size; the last read, which sees EOF, does not
+// double it.
+func TestWithBodySizeHintAllocatesOnce(t *testing.T) {
+	for _, n := range []int{600, 6000, 20000} {
+		body := strings.Repeat("x", n)
+		buf := new(bytes.Buffer) // a fresh buffer, as after a GC emptied the pool
+		if err := readBody(buf, strings.NewReader(body), 1<<20, int64(n)); err != nil || buf.String() != body {
+			t.Fatalf("readBody(%d bytes) = %d bytes, %v", n, buf.Len(), err)
+		}
+		if got := buf.Cap(); got > (n+bytes.MinRead)*5/4 { // room for the size class, not a doubling
+			t.Errorf("withBody(%d bytes, size %d) used a buffer of %d bytes; want about %d", n, n, got, n+bytes.MinRead)
+		}
 	}
 }
