@@ -26,6 +26,7 @@ import (
 	"github.com/idpgate/idpgate/internal/config"
 	"github.com/idpgate/idpgate/internal/connlimit"
 	"github.com/idpgate/idpgate/internal/gateway"
+	"github.com/idpgate/idpgate/internal/gctune"
 	"github.com/idpgate/idpgate/internal/loadtest"
 	"github.com/idpgate/idpgate/internal/sandbox"
 	"github.com/idpgate/idpgate/internal/telemetry"
@@ -77,9 +78,11 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 
 	level := new(slog.LevelVar)
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	gc := gctune.Apply(os.Getenv, nil, logger) // the process's own GOGC/GOMEMLIMIT, which the runtime reads
 
 	if *load {
 		level.Set(slog.LevelWarn)
+		fmt.Fprintln(stdout, gc)
 		if *loadRedis {
 			return runLoadRedis(ctx, loadOpts, env, stdout)
 		}
