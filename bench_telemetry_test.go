@@ -56,7 +56,7 @@ func BenchmarkTelemetry(b *testing.B) {
 	}
 	for _, m := range modes {
 		b.Run(m.name, func(b *testing.B) {
-			send := benchEnvWith(b, bothQuery, gateway.Options{Telemetry: m.tel(b)})
+			send := benchEnvWith(b, bothQuery, benchOptions{Options: gateway.Options{Telemetry: m.tel(b)}})
 			b.ReportAllocs()
 			b.ResetTimer()
 			start := processCPU(b)

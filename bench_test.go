@@ -12,6 +12,7 @@ import (
 
 	"github.com/idpgate/idpgate/internal/config"
 	"github.com/idpgate/idpgate/internal/gateway"
+	"github.com/idpgate/idpgate/internal/loadtest"
 	"github.com/idpgate/idpgate/internal/sandbox"
 )
 
@@ -19,13 +20,25 @@ import (
 // loopback HTTP, and returns a function that sends one request.
 func benchEnv(b *testing.B, query string) func() {
 	b.Helper()
-	return benchEnvWith(b, query, gateway.Options{})
+	return benchEnvWith(b, query, benchOptions{})
+}
+
+// benchOptions are the gateway's options, or Floor: the load run's floor
+// handler (internal/loadtest) in the gateway's place, for the ratio.
+type benchOptions struct {
+	gateway.Options
+	Floor     bool
+	RealClock bool // the emulators on the real clock, as with Floor
 }
 
 // benchEnvWith is benchEnv with the gateway's options (telemetry).
-func benchEnvWith(b *testing.B, query string, gopts gateway.Options) func() {
+func benchEnvWith(b *testing.B, query string, gopts benchOptions) func() {
 	b.Helper()
-	sb, err := sandbox.Start(sandbox.Options{Now: func() time.Time { return fixedNow }})
+	sbo := sandbox.Options{Now: func() time.Time { return fixedNow }}
+	if gopts.Floor || gopts.RealClock {
+		sbo.Now = nil // the floor asks for the events from now on, as the gateway's default window does
+	}
+	sb, err := sandbox.Start(sbo)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -37,12 +50,21 @@ func benchEnvWith(b *testing.B, query string, gopts gateway.Options) func() {
 	if err != nil {
 		b.Fatal(err)
 	}
-	gw, err := gateway.New(cfg, slog.New(slog.DiscardHandler), gopts)
-	if err != nil {
-		b.Fatal(err)
+	var h http.Handler
+	if gopts.Floor {
+		fl, closeFloor := loadtest.Floor(sb, 64)
+		b.Cleanup(closeFloor)
+		h = fl
+	} else {
+		gw, err := gateway.New(cfg, slog.New(slog.DiscardHandler), gopts.Options)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(gw.Close)
+		h = gw.Handler()
 	}
-	srv := httptest.NewServer(gw.Handler())
-	b.Cleanup(func() { srv.Close(); gw.Close() })
+	srv := httptest.NewServer(h)
+	b.Cleanup(srv.Close)
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": window()})
 	token := sb.Token(sandbox.Grace)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
@@ -70,10 +92,11 @@ func benchEnvWith(b *testing.B, query string, gopts gateway.Options) func() {
 func BenchmarkProfileOnly(b *testing.B) {
 	send := benchEnv(b, `{ me { id name email identities { id provider capabilities } } }`)
 	b.ReportAllocs()
-	b.ResetTimer()
+	cpu := loadtest.CPUTime()
 	for b.Loop() {
 		send()
 	}
+	reportCPU(b, cpu)
 }
 
 // BenchmarkReposAndCalendar adds the two provider calls (GitHub repos and
@@ -81,10 +104,34 @@ func BenchmarkProfileOnly(b *testing.B) {
 func BenchmarkReposAndCalendar(b *testing.B) {
 	send := benchEnv(b, bothQuery)
 	b.ReportAllocs()
-	b.ResetTimer()
+	cpu := loadtest.CPUTime()
 	for b.Loop() {
 		send()
 	}
+	reportCPU(b, cpu)
+}
+
+// BenchmarkLoadQuery and BenchmarkLoadQueryFloor send the load run's
+// request (loadtest.Query: five repositories and five events) to the
+// gateway and to the load run's floor (the same two provider calls, no
+// token validation, no GraphQL engine): the ratio of their cpu-ns/op is
+// the load run's CPU-per-request ratio without the network latency or the
+// noise of a saturated machine.
+func BenchmarkLoadQuery(b *testing.B) {
+	benchLoop(b, benchEnvWith(b, loadtest.Query, benchOptions{RealClock: true}))
+}
+
+func BenchmarkLoadQueryFloor(b *testing.B) {
+	benchLoop(b, benchEnvWith(b, loadtest.Query, benchOptions{Floor: true}))
+}
+
+func benchLoop(b *testing.B, send func()) {
+	b.ReportAllocs()
+	cpu := loadtest.CPUTime()
+	for b.Loop() {
+		send()
+	}
+	reportCPU(b, cpu)
 }
 
 // BenchmarkReposAndCalendarParallel is the same query from many clients.
@@ -93,9 +140,18 @@ func BenchmarkReposAndCalendarParallel(b *testing.B) {
 	b.ReportAllocs()
 	b.SetParallelism(16)
 	b.ResetTimer()
+	cpu := loadtest.CPUTime()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			send()
 		}
 	})
+	reportCPU(b, cpu)
+}
+
+// reportCPU reports the process's CPU time per operation since start — the
+// gateway's, the emulators' and the client's, as the load run counts it —
+// the figure the performance targets are about (ns/op is wall time).
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64(loadtest.CPUTime()-start)/float64(b.N), "cpu-ns/op")
 }

@@ -26,6 +26,7 @@ func TestCursorsSignedWhereShown(t *testing.T) {
 		{"named fragment", `...C`, ` fragment C on RepositoryConnection { pageInfo { endCursor } }`, true},
 		{"inline fragment", `... on RepositoryConnection { edges { cursor } }`, ``, true},
 		{"included edges", `edges @include(if: $show) { cursor }`, ``, true},
+		{"deferred edges", `... @defer { edges { cursor } }`, ``, true},
 		{"skipped edges", `edges @skip(if: $show) { cursor }`, ``, false},
 		{"nodes only", ``, ``, false},
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/idpgate/idpgate/internal/config"
 	"github.com/idpgate/idpgate/internal/connlimit"
 	"github.com/idpgate/idpgate/internal/gateway"
+	"github.com/idpgate/idpgate/internal/gctune"
 	"github.com/idpgate/idpgate/internal/loadtest"
 	"github.com/idpgate/idpgate/internal/sandbox"
 	"github.com/idpgate/idpgate/internal/telemetry"
@@ -53,10 +54,11 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 	fs.DurationVar(&loadOpts.Duration, "load-duration", loadOpts.Duration, "how long the measured load phase runs")
 	fs.IntVar(&loadOpts.Users, "load-users", loadOpts.Users, "distinct users in the load")
 	fs.IntVar(&loadOpts.Clients, "load-clients", loadOpts.Clients, "concurrent clients (and the first concurrency of the floor comparison)")
+	fs.IntVar(&loadOpts.Rounds, "load-rounds", loadOpts.Rounds, "rounds of the floor comparison: each measures the floor, then the gateway, at each concurrency; the figures pool them")
 	fs.IntVar(&loadOpts.HighClients, "load-clients-high", loadOpts.HighClients, "second concurrency of the floor comparison, where the CPU is the limit (0 skips it)")
 	fs.DurationVar(&loadOpts.Warmup, "load-warmup", loadOpts.Warmup, "unmeasured warm-up before every measured phase")
-	fs.StringVar(&loadOpts.CPUProfile, "load-cpuprofile", "", "write a CPU profile of the gateway's measured phase at the highest concurrency to this file")
-	fs.StringVar(&loadOpts.MemProfile, "load-memprofile", "", "write allocation profiles right before (FILE.base) and after the gateway's measured phase at the highest concurrency")
+	fs.StringVar(&loadOpts.CPUProfile, "load-cpuprofile", "", "write a CPU profile of the gateway's measured phase at the highest concurrency to this file (and the floor's to FILE.floor)")
+	fs.StringVar(&loadOpts.MemProfile, "load-memprofile", "", "write allocation profiles right before (FILE.base) and after the gateway's measured phase at the highest concurrency (the floor's: FILE.floor.base, FILE.floor)")
 	fs.DurationVar(&loadOpts.Latency, "load-latency", loadOpts.Latency, "fixed latency of every emulated upstream")
 	fs.IntVar(&loadOpts.CachedUsers, "load-cached", loadOpts.CachedUsers, "users loaded into the cache for the memory figure")
 	devGoogleLatency := fs.Duration("dev-google-latency", 0, "with --dev: delay every answer of the Google emulator, to watch @defer deliver calendars last")
@@ -76,9 +78,11 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 
 	level := new(slog.LevelVar)
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	gc := gctune.Apply(os.Getenv, nil, logger) // the process's own GOGC/GOMEMLIMIT, which the runtime reads
 
 	if *load {
 		level.Set(slog.LevelWarn)
+		fmt.Fprintln(stdout, gc)
 		if *loadRedis {
 			return runLoadRedis(ctx, loadOpts, env, stdout)
 		}

@@ -154,7 +154,8 @@ func (r *Registry) Lookup(provider, connection string) Connection {
 	if r == nil {
 		return Connection{Name: connection}
 	}
-	if n, ok := r.named[ConnectionKey(connection)]; ok && connection != "" {
+	var buf [64]byte
+	if n, ok := r.named[string(AppendConnectionKey(buf[:0], connection))]; ok && connection != "" {
 		if n.build == nil {
 			return n.conn
 		}

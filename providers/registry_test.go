@@ -65,9 +65,35 @@ func TestRegistryLookup(t *testing.T) {
 }
 
 func TestConnectionKey(t *testing.T) {
-	for in, want := range map[string]string{"acme-azuread": "ACME_AZUREAD", "GHE": "GHE", "google-oauth2": "GOOGLE_OAUTH2"} {
+	for in, want := range map[string]string{
+		"acme-azuread": "ACME_AZUREAD", "GHE": "GHE", "google-oauth2": "GOOGLE_OAUTH2", "": "",
+		"Mixed-Case-9": "MIXED_CASE_9", "ärzte-x": "ÄRZTE_X", // outside ASCII: strings.ToUpper's answer
+	} {
 		if got := ConnectionKey(in); got != want {
 			t.Errorf("ConnectionKey(%q) = %q; want %q", in, got, want)
+		}
+	}
+}
+
+// TestLookupDoesNotAllocate: the registry is consulted for every identity
+// field of every request; finding a configured connection or a default
+// allocates nothing.
+func TestLookupDoesNotAllocate(t *testing.T) {
+	var r Registry
+	r.Add(Connection{Name: "acme-azuread", Adapter: "msgraph"})
+	r.AddDefault(Match{Provider: "github"}, Connection{Adapter: "github"})
+	for _, tc := range []struct{ provider, connection string }{{"windowslive", "acme-azuread"}, {"github", "github"}, {"nobody", "unknown"}} {
+		if n := testing.AllocsPerRun(100, func() { r.Lookup(tc.provider, tc.connection) }); n != 0 {
+			t.Errorf("Lookup(%q, %q) allocates %.0f times; want 0", tc.provider, tc.connection, n)
+		}
+	}
+}
+
+// TestAppendConnectionKey keeps what b holds, outside ASCII too.
+func TestAppendConnectionKey(t *testing.T) {
+	for _, name := range []string{"acme-azuread", "ärzte-x", ""} {
+		if got, want := string(AppendConnectionKey([]byte("P_"), name)), "P_"+ConnectionKey(name); got != want {
+			t.Errorf("AppendConnectionKey(%q, %q) = %q; want %q", "P_", name, got, want)
 		}
 	}
 }

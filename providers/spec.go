@@ -76,5 +76,28 @@ func (s Spec) Refreshes() bool { return s.ClientEnv != "" }
 // only letters, digits and dashes in connection names, so two names never
 // share a key.
 func ConnectionKey(name string) string {
-	return strings.ReplaceAll(strings.ToUpper(name), "-", "_")
+	return string(AppendConnectionKey(make([]byte, 0, len(name)), name))
+}
+
+// AppendConnectionKey appends ConnectionKey(name) to b. Lookups on the
+// request path use it with a stack buffer — m[string(AppendConnectionKey(
+// buf[:0], name))] — so that finding a connection does not allocate: a map
+// index by string(bytes) does not copy.
+func AppendConnectionKey(b []byte, name string) []byte {
+	start := len(b)
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z':
+			c -= 'a' - 'A'
+		case c == '-':
+			c = '_'
+		case c >= 0x80:
+			// Not an Auth0 connection name; keep strings.ToUpper's
+			// answer for the rare name outside ASCII.
+			return append(b[:start], strings.ReplaceAll(strings.ToUpper(name), "-", "_")...)
+		}
+		b = append(b, c)
+	}
+	return b
 }

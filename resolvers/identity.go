@@ -119,9 +119,9 @@ func slice[T any](page providers.Page[T], req providers.PageRequest, skip, want 
 // resolved selects edges or pageInfo, the only places a cursor is shown
 // (so a plain `nodes` list costs no HMAC); otherwise the cursors are left
 // empty and nothing shows them.
-func (r *Resolver) pageInfo(ctx context.Context, userID, identityID, field string, after []cursorState, hasNext, hasPrev bool) (*model.PageInfo, []string) {
+func (r *Resolver) pageInfo(ctx context.Context, sel selection, userID, identityID, field string, after []cursorState, hasNext, hasPrev bool) (*model.PageInfo, []string) {
 	cursors := make([]string, len(after))
-	if cursorsShown(ctx) {
+	if sel.edges || sel.pageInfo {
 		for i, st := range after {
 			cursors[i] = r.cursors.encode(userID, identityID, field, st)
 		}
@@ -134,20 +134,28 @@ func (r *Resolver) pageInfo(ctx context.Context, userID, identityID, field strin
 	return pi, cursors
 }
 
-// cursorsShown reports whether the field being resolved selects edges or
-// pageInfo (through fragments too, after @skip/@include), and true when it
+// selection is what the connection field being resolved selects of
+// edges and pageInfo (through fragments too, after @skip/@include): a
+// plain `nodes` list costs no cursor and no edge.
+type selection struct{ edges, pageInfo bool }
+
+// selected reads the selection of the field being resolved; both when it
 // cannot tell.
-func cursorsShown(ctx context.Context) bool {
+func selected(ctx context.Context) selection {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil || fc.Field.Field == nil || !graphql.HasOperationContext(ctx) {
-		return true
+		return selection{edges: true, pageInfo: true}
 	}
+	var sel selection
 	for _, f := range graphql.CollectFieldsCtx(ctx, nil) {
-		if f.Name == "edges" || f.Name == "pageInfo" {
-			return true
+		switch f.Name {
+		case "edges":
+			sel.edges = true
+		case "pageInfo":
+			sel.pageInfo = true
 		}
 	}
-	return false
+	return sel
 }
 
 func (r *Resolver) repos(ctx context.Context, obj *model.Identity, first *int, after *string) (*model.RepositoryConnection, error) {
@@ -187,11 +195,14 @@ func (r *Resolver) repos(ctx context.Context, obj *model.Identity, first *int, a
 		addPartial(ctx, obj, page.PartialReason)
 	}
 	items, states, hasNext := slice(page, req, skip, size, cursorState{})
-	pi, cursors := r.pageInfo(ctx, userID, obj.ID, "repos", states, hasNext, after != nil)
+	sel := selected(ctx)
+	pi, cursors := r.pageInfo(ctx, sel, userID, obj.ID, "repos", states, hasNext, after != nil)
 	conn := &model.RepositoryConnection{
-		Edges:    make([]*model.RepositoryEdge, len(items)),
 		Nodes:    make([]*model.Repository, len(items)),
 		PageInfo: pi,
+	}
+	if sel.edges {
+		conn.Edges = make([]*model.RepositoryEdge, len(items))
 	}
 	for i, it := range items {
 		n := &model.Repository{
@@ -208,7 +219,9 @@ func (r *Resolver) repos(ctx context.Context, obj *model.Identity, first *int, a
 			n.UpdatedAt = &u
 		}
 		conn.Nodes[i] = n
-		conn.Edges[i] = &model.RepositoryEdge{Cursor: cursors[i], Node: n}
+		if sel.edges {
+			conn.Edges[i] = &model.RepositoryEdge{Cursor: cursors[i], Node: n}
+		}
 	}
 	return conn, nil
 }
@@ -280,11 +293,14 @@ func (r *Resolver) calendar(ctx context.Context, obj *model.Identity, from, to *
 	}
 	window := cursorState{From: q.From.Unix(), To: q.To.Unix()}
 	items, states, hasNext := slice(page, q.Page, skip, size, window)
-	pi, cursors := r.pageInfo(ctx, userID, obj.ID, "calendar", states, hasNext, after != nil)
+	sel := selected(ctx)
+	pi, cursors := r.pageInfo(ctx, sel, userID, obj.ID, "calendar", states, hasNext, after != nil)
 	conn := &model.CalendarEventConnection{
-		Edges:    make([]*model.CalendarEventEdge, len(items)),
 		Nodes:    make([]*model.CalendarEvent, len(items)),
 		PageInfo: pi,
+	}
+	if sel.edges {
+		conn.Edges = make([]*model.CalendarEventEdge, len(items))
 	}
 	for i, it := range items {
 		n := &model.CalendarEvent{
@@ -297,7 +313,9 @@ func (r *Resolver) calendar(ctx context.Context, obj *model.Identity, from, to *
 			Status: it.Status,
 		}
 		conn.Nodes[i] = n
-		conn.Edges[i] = &model.CalendarEventEdge{Cursor: cursors[i], Node: n}
+		if sel.edges {
+			conn.Edges[i] = &model.CalendarEventEdge{Cursor: cursors[i], Node: n}
+		}
 	}
 	return conn, nil
 }

@@ -3,6 +3,7 @@ package authn
 import (
 	"crypto/rsa"
 	"crypto/sha256"
+	"sync"
 
 	"context"
 	"encoding/base64"
@@ -134,7 +135,7 @@ func (a *Authenticator) validateToken(ctx context.Context, tok string) (any, err
 			switch {
 			case err != nil:
 				return nil, err
-			case key.Equal(v.key):
+			case key == v.key || key.Equal(v.key): // the same cached JWKS entry, or the same material refetched
 				if err := a.checkTimes(v.claims.RegisteredClaims); err != nil {
 					a.verified.Remove(sum)
 					return nil, err
@@ -222,4 +223,19 @@ func validatorReason(err error) string {
 	}
 }
 
-func sha256Of(tok string) [32]byte { return sha256.Sum256([]byte(tok)) }
+// sha256Of hashes tok through a reused buffer: the bytes of a token (about
+// a kilobyte) would otherwise be copied into a fresh allocation on every
+// request.
+func sha256Of(tok string) [32]byte {
+	bp := tokenBufs.Get().(*[]byte)
+	b := append((*bp)[:0], tok...)
+	sum := sha256.Sum256(b)
+	clear(b) // no token stays behind in the pool
+	if cap(b) <= maxTokenBytes {
+		*bp = b[:0]
+		tokenBufs.Put(bp)
+	}
+	return sum
+}
+
+var tokenBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}

@@ -24,6 +24,15 @@ type Budget struct {
 	// UserUpstreamConcurrency (USER_UPSTREAM_CONCURRENCY): provider calls
 	// one user may have in flight at once, over all providers.
 	UserUpstreamConcurrency int
+	// UpstreamConcurrency (UPSTREAM_CONCURRENCY): calls one replica may
+	// have in flight to one upstream (a connection's API, the Management
+	// API) over all users; waiting calls are served round robin per user.
+	// It bounds the sockets and memory one upstream can hold, and with it
+	// what one replica can send a slow upstream; it is not a provider's
+	// limit (GitHub's 100 concurrent requests, for example, count per user
+	// token). Each call in flight may buffer one answer of up to 8 MiB
+	// (upstream.MaxBody) and holds one connection.
+	UpstreamConcurrency int
 }
 
 func defaultBudget() Budget {
@@ -32,6 +41,7 @@ func defaultBudget() Budget {
 		ReconsentTTL:            5 * time.Minute,
 		MaxIdentities:           10,
 		UserUpstreamConcurrency: 8,
+		UpstreamConcurrency:     256,
 	}
 }
 
@@ -40,6 +50,7 @@ func (b *Budget) read(r *reader) {
 	r.duration("AUTH0_RECONSENT_TTL", &b.ReconsentTTL)
 	r.int("MAX_IDENTITIES", &b.MaxIdentities)
 	r.int("USER_UPSTREAM_CONCURRENCY", &b.UserUpstreamConcurrency)
+	r.int("UPSTREAM_CONCURRENCY", &b.UpstreamConcurrency)
 }
 
 func (b Budget) validate() error {
@@ -54,6 +65,8 @@ func (b Budget) validate() error {
 		return fmt.Errorf("MAX_IDENTITIES: must be between 1 and 100")
 	case b.UserUpstreamConcurrency < 1 || b.UserUpstreamConcurrency > 1000:
 		return fmt.Errorf("USER_UPSTREAM_CONCURRENCY: must be between 1 and 1000")
+	case b.UpstreamConcurrency < 1 || b.UpstreamConcurrency > 1024:
+		return fmt.Errorf("UPSTREAM_CONCURRENCY: must be between 1 and 1024")
 	}
 	return nil
 }

@@ -11,7 +11,7 @@ func TestBudget(t *testing.T) {
 	if err != nil {
 		t.Fatalf("FromEnv() error = %v", err)
 	}
-	want := Budget{ReloadInterval: 30 * time.Second, ReconsentTTL: 5 * time.Minute, MaxIdentities: 10, UserUpstreamConcurrency: 8}
+	want := Budget{ReloadInterval: 30 * time.Second, ReconsentTTL: 5 * time.Minute, MaxIdentities: 10, UserUpstreamConcurrency: 8, UpstreamConcurrency: 256}
 	if c.Budget != want {
 		t.Errorf("FromEnv().Budget = %+v; want %+v", c.Budget, want)
 	}
@@ -20,11 +20,12 @@ func TestBudget(t *testing.T) {
 	m["AUTH0_RECONSENT_TTL"] = "10m"
 	m["MAX_IDENTITIES"] = "3"
 	m["USER_UPSTREAM_CONCURRENCY"] = "2"
+	m["UPSTREAM_CONCURRENCY"] = "40"
 	c, err = FromEnv(env(m))
 	if err != nil {
 		t.Fatalf("FromEnv() error = %v", err)
 	}
-	want = Budget{ReloadInterval: time.Minute, ReconsentTTL: 10 * time.Minute, MaxIdentities: 3, UserUpstreamConcurrency: 2}
+	want = Budget{ReloadInterval: time.Minute, ReconsentTTL: 10 * time.Minute, MaxIdentities: 3, UserUpstreamConcurrency: 2, UpstreamConcurrency: 40}
 	if c.Budget != want {
 		t.Errorf("FromEnv().Budget = %+v; want %+v", c.Budget, want)
 	}
@@ -41,6 +42,9 @@ func TestBudget(t *testing.T) {
 		{"MAX_IDENTITIES", "ten"},
 		{"USER_UPSTREAM_CONCURRENCY", "0"},
 		{"USER_UPSTREAM_CONCURRENCY", "-3"},
+		{"UPSTREAM_CONCURRENCY", "0"},
+		{"UPSTREAM_CONCURRENCY", "1025"},
+		{"UPSTREAM_CONCURRENCY", "many"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {

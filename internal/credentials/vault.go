@@ -51,7 +51,8 @@ func VaultKey(userID, connection string) string { return Key(userID, connection,
 
 // fromVault reports whether req's token comes from Token Vault.
 func (b *Broker) fromVault(req Request) bool {
-	switch b.cfg.Vault.Sources[providers.ConnectionKey(req.Connection)] {
+	var buf [64]byte
+	switch b.cfg.Vault.Sources[string(providers.AppendConnectionKey(buf[:0], req.Connection))] {
 	case SourceVault:
 		return true
 	case SourceIdentities:

@@ -65,7 +65,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 	logger = tel.Logger(logger) // trace_id and span_id on request lines
 	// One connection pool; each upstream gets its own client on it, with
 	// its own concurrency cap, retries and circuit breaker.
-	pool := newTransport()
+	pool := newTransport(cfg.Budget.UpstreamConcurrency)
 	sh, err := newShared(cfg, logger, opts)
 	if err != nil {
 		return nil, err
@@ -76,18 +76,18 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 	perUserUpstream := resilience.NewPerUser(cfg.Budget.UserUpstreamConcurrency)
 	client := func(name string, retries int) *http.Client {
 		p := resilience.Policy{
-			Name:    name,
-			Retries: retries,
-			Logger:  logger,
-			Observe: resilience.Observer(tel.Upstream(name)),
+			Name:          name,
+			Timeout:       cfg.UpstreamTimeout,
+			MaxConcurrent: cfg.Budget.UpstreamConcurrency,
+			Retries:       retries,
+			Logger:        logger,
+			Observe:       resilience.Observer(tel.Upstream(name)),
 		}
 		if name != "auth0" {
 			p.PerUser = perUserUpstream
+			p.User = callerID
 		}
-		return &http.Client{
-			Timeout:   cfg.UpstreamTimeout,
-			Transport: resilience.NewTransport(tel.Transport(pool, name), p),
-		}
+		return &http.Client{Transport: resilience.NewTransport(tel.Transport(pool, name), p)}
 	}
 	users, err := auth0.New(auth0.Config{
 		BaseURL:      cfg.Auth0BaseURL,
@@ -199,7 +199,6 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*Gateway, error)
 		authenticator.Middleware,
 		markAuthenticated,
 		perUser,
-		upstreamUser,
 		httpmw.BodyLimit(cfg.MaxBodyBytes),
 		httpmw.RejectBatches(),
 	))
@@ -241,15 +240,11 @@ func markAuthenticated(next http.Handler) http.Handler {
 	})
 }
 
-// upstreamUser marks the request's context with the authenticated user, so
-// the provider Transports count and queue its calls per user.
-func upstreamUser(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if id, ok := authn.UserID(r.Context()); ok {
-			r = r.WithContext(resilience.WithUser(r.Context(), id))
-		}
-		next.ServeHTTP(w, r)
-	})
+// callerID names the caller of an upstream call, for the per-user
+// queueing of the resilience transports: the bearer token's sub.
+func callerID(ctx context.Context) string {
+	id, _ := authn.UserID(ctx)
+	return id
 }
 
 // readyz is unauthenticated: it answers from a cache (readiness) once the
@@ -282,12 +277,14 @@ func cursorKey(cfg config.Config) []byte {
 	return m.Sum(nil)
 }
 
-// newTransport is the upstream transport: enough idle connections per host
-// for a busy gateway (the default of 2 would reconnect constantly).
-func newTransport() *http.Transport {
+// newTransport is the upstream transport. Every connection one upstream's
+// calls in flight (at most perHost, UPSTREAM_CONCURRENCY) can hold stays
+// idle for reuse, so that a busy gateway never closes one only to dial it
+// again (net/http's default keeps 2 per host, 100 in all).
+func newTransport(perHost int) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 512
-	t.MaxIdleConnsPerHost = 128
+	t.MaxIdleConns = 0 // no bound in all: perHost bounds each configured upstream
+	t.MaxIdleConnsPerHost = perHost
 	t.IdleConnTimeout = 90 * time.Second
 	t.ResponseHeaderTimeout = 30 * time.Second
 	return t

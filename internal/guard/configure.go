@@ -10,6 +10,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/validator/core"
@@ -132,6 +133,7 @@ func Configure(srv *handler.Server, o Options) (err error) {
 	if o.QueryCacheSize > 0 {
 		// Shared with Extension, which adds only documents it validated.
 		ext.cache = lru.New[*ast.QueryDocument](o.QueryCacheSize)
+		ext.reports, _ = simplelru.NewLRU[*ast.OperationDefinition, Report](o.QueryCacheSize, nil)
 		srv.SetQueryCache(ext.cache)
 	}
 	if o.Trusted == nil && o.APQCacheSize > 0 {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
@@ -53,8 +55,17 @@ type Extension struct {
 	costs  Costs
 
 	// Set by Configure and by Validate (the schema) before serving.
-	schema        *ast.Schema
-	cache         graphql.Cache[*ast.QueryDocument]
+	schema *ast.Schema
+	cache  graphql.Cache[*ast.QueryDocument]
+	// reports keeps the Report of each operation without variables of a
+	// cached document (the same *ast.OperationDefinition comes back for the
+	// same query text): it depends on nothing else, so measuring it again
+	// on every request is wasted work. Nil without a query cache. It holds
+	// as many entries as the query cache and evicts on its own, so it may
+	// keep alive up to that many documents the query cache has dropped
+	// (each bounded by MAX_TOKENS).
+	reports       *simplelru.LRU[*ast.OperationDefinition, Report]
+	reportsMu     sync.Mutex
 	apq           *apqStore
 	suggestions   bool
 	introspection bool
@@ -290,7 +301,7 @@ func (e *Extension) MutateOperationContext(ctx context.Context, oc *graphql.Oper
 	if err := checkArguments(oc.Doc, oc.Operation, oc.Variables, e.scalars); err != nil {
 		return err
 	}
-	r, err := Analyze(oc.Doc, oc.Operation, oc.Variables, e.costs)
+	r, err := e.analyze(oc)
 	if err != nil { // impossible after validation (a fragment cycle)
 		return &gqlerror.Error{Message: "query could not be measured", Extensions: map[string]any{"code": CodeLimitExceeded}}
 	}
@@ -302,6 +313,28 @@ func (e *Extension) MutateOperationContext(ctx context.Context, oc *graphql.Oper
 		return exceeded(LimitCost, "query cost", r.Cost, e.limits.MaxCost)
 	}
 	return nil
+}
+
+// analyze is Analyze of oc's operation, from e.reports when the operation
+// declares no variables (its figures then depend on the document alone).
+func (e *Extension) analyze(oc *graphql.OperationContext) (Report, error) {
+	if e.reports == nil || len(oc.Operation.VariableDefinitions) > 0 {
+		return Analyze(oc.Doc, oc.Operation, oc.Variables, e.costs)
+	}
+	e.reportsMu.Lock()
+	r, ok := e.reports.Get(oc.Operation)
+	e.reportsMu.Unlock()
+	if ok {
+		return r, nil
+	}
+	r, err := Analyze(oc.Doc, oc.Operation, nil, e.costs)
+	if err != nil {
+		return r, err
+	}
+	e.reportsMu.Lock()
+	e.reports.Add(oc.Operation, r)
+	e.reportsMu.Unlock()
+	return r, nil
 }
 
 // ReportFromContext returns the Report of the current operation, or nil

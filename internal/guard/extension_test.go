@@ -101,6 +101,8 @@ func (gw *gateway) post(t *testing.T, body map[string]any) gqlResponse {
 	return out
 }
 
+const literalFirst100 = `{ me { identities { a: repos(first: 100) { nodes { id } } b: repos(first: 100) { nodes { id } } c: repos(first: 100) { nodes { id } } d: repos(first: 100) { nodes { id } } e: repos(first: 100) { nodes { id } } } } }`
+
 func TestExtensionEndToEnd(t *testing.T) {
 	gw := newGateway(t, Options{Introspection: true})
 	tests := []struct {
@@ -121,6 +123,18 @@ func TestExtensionEndToEnd(t *testing.T) {
 			name: "5 repos aliases at first 100 exceed the cost", wantStatus: 422,
 			query:     `query($n: Int) { me { identities { a: repos(first: $n) { nodes { id } } b: repos(first: $n) { nodes { id } } c: repos(first: $n) { nodes { id } } d: repos(first: $n) { nodes { id } } e: repos(first: $n) { nodes { id } } } } }`,
 			vars:      map[string]any{"n": 100},
+			wantLimit: LimitCost, wantMsg: "query cost 6009 exceeds the limit of 5000",
+		},
+		{
+			// Without variables the report is remembered for the cached
+			// document: the second request must be refused just the same.
+			name: "5 repos aliases at a literal first 100 exceed the cost", wantStatus: 422,
+			query:     literalFirst100,
+			wantLimit: LimitCost, wantMsg: "query cost 6009 exceeds the limit of 5000",
+		},
+		{
+			name: "5 repos aliases at a literal first 100 exceed the cost again", wantStatus: 422,
+			query:     literalFirst100,
 			wantLimit: LimitCost, wantMsg: "query cost 6009 exceeds the limit of 5000",
 		},
 		{

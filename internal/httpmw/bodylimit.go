@@ -45,7 +45,7 @@ func BodyLimit(n int64) func(http.Handler) http.Handler {
 				WriteError(w, r, http.StatusBadRequest, gqlresp.CodeBadRequest, "could not read the request body")
 				return
 			}
-			r2 := r.Clone(r.Context())
+			r2 := r.WithContext(r.Context()) // a shallow copy: only the body changes; it shares r's Header and URL, which nothing downstream writes
 			r2.Body = io.NopCloser(bytes.NewReader(body))
 			r2.ContentLength = int64(len(body))
 			r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
@@ -84,7 +84,7 @@ func RejectBatches() func(http.Handler) http.Handler {
 				WriteError(w, r, http.StatusBadRequest, gqlresp.CodeBadRequest, "batched requests are not supported; send one operation per request")
 				return
 			}
-			r2 := r.Clone(r.Context())
+			r2 := r.WithContext(r.Context()) // a shallow copy: only the body changes; it shares r's Header and URL, which nothing downstream writes
 			r2.Body = readCloser{io.MultiReader(bytes.NewReader(prefix), r.Body), r.Body}
 			next.ServeHTTP(w, r2)
 		})

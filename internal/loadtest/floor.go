@@ -47,6 +47,14 @@ func newFloor(sb *sandbox.Sandbox, clients int) *floor {
 
 func (f *floor) close() { f.client.CloseIdleConnections() }
 
+// Floor is the floor handler over sb's emulators for up to clients
+// concurrent requests, for benchmarks that set it next to the gateway; the
+// function it returns closes its connections.
+func Floor(sb *sandbox.Sandbox, clients int) (http.Handler, func()) {
+	f := newFloor(sb, clients)
+	return f, f.close
+}
+
 func (f *floor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
 	sub := subject(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))

@@ -45,17 +45,21 @@ type Options struct {
 	// first is Clients), where the CPU rather than the upstream is the
 	// limit; 0 compares at Clients only.
 	HighClients int
+	// Rounds is how many times the floor comparison measures the floor and
+	// then the gateway at each concurrency; the figures pool the rounds.
+	Rounds int
 	// CPUProfile and MemProfile, when set, are files that receive a CPU
 	// profile of the gateway's measured phase at the highest concurrency,
 	// and heap profiles (alloc_space) right before (MemProfile+".base") and
 	// right after it: `go tool pprof -sample_index=alloc_space -diff_base
-	// F.base F` shows what that phase allocated.
+	// F.base F` shows what that phase allocated. The floor's measured phase
+	// at the same concurrency writes the same files with ".floor" added.
 	CPUProfile, MemProfile string
 }
 
 // DefaultOptions are the figures the README reports.
 func DefaultOptions() Options {
-	return Options{Duration: 5 * time.Second, Warmup: time.Second, Users: 300, Clients: 32, HighClients: 160, Latency: 50 * time.Millisecond, CachedUsers: 10_000}
+	return Options{Duration: 5 * time.Second, Warmup: time.Second, Users: 300, Clients: 32, HighClients: 160, Rounds: 3, Latency: 50 * time.Millisecond, CachedUsers: 10_000}
 }
 
 // Build assembles a gateway handler from the sandbox's environment.
@@ -201,32 +205,54 @@ func Measure(ctx context.Context, opts Options, build Build) (*Report, error) {
 	if opts.HighClients > 0 && opts.HighClients != opts.Clients {
 		levels = append(levels, opts.HighClients)
 	}
+	// Rounds alternate floor and gateway, so that a slow spell of the
+	// machine (the load generator shares its cores) falls on both; a
+	// target's figures pool its rounds' requests, time and CPU.
+	rounds := max(1, opts.Rounds)
 	for i, c := range levels {
-		profile := i == len(levels)-1
-		for _, t := range []struct{ name, url string }{{"floor", floorEndpoint}, {"idpgate", endpoint}} {
-			if opts.Warmup > 0 {
-				if _, err := drive(ctx, client, t.url, tokens, c, opts.Warmup, 0, Query); err != nil {
-					return nil, fmt.Errorf("loadtest: %s warm-up at %d clients: %w", t.name, c, err)
+		pooled := map[string]*result{}
+		cpus := map[string]time.Duration{}
+		for round := range rounds {
+			profile := i == len(levels)-1 && round == rounds-1
+			for _, t := range []struct{ name, url string }{{"floor", floorEndpoint}, {"idpgate", endpoint}} {
+				if opts.Warmup > 0 {
+					if _, err := drive(ctx, client, t.url, tokens, c, opts.Warmup, 0, Query); err != nil {
+						return nil, fmt.Errorf("loadtest: %s warm-up at %d clients: %w", t.name, c, err)
+					}
 				}
-			}
-			var stop func() error
-			if profile && t.name == "idpgate" {
-				if stop, err = startProfiles(opts.CPUProfile, opts.MemProfile); err != nil {
-					return nil, err
+				var stop func() error
+				if profile {
+					// The floor's profiles go next to the gateway's, so that
+					// `go tool pprof -diff_base` shows where the difference goes.
+					cp, mp := opts.CPUProfile, opts.MemProfile
+					if t.name == "floor" {
+						cp, mp = suffixed(cp, ".floor"), suffixed(mp, ".floor")
+					}
+					if stop, err = startProfiles(cp, mp); err != nil {
+						return nil, err
+					}
 				}
-			}
-			cpu0 := cpuTime()
-			res, err := drive(ctx, client, t.url, tokens, c, opts.Duration, 0, Query)
-			cpu := cpuTime() - cpu0
-			if stop != nil {
-				if perr := stop(); perr != nil && err == nil {
-					err = perr
+				cpu0 := CPUTime()
+				res, err := drive(ctx, client, t.url, tokens, c, opts.Duration, 0, Query)
+				cpu := CPUTime() - cpu0
+				if stop != nil {
+					if perr := stop(); perr != nil && err == nil {
+						err = perr
+					}
 				}
+				if err != nil {
+					return nil, fmt.Errorf("loadtest: %s at %d clients: %w", t.name, c, err)
+				}
+				if p := pooled[t.name]; p != nil {
+					p.add(res)
+				} else {
+					pooled[t.name] = res
+				}
+				cpus[t.name] += cpu
 			}
-			if err != nil {
-				return nil, fmt.Errorf("loadtest: %s at %d clients: %w", t.name, c, err)
-			}
-			rep.Phases = append(rep.Phases, res.phase(t.name, c, cpu))
+		}
+		for _, name := range []string{"floor", "idpgate"} {
+			rep.Phases = append(rep.Phases, pooled[name].phase(name, c, cpus[name]))
 		}
 	}
 
@@ -272,12 +298,22 @@ func serve(h http.Handler) (endpoint string, stop func(), err error) {
 
 // cpuTime is the CPU time (user and system) this process used so far: the
 // gateway or floor, the emulators and the clients together.
-func cpuTime() time.Duration {
+// CPUTime is the process's CPU time so far (user and system), which the
+// load run and the request-path benchmarks divide by requests.
+func CPUTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// suffixed is path+suffix, or "" for no path.
+func suffixed(path, suffix string) string {
+	if path == "" {
+		return ""
+	}
+	return path + suffix
 }
 
 // startProfiles starts the CPU profile and writes the base heap profile;
@@ -332,6 +368,13 @@ type result struct {
 	latencies []time.Duration
 	errors    int
 	elapsed   time.Duration
+}
+
+// add pools o into r: the requests and the time of both.
+func (r *result) add(o *result) {
+	r.latencies = append(r.latencies, o.latencies...)
+	r.errors += o.errors
+	r.elapsed += o.elapsed
 }
 
 func (r *result) phase(target string, clients int, cpu time.Duration) Phase {

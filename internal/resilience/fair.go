@@ -7,27 +7,12 @@ import (
 	"github.com/idpgate/idpgate/internal/fairq"
 )
 
-type userKey struct{}
-
-// WithUser returns ctx marked with the user on whose behalf upstream calls
-// made with it run (the bearer token's sub). A Transport queues for its
-// slots per user, and a PerUser bound counts the user's calls. A context
-// without a user shares one anonymous queue.
-func WithUser(ctx context.Context, user string) context.Context {
-	return context.WithValue(ctx, userKey{}, user)
-}
-
-func userOf(ctx context.Context) string {
-	u, _ := ctx.Value(userKey{}).(string)
-	return u
-}
-
 // PerUser bounds how many upstream calls each user has in flight, over
 // every Transport that shares it (give one to the Transport of each
 // provider, so one user's fan-out cannot hold more than Max of anyone's
 // connections). A call holds its place from the first byte sent until the
 // response body is closed or read to the end, as a Transport slot does.
-// Calls without a user (WithUser) are not bounded. Make it with NewPerUser;
+// Calls without a user (Policy.User) are not bounded. Make it with NewPerUser;
 // it is safe for concurrent use.
 type PerUser struct {
 	max   int

@@ -1,6 +1,7 @@
 package resilience
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -33,8 +34,17 @@ func newHeldBackend(t *testing.T) *heldBackend {
 	return b
 }
 
+// testUser keys the user in a test request's context, read by userOfTest
+// (Policy.User), as the gateway reads the bearer token's sub.
+type testUser struct{}
+
+func userOfTest(ctx context.Context) string {
+	u, _ := ctx.Value(testUser{}).(string)
+	return u
+}
+
 func (b *heldBackend) get(t *testing.T, c *http.Client, user string) {
-	req, err := http.NewRequestWithContext(WithUser(t.Context(), user), http.MethodGet, b.srv.URL, nil)
+	req, err := http.NewRequestWithContext(context.WithValue(t.Context(), testUser{}, user), http.MethodGet, b.srv.URL, nil)
 	if err != nil {
 		t.Error(err)
 		return
@@ -58,7 +68,7 @@ func (b *heldBackend) get(t *testing.T, c *http.Client, user string) {
 // serves it 2nd.
 func TestSlotsRoundRobinPerUser(t *testing.T) {
 	b := newHeldBackend(t)
-	tr := NewTransport(b.srv.Client().Transport, Policy{Name: "up", MaxConcurrent: 2, Retries: -1})
+	tr := NewTransport(b.srv.Client().Transport, Policy{Name: "up", MaxConcurrent: 2, Retries: -1, User: userOfTest})
 	queued := make(chan string, 100)
 	tr.slots.onQueue = func(user string) { queued <- user }
 	c := &http.Client{Transport: tr}
@@ -101,8 +111,8 @@ func TestSlotsRoundRobinPerUser(t *testing.T) {
 func TestPerUserBound(t *testing.T) {
 	b1, b2 := newHeldBackend(t), newHeldBackend(t)
 	per := NewPerUser(3)
-	c1 := &http.Client{Transport: NewTransport(b1.srv.Client().Transport, Policy{Name: "github", PerUser: per, Retries: -1})}
-	c2 := &http.Client{Transport: NewTransport(b2.srv.Client().Transport, Policy{Name: "google", PerUser: per, Retries: -1})}
+	c1 := &http.Client{Transport: NewTransport(b1.srv.Client().Transport, Policy{Name: "github", PerUser: per, Retries: -1, User: userOfTest})}
+	c2 := &http.Client{Transport: NewTransport(b2.srv.Client().Transport, Policy{Name: "google", PerUser: per, Retries: -1, User: userOfTest})}
 
 	var wg sync.WaitGroup
 	defer wg.Wait()

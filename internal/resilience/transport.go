@@ -39,6 +39,13 @@ var ErrCircuitOpen = errors.New("circuit open")
 type Policy struct {
 	// Name is the upstream's name ("github") for logs and errors.
 	Name string
+	// Timeout bounds each request through the transport, from waiting for
+	// a slot through the retries and the redirects to the end of its
+	// response body, as http.Client.Timeout would. Set it here rather than on the Client: a
+	// Client's Timeout over a RoundTripper it does not know costs a
+	// goroutine and a timer per request (net/http's legacy cancellation).
+	// 0 means no bound beyond the request's context.
+	Timeout time.Duration
 	// MaxConcurrent caps the requests in flight to this upstream, from the
 	// first byte sent until the response body is closed or read to the end.
 	// Waiting for a slot honours the request's context; waiters are served
@@ -48,6 +55,11 @@ type Policy struct {
 	// PerUser, when set, also bounds each user's calls in flight; share one
 	// between the Transports of all providers. It is taken before a slot.
 	PerUser *PerUser
+	// User names the user on whose behalf a request's call runs (the
+	// bearer token's sub), read from the request's context: slots are
+	// served round robin per user, and PerUser counts each user's calls.
+	// Nil, or "", puts a call in one anonymous queue, unbounded by PerUser.
+	User func(context.Context) string
 	// Retries is how many extra attempts an idempotent request (GET, HEAD,
 	// OPTIONS, with no body or with GetBody) gets after a transport error
 	// or a 502, 503 or 504. 0 means 2; negative means none. A 500 is not
@@ -217,8 +229,38 @@ func (t *Transport) CloseIdleConnections() {
 //
 // Every request leaves with the product User-Agent (httpx.UserAgent): this
 // is the one place all upstream traffic passes.
-func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t *Transport) RoundTrip(req *http.Request) (resp *http.Response, err error) {
 	req = httpx.WithUserAgent(req)
+	if t.p.Timeout > 0 {
+		ctx, cancel := context.WithTimeout(req.Context(), t.p.Timeout)
+		if req.Response != nil && req.Response.Request != nil {
+			// A redirect's next hop: http.Client calls RoundTrip once per
+			// hop, and the bound is on the whole chain, as Client.Timeout's.
+			if dl, ok := req.Response.Request.Context().Deadline(); ok {
+				cancel()
+				ctx, cancel = context.WithDeadline(req.Context(), dl)
+			}
+		}
+		req = req.WithContext(ctx)
+		defer func() {
+			if err != nil || resp == nil || resp.Body == nil {
+				cancel()
+				return
+			}
+			// The deadline goes on bounding the body until it is closed or
+			// read to its end.
+			if rb, ok := resp.Body.(*releasingBody); ok {
+				release := rb.release
+				rb.release = func() { release(); cancel() }
+			} else {
+				resp.Body = &releasingBody{ReadCloser: resp.Body, release: cancel}
+			}
+		}()
+	}
+	return t.roundTrip(req)
+}
+
+func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	retryable := t.p.Retries > 0 && idempotent(req.Method) &&
 		(req.Body == nil || req.Body == http.NoBody || req.GetBody != nil)
@@ -338,7 +380,7 @@ func (t *Transport) backoff(attempt int) time.Duration {
 // acquire takes the user's place (PerUser) and a concurrency slot, or
 // fails when ctx ends first.
 func (t *Transport) acquire(ctx context.Context) error {
-	user := userOf(ctx)
+	user := t.userOf(ctx)
 	if err := t.p.PerUser.acquire(ctx, user); err != nil {
 		return err
 	}
@@ -362,7 +404,14 @@ func (t *Transport) release(ctx context.Context) {
 	if t.slots != nil {
 		t.slots.release()
 	}
-	t.p.PerUser.release(userOf(ctx))
+	t.p.PerUser.release(t.userOf(ctx))
+}
+
+func (t *Transport) userOf(ctx context.Context) string {
+	if t.p.User == nil {
+		return ""
+	}
+	return t.p.User(ctx)
 }
 
 // judge says what an attempt's result tells about the upstream.

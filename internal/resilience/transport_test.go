@@ -762,3 +762,105 @@ func TestUserAgent(t *testing.T) {
 		t.Error("RoundTrip changed the caller's request")
 	}
 }
+
+// TestTimeout: Policy.Timeout bounds the whole call as http.Client.Timeout
+// would — the wait for the headers and the read of the body — and frees
+// the slot when it ends; a call that finishes in time keeps its body
+// readable to the end.
+func TestTimeout(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/slow-headers":
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		case "/slow-body":
+			w.Write([]byte("first part;"))
+			w.(http.Flusher).Flush()
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		default:
+			w.Write([]byte("all of it"))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	for _, tc := range []struct {
+		path     string
+		wantErr  bool // from RoundTrip
+		wantBody string
+		readErr  bool // from reading the body
+	}{
+		{path: "/fast", wantBody: "all of it"},
+		{path: "/slow-headers", wantErr: true},
+		{path: "/slow-body", wantBody: "first part;", readErr: true},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			p := policy(&sleeper{}, &clock{t: epoch})
+			p.Timeout, p.MaxConcurrent, p.Retries = 150*time.Millisecond, 1, -1
+			tr := NewTransport(nil, p)
+			// The caller's own deadline is far later: an error before it
+			// comes from Policy.Timeout.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+tc.path, nil)
+			resp, err := tr.RoundTrip(req)
+			if tc.wantErr {
+				if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+					t.Fatalf("RoundTrip(%s) = %v (caller's context: %v); want Policy.Timeout's deadline", tc.path, err, ctx.Err())
+				}
+			} else {
+				if err != nil {
+					t.Fatalf("RoundTrip(%s) = %v", tc.path, err)
+				}
+				body, err := io.ReadAll(resp.Body)
+				if tc.readErr && ctx.Err() != nil {
+					t.Errorf("reading %s ended with the caller's deadline; want Policy.Timeout's", tc.path)
+				}
+				if string(body) != tc.wantBody || (err != nil) != tc.readErr {
+					t.Errorf("reading %s = %q, %v; want %q, error %v", tc.path, body, err, tc.wantBody, tc.readErr)
+				}
+				resp.Body.Close()
+			}
+			if n := tr.stats().InFlight; n != 0 {
+				t.Errorf("InFlight after %s = %d; want 0", tc.path, n)
+			}
+		})
+	}
+}
+
+// TestTimeoutCoversRedirects: http.Client calls RoundTrip once per
+// redirect hop; Policy.Timeout bounds the whole chain, as
+// http.Client.Timeout does, not each hop.
+func TestTimeoutCoversRedirects(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select { // every hop takes 100 ms
+		case <-time.After(100 * time.Millisecond):
+		case <-r.Context().Done():
+			return
+		}
+		if n := len(r.URL.Path); n < 8 {
+			http.Redirect(w, r, r.URL.Path+"r", http.StatusFound)
+			return
+		}
+		w.Write([]byte("ok"))
+	}))
+	t.Cleanup(srv.Close)
+	p := policy(&sleeper{}, &clock{t: epoch})
+	p.Timeout, p.Retries = 250*time.Millisecond, -1
+	hc := &http.Client{Transport: NewTransport(nil, p)}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/", nil)
+	resp, err := hc.Do(req) // 8 hops of 100 ms
+	if err == nil {
+		resp.Body.Close()
+	}
+	if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+		t.Fatalf("Do(8 hops of 100 ms, Timeout 250ms) = %v (caller's context: %v); want Policy.Timeout's deadline", err, ctx.Err())
+	}
+}

@@ -30,15 +30,17 @@ var (
 	_ graphql.HandlerExtension     = graphQLExtension{}
 	_ graphql.OperationInterceptor = graphQLExtension{}
 	_ graphql.ResponseInterceptor  = graphQLExtension{}
-	_ graphql.FieldInterceptor     = graphQLExtension{}
+	_ graphql.FieldInterceptor     = tracingExtension{}
 )
+
+// tracingExtension is graphQLExtension with the field spans: only with
+// tracing on is it a FieldInterceptor, because gqlgen runs every field of
+// every response through each field interceptor registered.
+type tracingExtension struct{ graphQLExtension }
 
 func (graphQLExtension) ExtensionName() string                   { return "Telemetry" }
 func (graphQLExtension) Validate(graphql.ExecutableSchema) error { return nil }
-func (e graphQLExtension) InterceptField(ctx context.Context, next graphql.Resolver) (any, error) {
-	if !e.tracing.on() {
-		return next(ctx)
-	}
+func (e tracingExtension) InterceptField(ctx context.Context, next graphql.Resolver) (any, error) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil || fc.Object != "Identity" || !upstreamFields[fc.Field.Name] {
 		return next(ctx)

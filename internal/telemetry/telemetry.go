@@ -70,7 +70,11 @@ func (t *Telemetry) GraphQL(userID func(context.Context) (string, bool)) graphql
 	if t == nil || (t.metrics == nil && !t.tracing.on()) {
 		return nil
 	}
-	return graphQLExtension{metrics: t.metrics, tracing: t.tracing, tracer: t.tracer, userID: userID}
+	e := graphQLExtension{metrics: t.metrics, tracing: t.tracing, tracer: t.tracer, userID: userID}
+	if t.tracing.on() {
+		return tracingExtension{e}
+	}
+	return e
 }
 
 // Transport makes each attempt base sends to upstream a client span; base

@@ -256,12 +256,8 @@ func (c *Client) workspaces(ctx context.Context, token secret.String) ([]string,
 	var slugs []string
 	q := url.Values{"pagelen": {strconv.Itoa(MaxPageSize)}}
 	for range maxWorkspacePages {
-		resp, err := c.api.Get(ctx, token, "2.0/user/workspaces", q)
-		if err != nil {
-			return nil, err
-		}
 		var body workspaceList
-		if err := upstream.Decode(Provider, resp.Body, &body); err != nil {
+		if _, err := c.api.Get(ctx, token, "2.0/user/workspaces", q, &body); err != nil {
 			return nil, err
 		}
 		for _, v := range body.Values {
@@ -296,12 +292,8 @@ func (c *Client) workspaceRepos(ctx context.Context, token secret.String, worksp
 	if page > 1 {
 		q.Set("page", strconv.Itoa(page))
 	}
-	resp, err := c.api.Get(ctx, token, "2.0/repositories/"+url.PathEscape(workspace), q)
-	if err != nil {
-		return nil, false, err
-	}
 	var body repoList
-	if err := upstream.Decode(Provider, resp.Body, &body); err != nil {
+	if _, err := c.api.Get(ctx, token, "2.0/repositories/"+url.PathEscape(workspace), q, &body); err != nil {
 		return nil, false, err
 	}
 	items := make([]providers.Repository, 0, len(body.Values))
@@ -372,11 +364,11 @@ func classify(resp *http.Response, body []byte, now time.Time) *providers.Error 
 		return &providers.Error{Kind: providers.ReauthRequired, Message: "Bitbucket rejected the access token", Err: status}
 	case http.StatusForbidden:
 		var eb errorBody
-		_ = json.Unmarshal(body, &eb)
+		upstream.Sniff(body, &eb)
 		var detail struct {
 			Required []string `json:"required"`
 		}
-		_ = json.Unmarshal(eb.Error.Detail, &detail)
+		upstream.Sniff(eb.Error.Detail, &detail)
 		if len(detail.Required) > 0 || eb.Error.Message == "Your credentials lack one or more required privilege scopes." {
 			return &providers.Error{Kind: providers.Forbidden, Message: "the Bitbucket token lacks the repository scope; the user must sign in with Bitbucket again and consent to it", Err: status}
 		}

@@ -102,12 +102,9 @@ func (c *Client) ListRepos(ctx context.Context, token secret.String, page provid
 	q.Set("per_page", strconv.Itoa(page.Size))
 	q.Set("page", strconv.Itoa(n))
 	q.Set("sort", "updated")
-	resp, err := c.up.Get(ctx, token, "user/repos", q)
+	repos := make([]repo, 0, upstream.Room(page.Size))
+	header, err := c.up.Get(ctx, token, "user/repos", q, &repos)
 	if err != nil {
-		return out, err
-	}
-	var repos []repo
-	if err := upstream.Decode(provider, resp.Body, &repos); err != nil {
 		return out, err
 	}
 	out.Items = make([]providers.Repository, 0, len(repos))
@@ -127,14 +124,14 @@ func (c *Client) ListRepos(ctx context.Context, token secret.String, page provid
 			UpdatedAt:   r.UpdatedAt,
 		})
 	}
-	if n, ok := ssoPartial(resp.Header); ok {
+	if n, ok := ssoPartial(header); ok {
 		out.Partial = true
 		out.PartialReason = fmt.Sprintf("GitHub left out the repositories of %d organization(s) that enforce SAML single sign-on and have not authorized this token", n)
 		if n == 0 {
 			out.PartialReason = "GitHub left out the repositories of organizations that enforce SAML single sign-on and have not authorized this token"
 		}
 	}
-	if next := upstream.NextLink(resp.Header); next != "" {
+	if next := upstream.NextLink(header); next != "" {
 		// Only the page number travels in the cursor, never a URL.
 		u, err := url.Parse(next)
 		if err != nil {
@@ -247,8 +244,6 @@ func secondaryLimit(body []byte) bool {
 	var b struct {
 		Message string `json:"message"`
 	}
-	if upstream.Decode(provider, body, &b) != nil {
-		return false
-	}
+	upstream.Sniff(body, &b)
 	return strings.Contains(strings.ToLower(b.Message), "secondary rate limit")
 }

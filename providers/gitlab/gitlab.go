@@ -2,7 +2,6 @@ package gitlab
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -125,14 +124,14 @@ func (c *Client) Refresh(ctx context.Context, refreshToken secret.String) (provi
 var pageToken = regexp.MustCompile(`^[1-9][0-9]{0,8}$`)
 
 type project struct {
-	ID                json.Number `json:"id"`
-	Name              string      `json:"name"`
-	PathWithNamespace string      `json:"path_with_namespace"`
-	WebURL            string      `json:"web_url"`
-	Visibility        string      `json:"visibility"`
-	Description       *string     `json:"description"`
-	StarCount         int         `json:"star_count"`
-	LastActivityAt    time.Time   `json:"last_activity_at"`
+	ID                *int64    `json:"id"` // an integer: missing, null, a fraction or a string is a malformed answer
+	Name              string    `json:"name"`
+	PathWithNamespace string    `json:"path_with_namespace"`
+	WebURL            string    `json:"web_url"`
+	Visibility        string    `json:"visibility"`
+	Description       *string   `json:"description"`
+	StarCount         int       `json:"star_count"`
+	LastActivityAt    time.Time `json:"last_activity_at"`
 }
 
 // ListRepos lists the projects the token owner is a member of, most
@@ -161,21 +160,18 @@ func (c *Client) ListRepos(ctx context.Context, token secret.String, page provid
 	if page.Token != "" {
 		q.Set("page", page.Token)
 	}
-	resp, err := c.api.Get(ctx, token, "api/v4/projects", q)
+	projects := make([]project, 0, upstream.Room(page.Size))
+	header, err := c.api.Get(ctx, token, "api/v4/projects", q, &projects)
 	if err != nil {
-		return out, err
-	}
-	var projects []project
-	if err := upstream.Decode(Provider, resp.Body, &projects); err != nil {
 		return out, err
 	}
 	out.Items = make([]providers.Repository, 0, len(projects))
 	for _, p := range projects {
-		if _, err := strconv.ParseInt(p.ID.String(), 10, 64); err != nil {
-			return providers.Page[providers.Repository]{}, malformed(errors.New("gitlab: project id is not an integer"))
+		if p.ID == nil {
+			return providers.Page[providers.Repository]{}, malformed(errors.New("gitlab: project without an id"))
 		}
 		r := providers.Repository{
-			ID:        p.ID.String(),
+			ID:        strconv.FormatInt(*p.ID, 10),
 			Name:      p.Name,
 			FullName:  p.PathWithNamespace,
 			URL:       p.WebURL,
@@ -188,7 +184,7 @@ func (c *Client) ListRepos(ctx context.Context, token secret.String, page provid
 		}
 		out.Items = append(out.Items, r)
 	}
-	if next := strings.TrimSpace(resp.Header.Get("X-Next-Page")); next != "" {
+	if next := strings.TrimSpace(header.Get("X-Next-Page")); next != "" {
 		if !pageToken.MatchString(next) {
 			return providers.Page[providers.Repository]{}, malformed(errors.New("gitlab: X-Next-Page is not a page number"))
 		}
@@ -210,7 +206,7 @@ func classify(resp *http.Response, body []byte, now time.Time) *providers.Error 
 		return &providers.Error{Kind: providers.ReauthRequired, Message: "GitLab rejected the access token", Err: status}
 	case http.StatusForbidden:
 		var eb errorBody
-		_ = json.Unmarshal(body, &eb)
+		upstream.Sniff(body, &eb)
 		if eb.Error == "insufficient_scope" || strings.Contains(resp.Header.Get("WWW-Authenticate"), "insufficient_scope") {
 			return &providers.Error{Kind: providers.Forbidden, Message: "the GitLab token lacks the read_api scope; the user must sign in with GitLab again and consent to it", Err: status}
 		}

@@ -192,6 +192,9 @@ func TestListReposMalformedResponses(t *testing.T) {
 		{name: "not JSON", body: "<html>" + accessRaw},
 		{name: "object instead of list", body: `{"message":"x"}`},
 		{name: "fractional id", body: `[{"id":1.5}]`},
+		{name: "quoted id", body: `[{"id":"12"}]`},
+		{name: "null id", body: `[{"id":null,"name":"x"}]`},
+		{name: "missing id", body: `[{"name":"x"}]`},
 		{name: "bad next page", body: `[]`, nextPage: "2; rel=evil"},
 	}
 	for _, tt := range tests {

@@ -163,12 +163,8 @@ func (c *Client) ListEvents(ctx context.Context, token secret.String, q provider
 	if q.Page.Token != "" {
 		v.Set("pageToken", q.Page.Token)
 	}
-	resp, err := c.up.Get(ctx, token, "calendar/v3/calendars/primary/events", v)
-	if err != nil {
-		return out, err
-	}
-	var list eventList
-	if err := upstream.Decode(provider, resp.Body, &list); err != nil {
+	list := eventList{Items: make([]event, 0, upstream.Room(q.Page.Size))}
+	if _, err := c.up.Get(ctx, token, "calendar/v3/calendars/primary/events", v, &list); err != nil {
 		return out, err
 	}
 	out.Items = make([]providers.CalendarEvent, 0, len(list.Items))
@@ -296,7 +292,7 @@ func (a *apiError) has(reasons ...string) bool {
 // nil to let upstream.Classify handle the rest.
 func classify(resp *http.Response, body []byte, now time.Time) *providers.Error {
 	var a apiError
-	_ = upstream.Decode(provider, body, &a) // a non-JSON body has no reasons
+	upstream.Sniff(body, &a) // a non-JSON body has no reasons
 	code := resp.StatusCode
 	e := &providers.Error{Provider: provider, Err: fmt.Errorf("status %d", code)}
 	switch {

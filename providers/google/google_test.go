@@ -405,6 +405,11 @@ func TestListEventsUpstreamOddities(t *testing.T) {
 		{"403 quotaExceeded", func(w http.ResponseWriter, r *http.Request) { googleError(w, 403, "quotaExceeded") }, providers.RateLimited, nil},
 		{"403 rateLimitExceeded", func(w http.ResponseWriter, r *http.Request) { googleError(w, 403, "rateLimitExceeded") }, providers.RateLimited, nil},
 		{"403 API not enabled", func(w http.ResponseWriter, r *http.Request) { googleError(w, 403, "accessNotConfigured") }, providers.Unavailable, nil},
+		{"403 rateLimitExceeded with a code of the wrong type", func(w http.ResponseWriter, r *http.Request) {
+			// The reasons are still read: an error body is sniffed member by member.
+			w.WriteHeader(403)
+			fmt.Fprint(w, `{"error":{"code":"403","errors":[{"domain":"usageLimits","reason":"rateLimitExceeded"}]}}`)
+		}, providers.RateLimited, nil},
 		{"403 insufficient_scope header only", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="https://accounts.google.com/", error="insufficient_scope"`)
 			w.WriteHeader(403)

@@ -2,7 +2,6 @@ package msgraph
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -176,7 +175,7 @@ func (c *Client) ListEvents(ctx context.Context, token secret.String, q provider
 		"$select":       {selectFields},
 	}
 	var (
-		resp *upstream.Response
+		body eventList
 		err  error
 	)
 	if tok := q.Page.Token; tok != "" {
@@ -192,15 +191,11 @@ func (c *Client) ListEvents(ctx context.Context, token secret.String, q provider
 		if !c.validNextLink(link) {
 			return out, c.badInput("invalid page token")
 		}
-		resp, err = c.api.Get(ctx, token, link, nil)
+		_, err = c.api.Get(ctx, token, link, nil, &body)
 	} else {
-		resp, err = c.api.Get(ctx, token, calendarViewPath, params)
+		_, err = c.api.Get(ctx, token, calendarViewPath, params, &body)
 	}
 	if err != nil {
-		return out, err
-	}
-	var body eventList
-	if err := upstream.Decode(c.provider, resp.Body, &body); err != nil {
 		return out, err
 	}
 	zones := map[string]*time.Location{}
@@ -318,7 +313,7 @@ type errorBody struct {
 func classify(resp *http.Response, body []byte, now time.Time) *providers.Error {
 	status := fmt.Errorf("msgraph: status %d", resp.StatusCode)
 	var eb errorBody
-	_ = json.Unmarshal(body, &eb)
+	upstream.Sniff(body, &eb)
 	switch resp.StatusCode {
 	case http.StatusUnauthorized:
 		return &providers.Error{Kind: providers.ReauthRequired, Message: "Microsoft rejected the access token", Err: status}

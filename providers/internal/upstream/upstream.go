@@ -8,9 +8,12 @@ package upstream
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"io"
 	"log/slog"
 	"net/http"
@@ -88,16 +91,13 @@ func ParseBase(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// Response is a successful upstream answer with its body read.
-type Response struct {
-	Header http.Header
-	Body   []byte
-}
-
 // Get fetches path (relative to Base) with query, or an absolute URL that
-// must lie under Base (a provider's own next link). Non-2xx answers, transport
-// failures and oversized bodies become *providers.Error.
-func (c *Client) Get(ctx context.Context, token secret.String, path string, query url.Values) (*Response, error) {
+// must lie under Base (a provider's own next link), decodes the JSON answer
+// into v (nil: the body is read and dropped) and returns its headers.
+// Non-2xx answers, transport failures, oversized and malformed bodies
+// become *providers.Error. The body is read into a reused buffer and
+// decoded from there: no copy of it outlives the call.
+func (c *Client) Get(ctx context.Context, token secret.String, path string, query url.Values, v any) (http.Header, error) {
 	u, err := c.resolve(path)
 	if err != nil {
 		return nil, c.fail(providers.BadInput, "invalid page token", err)
@@ -134,20 +134,41 @@ func (c *Client) Get(ctx context.Context, token secret.String, path string, quer
 		return nil, c.transportError(ctx, err)
 	}
 	defer resp.Body.Close()
-	body, err := ReadBoundedSized(resp.Body, MaxBody, resp.ContentLength)
 	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
+	var (
+		used    bool
+		failure *providers.Error
+	)
+	err = withBody(resp.Body, MaxBody, resp.ContentLength, func(body []byte) error {
+		used = true
+		switch {
+		case !ok:
+			failure = c.failed(ctx, u, resp, body)
+		case v != nil:
+			return Decode(c.Provider, body, v)
+		}
+		return nil
+	})
 	switch {
+	case ok && used:
+		if err != nil {
+			return nil, err // Decode's *providers.Error
+		}
+		return resp.Header, nil
 	case ok && errors.Is(err, ErrTooLarge):
 		return nil, c.fail(providers.Unavailable, "response too large", nil)
-	case ok && err != nil:
-		return nil, c.transportError(ctx, err)
 	case ok:
-		return &Response{Header: resp.Header, Body: body}, nil
-	case err != nil:
+		return nil, c.transportError(ctx, err)
+	case !used:
 		// The status is the answer; a body that is too large or cut
 		// short does not change what it means.
-		body = nil
+		failure = c.failed(ctx, u, resp, nil)
 	}
+	return nil, failure
+}
+
+// failed classifies a non-2xx answer; body may be nil.
+func (c *Client) failed(ctx context.Context, u *url.URL, resp *http.Response, body []byte) *providers.Error {
 	if resp.StatusCode == http.StatusGone {
 		// Checked before the adapter's classifier so that every provider
 		// reads it the same way: the endpoint was removed (Bitbucket's
@@ -155,7 +176,7 @@ func (c *Client) Get(ctx context.Context, token secret.String, path string, quer
 		// client input can fix; the operator must upgrade the gateway.
 		c.logger(ctx).WarnContext(ctx, "upstream: the provider's API is gone (410 Gone): the endpoint was removed and the adapter must move to its replacement",
 			"provider", c.Provider, "path", u.Path)
-		return nil, c.fail(providers.Unavailable, "the provider removed this API (410 Gone)", errors.New("status 410"))
+		return c.fail(providers.Unavailable, "the provider removed this API (410 Gone)", errors.New("status 410"))
 	}
 	now := time.Now()
 	if c.Now != nil {
@@ -166,10 +187,10 @@ func (c *Client) Get(ctx context.Context, token secret.String, path string, quer
 			if e.Provider == "" {
 				e.Provider = c.Provider
 			}
-			return nil, e
+			return e
 		}
 	}
-	return nil, Classify(c.Provider, resp, now)
+	return Classify(c.Provider, resp, now)
 }
 
 // OnBase reports whether raw is an absolute URL on the configured API:
@@ -339,72 +360,89 @@ func ReadBounded(r io.Reader, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-// maxSizeHint bounds the buffer ReadBoundedSized allocates up front on the
-// word of a Content-Length, so a header alone cannot make it allocate more;
-// it also bounds the scratch buffers kept for bodies of unknown size.
+// maxSizeHint bounds the buffer withBody allocates up front on the word of
+// a Content-Length, so a header alone cannot make it allocate more; it also
+// bounds the buffers kept for reuse.
 const maxSizeHint = 1 << 20
 
-// scratch holds buffers for reading bodies of unknown size (chunked or
-// compressed responses, most of them).
-var scratch = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+// bodies holds the buffers Get reads answers into: an answer is decoded
+// from its buffer, which then serves the next one (up to maxSizeHint).
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// ReadBoundedSized is ReadBounded with the body's declared size (a
-// Content-Length; -1 when unknown), allocating the body once: a body of
-// declared size is read into a buffer of that size, one of unknown size
-// into a reused scratch buffer and then copied out at its exact size, not
-// into a buffer that grows from 512 bytes with a copy at each step. The
-// size is only a hint: limit still bounds the read, and a body longer or
-// shorter than declared is read as it is.
-func ReadBoundedSized(r io.Reader, limit, size int64) ([]byte, error) {
-	lr := io.LimitReader(r, limit+1)
-	if size <= 0 || size > limit || size > maxSizeHint {
-		buf := scratch.Get().(*bytes.Buffer)
-		buf.Reset()
-		defer func() {
-			if buf.Cap() <= maxSizeHint {
-				scratch.Put(buf)
-			}
-		}()
-		if _, err := buf.ReadFrom(lr); err != nil {
-			return nil, err
+// withBody reads r, at most limit bytes (more is ErrTooLarge), into a
+// reused buffer and calls use with what it read; the bytes are valid only
+// during use. size is the body's declared length (a Content-Length, -1 when
+// unknown): the buffer is grown to it once, up to maxSizeHint, instead of
+// doubling from 512 bytes with a copy at each step. It is only a hint: a
+// body longer or shorter than declared is read as it is, and limit still
+// bounds the read. A read error is returned without calling use.
+func withBody(r io.Reader, limit, size int64, use func([]byte) error) error {
+	buf := bodies.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= maxSizeHint {
+			bodies.Put(buf)
 		}
-		if int64(buf.Len()) > limit {
-			return nil, ErrTooLarge
-		}
-		return append(make([]byte, 0, buf.Len()), buf.Bytes()...), nil
+	}()
+	if err := readBody(buf, r, limit, size); err != nil {
+		return err
 	}
-	b := make([]byte, 0, size+1) // +1: the EOF is seen without growing
-	for {
-		n, err := lr.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)] // longer than declared: grow
-		}
+	return use(buf.Bytes())
+}
+
+// readBody is withBody's read into an empty buf.
+func readBody(buf *bytes.Buffer, r io.Reader, limit, size int64) error {
+	if size > 0 && size <= limit && size <= maxSizeHint {
+		// bytes.Buffer.ReadFrom wants MinRead bytes free before each
+		// read: with less, the last read (the one that sees EOF) would
+		// double the buffer.
+		buf.Grow(int(size) + bytes.MinRead)
 	}
-	if int64(len(b)) > limit {
-		return nil, ErrTooLarge
+	if _, err := buf.ReadFrom(io.LimitReader(r, limit+1)); err != nil {
+		return err
 	}
-	return b, nil
+	if int64(buf.Len()) > limit {
+		return ErrTooLarge
+	}
+	return nil
 }
 
 // Decode unmarshals a JSON body into v. A malformed body is an Unavailable
 // error whose text says what was wrong but never quotes the body.
+//
+// It decodes with github.com/go-json-experiment/json (what Go's
+// encoding/json/v2 is built from): one pass over the body where
+// encoding/json makes two, and fewer allocations — the bodies are the
+// largest thing a request reads (a GitHub repository object is ~6 KB).
+// The options keep encoding/json's leniency towards what providers send:
+// a repeated member name (the last wins) and invalid UTF-8 (replaced);
+// member names match exactly, as every provider spells its own.
 func Decode(provider string, body []byte, v any) error {
-	if err := json.Unmarshal(body, v); err != nil {
+	if err := json.Unmarshal(body, v, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)); err != nil {
 		var cause error = errors.New("invalid JSON")
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			cause = fmt.Errorf("field %q has the wrong type", te.Field)
+		if se, ok := errors.AsType[*json.SemanticError](err); ok && se.GoType != nil {
+			// The JSON pointer names a member of the provider's documented
+			// schema; the value itself is never quoted.
+			cause = fmt.Errorf("field %q has the wrong type", string(se.JSONPointer))
 		}
 		return &providers.Error{Kind: providers.Unavailable, Provider: provider, Message: "malformed response from the provider", Err: cause}
 	}
 	return nil
+}
+
+// Room is the capacity to give the slice a page of size items is decoded
+// into: a page of the usual size costs one allocation, not one per
+// doubling, and a large page asked of an empty account does not cost a
+// large one.
+func Room(size int) int { return min(max(size, 0), 32) }
+
+// Sniff fills what it can of v from an error answer's body, for
+// classifiers: unlike Decode (JSON v2, which stops at the first member of
+// the wrong type) it keeps every member that decodes, as encoding/json
+// does, because an error body is read only for hints such as Google's
+// reasons. The result is reliable only where it is not the zero value.
+func Sniff(body []byte, v any) {
+	_ = stdjson.Unmarshal(body, v)
 }
 
 // NextLink returns the URL of the rel="next" entry of an RFC 8288 Link

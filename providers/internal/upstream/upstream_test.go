@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -88,12 +89,14 @@ func TestGetResolvesUnderBase(t *testing.T) {
 	c, rec, srv := serve(t, ok)
 	c.Header = http.Header{}
 	c.Header.Set("X-Api-Version", "7")
-	resp, err := c.Get(context.Background(), secret.New(token), "user/repos?sort=updated", url.Values{"page": {"2"}})
-	if err != nil {
+	var got struct {
+		OK bool `json:"ok"`
+	}
+	if _, err := c.Get(context.Background(), secret.New(token), "user/repos?sort=updated", url.Values{"page": {"2"}}, &got); err != nil {
 		t.Fatalf("Get() error: %v", err)
 	}
-	if string(resp.Body) != `{"ok":true}` {
-		t.Errorf("Get() body = %q; want the response", resp.Body)
+	if !got.OK {
+		t.Errorf("Get() decoded %+v; want the response", got)
 	}
 	r := rec.last.Load()
 	if r.URL.Path != "/base/user/repos" || r.URL.Query().Get("page") != "2" || r.URL.Query().Get("sort") != "updated" {
@@ -107,7 +110,7 @@ func TestGetResolvesUnderBase(t *testing.T) {
 
 	// A next link under the base is followed as is.
 	next := srv.URL + "/base/user/repos?page=3"
-	if _, err := c.Get(context.Background(), secret.New(token), next, nil); err != nil {
+	if _, err := c.Get(context.Background(), secret.New(token), next, nil, nil); err != nil {
 		t.Fatalf("Get(next link) error: %v", err)
 	}
 	if got := rec.last.Load().URL.RequestURI(); got != "/base/user/repos?page=3" {
@@ -116,7 +119,7 @@ func TestGetResolvesUnderBase(t *testing.T) {
 
 	// A custom Auth replaces the Bearer header.
 	c.Auth = func(r *http.Request, tok secret.String) { r.Header.Set("PRIVATE-TOKEN", tok.Reveal()) }
-	if _, err := c.Get(context.Background(), secret.New(token), "x", nil); err != nil {
+	if _, err := c.Get(context.Background(), secret.New(token), "x", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if r := rec.last.Load(); r.Header.Get("Authorization") != "" || r.Header.Get("Private-Token") != token {
@@ -152,7 +155,7 @@ func TestGetRefusesPathsOutsideBase(t *testing.T) {
 		"http://user:pw@" + host + "/base/x", // user info
 	} {
 		t.Run(p, func(t *testing.T) {
-			_, err := c.Get(context.Background(), secret.New(token), p, nil)
+			_, err := c.Get(context.Background(), secret.New(token), p, nil, nil)
 			if k, _ := providers.KindOf(err); err == nil || k != providers.BadInput {
 				t.Errorf("Get(%q) = %v; want BadInput", p, err)
 			}
@@ -169,7 +172,7 @@ func TestGetRefusesPathsOutsideBase(t *testing.T) {
 func TestGetAcceptsDotsInsideSegments(t *testing.T) {
 	c, rec, srv := serve(t, ok)
 	for _, p := range []string{srv.URL + "/base/a.b/..c/...", "v1.2/x..y", srv.URL + "/base//x"} {
-		if _, err := c.Get(context.Background(), secret.New(token), p, nil); err != nil {
+		if _, err := c.Get(context.Background(), secret.New(token), p, nil, nil); err != nil {
 			t.Errorf("Get(%q) = %v; want success", p, err)
 		}
 	}
@@ -219,7 +222,7 @@ func TestGetRedirects(t *testing.T) {
 		{"to-https", false},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
-			_, err := c.Get(context.Background(), secret.New(token), tc.path, nil)
+			_, err := c.Get(context.Background(), secret.New(token), tc.path, nil, nil)
 			if tc.ok {
 				if err != nil {
 					t.Errorf("Get(%q) = %v; want success", tc.path, err)
@@ -241,7 +244,7 @@ func TestGetRedirects(t *testing.T) {
 	}
 	// The caller's own CheckRedirect still runs, after the Base check.
 	c.HTTP.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	if _, err := c.Get(context.Background(), secret.New(token), "inside", nil); !isKind(err, providers.Unavailable) {
+	if _, err := c.Get(context.Background(), secret.New(token), "inside", nil, nil); !isKind(err, providers.Unavailable) {
 		t.Errorf("Get(inside) with ErrUseLastResponse = %v; want the 301 as Unavailable", err)
 	}
 }
@@ -256,7 +259,7 @@ func TestGetCopiesHeader(t *testing.T) {
 		r.Header.Set("Authorization", "Bearer "+tok.Reveal())
 	}
 	for range 2 {
-		if _, err := c.Get(context.Background(), secret.New(token), "x", nil); err != nil {
+		if _, err := c.Get(context.Background(), secret.New(token), "x", nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -271,7 +274,7 @@ func TestGetCopiesHeader(t *testing.T) {
 func TestGetNilHTTP(t *testing.T) {
 	c, rec, _ := serve(t, ok)
 	c.HTTP = nil
-	if _, err := c.Get(context.Background(), secret.New(token), "x", nil); err != nil || rec.calls.Load() != 1 {
+	if _, err := c.Get(context.Background(), secret.New(token), "x", nil, nil); err != nil || rec.calls.Load() != 1 {
 		t.Errorf("Get() with nil HTTP = %v after %d calls; want success after 1", err, rec.calls.Load())
 	}
 }
@@ -292,7 +295,7 @@ func TestGetOversizedErrorBody(t *testing.T) {
 					}
 				}
 			})
-			_, err := c.Get(context.Background(), secret.New(token), "x", nil)
+			_, err := c.Get(context.Background(), secret.New(token), "x", nil, nil)
 			if !isKind(err, tc.kind) {
 				t.Errorf("Get(status %d, oversized body) = %v; want %v", tc.status, err, tc.kind)
 			}
@@ -311,10 +314,10 @@ func TestGetThroughOpenBreaker(t *testing.T) {
 		Now: func() time.Time { return now },
 	})
 	c.HTTP = &http.Client{Transport: tr}
-	if _, err := c.Get(context.Background(), secret.New(token), "x", nil); !isKind(err, providers.Unavailable) {
+	if _, err := c.Get(context.Background(), secret.New(token), "x", nil, nil); !isKind(err, providers.Unavailable) {
 		t.Fatalf("Get(503) = %v; want Unavailable", err)
 	}
-	_, err := c.Get(context.Background(), secret.New(token), "x", url.Values{"pageToken": {"PAGETOKEN_in_url"}})
+	_, err := c.Get(context.Background(), secret.New(token), "x", url.Values{"pageToken": {"PAGETOKEN_in_url"}}, nil)
 	var pe *providers.Error
 	if !errors.As(err, &pe) || pe.Kind != providers.Unavailable || pe.Provider != "test" || !errors.Is(err, resilience.ErrCircuitOpen) {
 		t.Errorf("Get(open breaker) = %v; want a *providers.Error of kind Unavailable wrapping ErrCircuitOpen", err)
@@ -358,7 +361,7 @@ func TestGetDefaultClassify(t *testing.T) {
 			if tc.status == 302 {
 				c.HTTP.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 			}
-			_, err := c.Get(context.Background(), secret.New(token), "x", nil)
+			_, err := c.Get(context.Background(), secret.New(token), "x", nil, nil)
 			var pe *providers.Error
 			if !errors.As(err, &pe) {
 				t.Fatalf("Get() = %v; want a *providers.Error", err)
@@ -381,14 +384,14 @@ func TestGetCustomClassify(t *testing.T) {
 		}
 		return &providers.Error{Kind: providers.RateLimited}
 	}
-	_, err := c.Get(context.Background(), secret.New(token), "x", nil)
+	_, err := c.Get(context.Background(), secret.New(token), "x", nil, nil)
 	var pe *providers.Error
 	if !errors.As(err, &pe) || pe.Kind != providers.RateLimited || pe.Provider != "test" {
 		t.Errorf("Get() = %v; want the classifier's RateLimited with the provider filled in", err)
 	}
 	// nil falls back to the default mapping.
 	c.Classify = func(*http.Response, []byte, time.Time) *providers.Error { return nil }
-	if _, err := c.Get(context.Background(), secret.New(token), "x", nil); !isKind(err, providers.Forbidden) {
+	if _, err := c.Get(context.Background(), secret.New(token), "x", nil, nil); !isKind(err, providers.Forbidden) {
 		t.Errorf("Get() with a nil classification = %v; want Forbidden", err)
 	}
 }
@@ -408,7 +411,7 @@ func TestGetTransportErrors(t *testing.T) {
 				}
 			}
 		})
-		if _, err := c.Get(context.Background(), secret.New(token), "x", nil); !isKind(err, providers.Unavailable) {
+		if _, err := c.Get(context.Background(), secret.New(token), "x", nil, nil); !isKind(err, providers.Unavailable) {
 			t.Errorf("Get(oversized) = %v; want Unavailable", err)
 		}
 	})
@@ -423,7 +426,7 @@ func TestGetTransportErrors(t *testing.T) {
 		defer close(release)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		defer cancel()
-		_, err := c.Get(ctx, secret.New(token), "x", url.Values{"pageToken": {"PAGETOKEN_in_url"}})
+		_, err := c.Get(ctx, secret.New(token), "x", url.Values{"pageToken": {"PAGETOKEN_in_url"}}, nil)
 		if !isKind(err, providers.Unavailable) || !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Get(timeout) = %v; want Unavailable wrapping DeadlineExceeded", err)
 		}
@@ -436,7 +439,7 @@ func TestGetTransportErrors(t *testing.T) {
 		base, _ := ParseBase(srv.URL)
 		srv.Close()
 		c := &Client{HTTP: &http.Client{}, Base: base, Provider: "test"}
-		_, err := c.Get(context.Background(), secret.New(token), "x", url.Values{"pageToken": {"PAGETOKEN_in_url"}})
+		_, err := c.Get(context.Background(), secret.New(token), "x", url.Values{"pageToken": {"PAGETOKEN_in_url"}}, nil)
 		if !isKind(err, providers.Unavailable) {
 			t.Errorf("Get(closed) = %v; want Unavailable", err)
 		}
@@ -547,12 +550,17 @@ func TestReadBounded(t *testing.T) {
 	}
 }
 
-// TestReadBoundedSized: the declared size is a hint only; the limit
-// bounds the read whatever the size says, and a body longer or shorter
-// than declared is read whole. iotest.OneByteReader makes every Read
-// short, as a slow connection would.
-func TestReadBoundedSized(t *testing.T) {
+// TestWithBody: the declared size is a hint only; the limit bounds the
+// read whatever the size says, and a body longer or shorter than declared
+// is read whole. iotest.OneByteReader makes every Read short, as a slow
+// connection would.
+func TestWithBody(t *testing.T) {
 	long := strings.Repeat("x", 5000)
+	read := func(r io.Reader, limit, size int64) (string, error) {
+		var got string
+		err := withBody(r, limit, size, func(b []byte) error { got = string(b); return nil })
+		return got, err
+	}
 	for _, tc := range []struct {
 		name    string
 		in      string
@@ -572,26 +580,33 @@ func TestReadBoundedSized(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, r := range []io.Reader{strings.NewReader(tc.in), iotest.OneByteReader(strings.NewReader(tc.in))} {
-				b, err := ReadBoundedSized(r, tc.limit, tc.size)
-				if tc.wantErr != errors.Is(err, ErrTooLarge) || (!tc.wantErr && string(b) != tc.in) {
-					t.Errorf("ReadBoundedSized(%d bytes, %d, %d) = %d bytes, %v; want error %v", len(tc.in), tc.limit, tc.size, len(b), err, tc.wantErr)
+				b, err := read(r, tc.limit, tc.size)
+				if tc.wantErr != errors.Is(err, ErrTooLarge) || (!tc.wantErr && b != tc.in) {
+					t.Errorf("withBody(%d bytes, %d, %d) = %d bytes, %v; want error %v", len(tc.in), tc.limit, tc.size, len(b), err, tc.wantErr)
 				}
 			}
 		})
 	}
-	// Scratch buffers are reused: a short body read after a long one is
-	// not followed by the long one's bytes, and the bodies returned do not
-	// share memory with each other.
-	a, _ := ReadBoundedSized(strings.NewReader(long), 10000, -1)
-	b, _ := ReadBoundedSized(strings.NewReader("abc"), 10000, -1)
-	if string(a) != long || string(b) != "abc" {
-		t.Errorf("after a %d-byte body, ReadBoundedSized(\"abc\") = %q", len(long), b)
+	// Buffers are reused: a short body read after a long one is not
+	// followed by the long one's bytes.
+	if a, _ := read(strings.NewReader(long), 10000, -1); a != long {
+		t.Errorf("withBody(%d bytes) = %d bytes", len(long), len(a))
 	}
-	// A read error is returned, not a partial body.
+	if b, _ := read(strings.NewReader("abc"), 10000, -1); b != "abc" {
+		t.Errorf("after a %d-byte body, withBody(\"abc\") = %q", len(long), b)
+	}
+	// A read error is returned, and use is not called with a partial body.
 	for _, size := range []int64{5, -1} {
-		if b, err := ReadBoundedSized(iotest.ErrReader(io.ErrUnexpectedEOF), 10, size); !errors.Is(err, io.ErrUnexpectedEOF) || b != nil {
-			t.Errorf("ReadBoundedSized(failing reader, size %d) = %q, %v; want nil, unexpected EOF", size, b, err)
+		called := false
+		err := withBody(iotest.ErrReader(io.ErrUnexpectedEOF), 10, size, func([]byte) error { called = true; return nil })
+		if !errors.Is(err, io.ErrUnexpectedEOF) || called {
+			t.Errorf("withBody(failing reader, size %d) = %v, use called %v; want unexpected EOF, not called", size, err, called)
 		}
+	}
+	// What use returns is returned.
+	errUse := errors.New("use failed")
+	if err := withBody(strings.NewReader("abc"), 10, 3, func([]byte) error { return errUse }); err != errUse {
+		t.Errorf("withBody(use fails) = %v; want use's error", err)
 	}
 }
 
@@ -608,7 +623,7 @@ func TestGetGone(t *testing.T) {
 	}
 	var logs strings.Builder
 	c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-	_, err := c.Get(context.Background(), secret.New(token), "x", url.Values{"page": {"2"}})
+	_, err := c.Get(context.Background(), secret.New(token), "x", url.Values{"page": {"2"}}, nil)
 	if !isKind(err, providers.Unavailable) {
 		t.Errorf("Get(410) = %v; want Unavailable", err)
 	}
@@ -617,5 +632,21 @@ func TestGetGone(t *testing.T) {
 	}
 	if got := logs.String(); !strings.Contains(got, "API is gone") || !strings.Contains(got, "level=WARN") || strings.Contains(got, "page=") || strings.Contains(got, token) {
 		t.Errorf("log = %q; want one warning that the API is gone, with no query or token", got)
+	}
+}
+
+// TestWithBodySizeHintAllocatesOnce: a body of declared size is read into
+// one buffer of about that size; the last read, which sees EOF, does not
+// double it.
+func TestWithBodySizeHintAllocatesOnce(t *testing.T) {
+	for _, n := range []int{600, 6000, 20000} {
+		body := strings.Repeat("x", n)
+		buf := new(bytes.Buffer) // a fresh buffer, as after a GC emptied the pool
+		if err := readBody(buf, strings.NewReader(body), 1<<20, int64(n)); err != nil || buf.String() != body {
+			t.Fatalf("readBody(%d bytes) = %d bytes, %v", n, buf.Len(), err)
+		}
+		if got := buf.Cap(); got > (n+bytes.MinRead)*5/4 { // room for the size class, not a doubling
+			t.Errorf("withBody(%d bytes, size %d) used a buffer of %d bytes; want about %d", n, n, got, n+bytes.MinRead)
+		}
 	}
 }
