@@ -72,17 +72,25 @@ type Client struct {
 }
 
 // ParseBase parses a configured base URL and makes sure it ends in "/".
+// A user name or password in it is refused (the adapters send the user's
+// token; credentials in a URL end up in logs and proxies). Errors quote
+// only the scheme, host and path, never the raw value, which may hold a
+// password or a query with a token.
 func ParseBase(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || u.Host == "" {
-		return nil, fmt.Errorf("upstream: base URL %q is not an absolute URL", raw)
+		return nil, errors.New("upstream: the base URL is not an absolute URL")
 	}
+	if u.User != nil {
+		return nil, errors.New("upstream: the base URL must not carry a user name or password")
+	}
+	shown := u.Scheme + "://" + u.Host + u.EscapedPath()
 	if u.Scheme != "https" && u.Scheme != "http" {
-		return nil, fmt.Errorf("upstream: base URL %q must be http or https", raw)
+		return nil, fmt.Errorf("upstream: base URL %q must be http or https", shown)
 	}
 	if hasDotSegment(u.Path) || strings.ContainsRune(u.Path, '\\') {
 		// Every path under it would be refused; say so at start-up.
-		return nil, fmt.Errorf("upstream: base URL %q has a dot segment or a backslash", raw)
+		return nil, fmt.Errorf("upstream: base URL %q has a dot segment or a backslash", shown)
 	}
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"

@@ -39,12 +39,19 @@ func TestParseBase(t *testing.T) {
 		{"https://", "", true},
 		{"https://ghe.example/api/../v3", "", true},
 		{"https://ghe.example/api/%2e/v3/", "", true},
+		{"https://user:SECRETPASS@ghe.example/api/v3/", "", true},
+		{"https://SECRETUSER@ghe.example/api/v3/", "", true},
+		{"ftp://ghe.example/?token=SECRETQUERY", "", true},
+		{"https://ghe.example/../?token=SECRETQUERY", "", true},
+		{"https://ghe.example:bad port/SECRETRAW", "", true},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			u, err := ParseBase(tc.in)
 			if tc.wantErr {
 				if err == nil {
 					t.Errorf("ParseBase(%q) = %v; want an error", tc.in, u)
+				} else if strings.Contains(err.Error(), "SECRET") {
+					t.Errorf("ParseBase(%q) error %q quotes a credential or the query", tc.in, err)
 				}
 				return
 			}
