@@ -140,6 +140,15 @@ func (e *Extension) MutateOperationParameters(ctx context.Context, p *graphql.Ra
 	if p.Query == "" {
 		return nil
 	}
+	if e.schema != nil && e.cache != nil {
+		// Only documents that passed every check below are in the cache
+		// (gqlgen reads it, but adds to it only what it parsed after this
+		// method let the query through), so a hit skips them, the lexical
+		// scan included.
+		if doc, ok := e.cache.Get(ctx, p.Query); ok {
+			return e.accept(ctx, doc, p, register)
+		}
+	}
 	lx := Scan(p.Query, e.limits.MaxTokens)
 	if lx.Tokens > e.limits.MaxTokens {
 		return limitError(LimitTokens, fmt.Sprintf("query has more than %d tokens", e.limits.MaxTokens))
@@ -149,11 +158,6 @@ func (e *Extension) MutateOperationParameters(ctx context.Context, p *graphql.Ra
 	}
 	if e.schema == nil { // not installed with Server.Use: lexical limits only
 		return nil
-	}
-	if e.cache != nil {
-		if doc, ok := e.cache.Get(ctx, p.Query); ok {
-			return e.accept(ctx, doc, p, register)
-		}
 	}
 	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: p.Query}, e.limits.MaxTokens)
 	if err != nil {
