@@ -27,10 +27,14 @@ type CORSOptions struct {
 	// MaxAge is how long browsers may cache a preflight answer; 0 means
 	// 2 hours (Chromium's cap), a negative value omits the header.
 	MaxAge time.Duration
-	// Logger receives a warning for each refused preflight, naming the
+	// Logger receives a warning for a refused preflight, naming the
 	// origin and ALLOWED_ORIGINS: the browser shows the page only
-	// "Failed to fetch". Nil logs nothing.
+	// "Failed to fetch". Anyone can send preflights, so at most one line
+	// per 10 s is written; it counts the refusals left out ("suppressed").
+	// Nil logs nothing.
 	Logger *slog.Logger
+	// Now is the sampling clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // Validate reports origins that are not exact origins and "*" combined
@@ -76,6 +80,9 @@ const (
 	defaultCORSMaxAge = 2 * time.Hour
 )
 
+// refusalLogEvery is how often a refused preflight is logged at most.
+const refusalLogEvery = 10 * time.Second
+
 // CORS returns middleware for cross-origin requests from the allowed
 // origins. An allowed origin gets Access-Control-Allow-Origin (the origin
 // itself, or "*" when "*" is configured) and, for a preflight (OPTIONS with
@@ -107,6 +114,11 @@ func CORS(o CORSOptions) (func(http.Handler) http.Handler, error) {
 		maxAge = strconv.Itoa(int(o.MaxAge.Seconds()))
 	}
 	credentials := o.AllowCredentials
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	var refusals Sampler // one per CORS middleware: one log line per interval
 
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -126,8 +138,10 @@ func CORS(o CORSOptions) (func(http.Handler) http.Handler, error) {
 			if !ok && !anyOrigin {
 				if preflight {
 					if o.Logger != nil {
-						o.Logger.WarnContext(r.Context(), "CORS preflight refused: the origin is not in ALLOWED_ORIGINS; add it there (comma-separated exact origins) to let this web app call the gateway",
-							"origin", clip(origin, 200), "path", r.URL.Path)
+						if keep, left := refusals.Take(now(), refusalLogEvery); keep {
+							o.Logger.WarnContext(r.Context(), "CORS preflight refused: the origin is not in ALLOWED_ORIGINS; add it there (comma-separated exact origins) to let this web app call the gateway",
+								"origin", clip(origin, 200), "path", r.URL.Path, "suppressed", left)
+						}
 					}
 					WriteError(w, r, http.StatusForbidden, gqlresp.CodeForbidden, "origin not allowed")
 					return

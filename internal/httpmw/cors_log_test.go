@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 type lockedBuffer struct {
@@ -31,7 +33,10 @@ func (l *lockedBuffer) String() string {
 // ordinary requests log nothing.
 func TestCORSRefusalIsLogged(t *testing.T) {
 	var logs lockedBuffer
-	mw, err := CORS(CORSOptions{AllowedOrigins: []string{"http://localhost:5173"}, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	// Each request a minute after the last: every refusal is logged.
+	var clock atomic.Int64
+	now := func() time.Time { return time.Unix(clock.Add(60), 0) }
+	mw, err := CORS(CORSOptions{AllowedOrigins: []string{"http://localhost:5173"}, Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,5 +79,38 @@ func TestCORSRefusalIsLogged(t *testing.T) {
 				t.Errorf("log line is %d bytes; want the origin clipped", len(got))
 			}
 		})
+	}
+}
+
+// TestCORSRefusalLogIsSampled: anyone can send preflights, so refusals are
+// logged at most once per 10 s, the next line counting those left out.
+func TestCORSRefusalLogIsSampled(t *testing.T) {
+	var logs lockedBuffer
+	var clock atomic.Int64 // seconds
+	mw, err := CORS(CORSOptions{AllowedOrigins: []string{"http://localhost:5173"}, Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+		Now: func() time.Time { return time.Unix(clock.Load(), 0) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := serve(t, mw(ok))
+	refuse := func() {
+		req, _ := http.NewRequest(http.MethodOptions, url+"/graphql", nil)
+		req.Header.Set("Origin", "http://evil.example")
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		if resp, _ := do(t, req); resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("status = %d; want 403", resp.StatusCode)
+		}
+	}
+	for range 100 {
+		refuse()
+	}
+	if n := strings.Count(logs.String(), "CORS preflight refused"); n != 1 {
+		t.Fatalf("100 refusals within 10 s logged %d lines; want 1", n)
+	}
+	clock.Add(11)
+	refuse()
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[1], `"suppressed":99`) {
+		t.Errorf("after the interval: %q; want a second line with suppressed 99", lines)
 	}
 }
