@@ -15,6 +15,9 @@ func TestSHA256OfDoesNotAllocate(t *testing.T) {
 			t.Errorf("sha256Of(%d bytes) = %x; want %x", len(tok), got, want)
 		}
 		sha256Of(tok) // the pool holds a buffer of this size now
+		if raceEnabled {
+			continue // the pool drops buffers on purpose under -race
+		}
 		if n := testing.AllocsPerRun(50, func() { sha256Of(tok) }); n != 0 {
 			t.Errorf("sha256Of(%d bytes) allocates %.0f times; want 0", len(tok), n)
 		}
