@@ -230,7 +230,7 @@ func sha256Of(tok string) [32]byte {
 	bp := tokenBufs.Get().(*[]byte)
 	b := append((*bp)[:0], tok...)
 	sum := sha256.Sum256(b)
-	clear(b) // no token stays behind in the pool
+	clear(b)                       // no token stays behind in the pool
 	if cap(b) <= 2*maxTokenBytes { // append may round a full-size token's buffer up
 		*bp = b[:0]
 		tokenBufs.Put(bp)
