@@ -90,25 +90,13 @@ func benchEnvWith(b *testing.B, query string, gopts benchOptions) func() {
 // path: JWT validation, the cached profile, gqlgen execution, the
 // middleware chain (warm caches, no provider call).
 func BenchmarkProfileOnly(b *testing.B) {
-	send := benchEnv(b, `{ me { id name email identities { id provider capabilities } } }`)
-	b.ReportAllocs()
-	cpu := loadtest.CPUTime()
-	for b.Loop() {
-		send()
-	}
-	reportCPU(b, cpu)
+	benchLoop(b, benchEnv(b, `{ me { id name email identities { id provider capabilities } } }`))
 }
 
 // BenchmarkReposAndCalendar adds the two provider calls (GitHub repos and
 // Google events, to loopback emulators without latency) of a typical query.
 func BenchmarkReposAndCalendar(b *testing.B) {
-	send := benchEnv(b, bothQuery)
-	b.ReportAllocs()
-	cpu := loadtest.CPUTime()
-	for b.Loop() {
-		send()
-	}
-	reportCPU(b, cpu)
+	benchLoop(b, benchEnv(b, bothQuery))
 }
 
 // BenchmarkLoadQuery and BenchmarkLoadQueryFloor send the load run's
@@ -125,6 +113,8 @@ func BenchmarkLoadQueryFloor(b *testing.B) {
 	benchLoop(b, benchEnvWith(b, loadtest.Query, benchOptions{Floor: true}))
 }
 
+// benchLoop sends one request per iteration and reports allocations and
+// the process's CPU per request.
 func benchLoop(b *testing.B, send func()) {
 	b.ReportAllocs()
 	cpu := loadtest.CPUTime()

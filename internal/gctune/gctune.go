@@ -27,10 +27,9 @@ import (
 // DefaultGOGC is the GC percentage set when GOGC is not.
 const DefaultGOGC = 200
 
-// limitRatio is the share of the container's memory limit given to the
-// Go heap and runtime; the rest is for what the runtime does not count
-// (thread stacks of cgo-free Go are counted; the page cache and the
-// kernel's socket buffers charged to the cgroup are not).
+// limitRatio is the share of the container's memory limit given to the Go
+// runtime; the rest is left for memory the cgroup charges but the runtime
+// does not count, such as the kernel's socket buffers.
 const limitRatio = 0.9
 
 // Settings are the collector settings in force after Apply.

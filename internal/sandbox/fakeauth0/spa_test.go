@@ -140,7 +140,7 @@ func TestSPAAuthorizationCodeWithPKCE(t *testing.T) {
 	at := body["access_token"].(string)
 	claims, err := ten.verify(at)
 	if err != nil || !audienceHas(claims["aud"], DefaultAudience) || !audienceHas(claims["aud"], iss+"userinfo") || claims["sub"] != "auth0|ada" {
-		t.Errorf("access_token claims = %v, %v; want signed, for the API and userinfo", claims, err)
+		t.Errorf("access token: verify error %v, aud %v, sub %v; want signed, for the API and userinfo, of auth0|ada", err, claims["aud"], claims["sub"])
 	}
 	if strings.Contains(string(r.body), "idp-token") {
 		t.Error("the token response holds the IdP's token")
